@@ -1,0 +1,107 @@
+"""The reference interpreter: run a graph with numpy through each op's registry entry."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from poseir.diagnostics import Diagnostic, DiagnosticError
+from poseir.dims import Dim
+from poseir.ir import Graph, TensorType
+from poseir.ops.registry import RunContext, lookup
+from poseir.weights import NUMPY_DTYPES
+
+
+class ShapeMismatch(AssertionError):
+    """An op produced an array whose shape differs from its inferred type: a compiler bug."""
+
+
+def bind_symbols(graph: Graph, inputs: dict[str, np.ndarray]) -> dict[str, int]:
+    """Symbol values read off the input arrays; E404 for a missing input or a shape that cannot fit."""
+    env: dict[str, int] = {}
+    for value in graph.inputs:
+        if value.name not in inputs:
+            raise DiagnosticError(Diagnostic.make("E404", f"the inputs have no array `{value.name}`", value.span,
+                                                  helps=(f"expected {value.type}",)))
+        _bind_one(value, np.asarray(inputs[value.name]), env)
+    for value in graph.inputs:
+        _check_input(value, np.asarray(inputs[value.name]), env, graph)
+    return env
+
+
+def _bind_one(value, array: np.ndarray, env: dict) -> None:
+    """Bind bare symbols (`T`) first; compound dims are checked afterwards."""
+    if array.ndim != value.type.rank:
+        raise DiagnosticError(Diagnostic.make(
+            "E404", f"input `{value.name}` has shape {array.shape}, expected rank {value.type.rank} ({value.type})",
+            value.span))
+    for dim, size in zip(value.type.shape, array.shape):
+        symbols = dim.symbols
+        if len(symbols) == 1 and dim == Dim.symbol(next(iter(symbols))):
+            name = next(iter(symbols))
+            if env.setdefault(name, int(size)) != int(size):
+                raise DiagnosticError(Diagnostic.make(
+                    "E404", f"input `{value.name}` gives {name} = {size}, but another input gave {env[name]}",
+                    value.span))
+
+
+def _check_input(value, array: np.ndarray, env: dict, graph: Graph) -> None:
+    """Every dim must evaluate to the array's size, and the facts must hold."""
+    for axis, (dim, size) in enumerate(zip(value.type.shape, array.shape)):
+        try:
+            expected = dim.evaluate(env)
+        except KeyError as missing:
+            raise DiagnosticError(Diagnostic.make(
+                "E404", f"cannot determine {missing} from the inputs", value.span))
+        if expected != size:
+            raise DiagnosticError(Diagnostic.make(
+                "E404", f"input `{value.name}` axis {axis} is {size}, expected {dim} = {expected}", value.span,
+                notes=(f"expected {value.type} with " + ", ".join(f"{k} = {v}" for k, v in sorted(env.items())),)))
+    for name, size in sorted(env.items()):
+        low, high = graph.facts.bounds(name)
+        if size < low or (high is not None and size > high):
+            bound = f"{name} >= {low}" if size < low else f"{name} <= {high}"
+            raise DiagnosticError(Diagnostic.make(
+                "E404", f"the inputs give {name} = {size}, but the model assumes {bound}", value.span))
+
+
+def evaluate_attr(value, env: dict):
+    """Attributes with symbolic dims become ints for numpy."""
+    if isinstance(value, Dim):
+        return value.evaluate(env)
+    if isinstance(value, tuple):
+        return tuple(evaluate_attr(item, env) for item in value)
+    return value
+
+
+def concrete_shape(type_: TensorType, env: dict) -> tuple[int, ...]:
+    """The shape a type has for given symbol values."""
+    return tuple(dim.evaluate(env) for dim in type_.shape)
+
+
+def run_graph(graph: Graph, inputs: dict[str, np.ndarray], weights: dict[str, np.ndarray], *, seed: int = 0,
+              trace: dict | None = None) -> dict[str, np.ndarray]:
+    """Execute the graph; every node's output shape is checked against its inferred type.
+
+    `trace`, when given, receives every intermediate array by value name.
+    """
+    env = bind_symbols(graph, inputs)
+    arrays: dict[str, np.ndarray] = {}
+    for value in graph.inputs:
+        arrays[value.name] = np.asarray(inputs[value.name]).astype(NUMPY_DTYPES[value.type.dtype], copy=False)
+    for parameter in graph.parameters:
+        arrays[parameter.name] = np.asarray(weights[parameter.name])
+    context = RunContext(graph.mode, np.random.default_rng(seed))
+    for node in graph.nodes:
+        op = lookup(node.op)
+        operands = [arrays[name] if name else None for name in node.inputs]
+        attrs = {key: evaluate_attr(value, env) for key, value in node.attrs}
+        results = op.run(context, operands, attrs)
+        for name, result in zip(node.outputs, results):
+            expected = concrete_shape(graph.values[name].type, env)
+            if tuple(np.shape(result)) != expected:
+                raise ShapeMismatch(f"{node.op} at {node.span} produced {np.shape(result)}, inferred "
+                                    f"{graph.values[name].type} = {expected}")
+            arrays[name] = np.asarray(result)
+    if trace is not None:
+        trace.update(arrays)
+    return {value.name: arrays[value.name] for value in graph.outputs}

@@ -1,0 +1,86 @@
+"""Shape inference: type every node through its registry shape rule, reporting each mistake once."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from poseir.diagnostics import Diagnostic
+from poseir.dims import Facts
+from poseir.ir import ERROR_TYPE, Graph, Node, TensorType, Value, freeze_values
+from poseir.ops.registry import OpDef, ShapeContext, ShapeError, lookup
+from poseir.source import Span
+
+
+def output_count(op: OpDef, attrs: dict) -> int:
+    """How many outputs a node of `op` has with these attributes."""
+    counter = getattr(op, "count_outputs", None)
+    return counter(attrs) if counter is not None else op.outputs
+
+
+def infer_node(op: OpDef, types: list, attrs: dict, context: ShapeContext) -> tuple[list[TensorType], list[Diagnostic]]:
+    """Apply one shape rule; an error-typed input or a failed rule gives error-typed outputs.
+
+    Returns the output types and the diagnostics (at most one error plus warnings).
+    """
+    count = output_count(op, attrs)
+    if any(type_ is not None and type_.is_error for type_ in types):
+        return [ERROR_TYPE] * count, []
+    try:
+        outputs = list(op.infer(context, types, attrs))
+    except ShapeError as error:
+        return [ERROR_TYPE] * count, [*context.warnings, error.diagnostic]
+    return outputs, list(context.warnings)
+
+
+def infer_shapes(graph: Graph) -> tuple[Graph, list[Diagnostic], bool]:
+    """Re-infer every node of a graph from its inputs; the pure-function form of the pass.
+
+    Used after transformations and as the verifier between passes: `changed` says whether any
+    recorded type differed from the re-inferred one.
+    """
+    values = dict(graph.values)
+    diagnostics: list[Diagnostic] = []
+    changed = False
+    for node in graph.nodes:
+        op = lookup(node.op)
+        if op is None:
+            raise RuntimeError(f"internal compiler error: node uses unknown op {node.op!r}")
+        types = [values[name].type if name else None for name in node.inputs]
+        context = ShapeContext(op=node.op, facts=graph.facts, span=node.span)
+        outputs, found = infer_node(op, types, node.attributes, context)
+        diagnostics.extend(found)
+        for name, type_ in zip(node.outputs, outputs):
+            if values[name].type != type_:
+                changed = True
+                values[name] = replace(values[name], type=type_)
+    if not changed:
+        return graph, diagnostics, False
+    outputs = tuple(values[value.name] for value in graph.outputs)
+    return replace(graph, values=freeze_values(values), outputs=outputs), diagnostics, True
+
+
+def verify(graph: Graph) -> None:
+    """Raise (a compiler bug) if the graph is malformed: undefined values, bad types, stale shapes."""
+    defined = {value.name for value in graph.inputs} | {parameter.name for parameter in graph.parameters}
+    for node in graph.nodes:
+        for name in node.inputs:
+            if name and name not in defined:
+                raise AssertionError(f"node {node.op} at {node.span} reads undefined value {name!r}")
+        for name in node.outputs:
+            if name in defined:
+                raise AssertionError(f"value {name!r} defined twice")
+            defined.add(name)
+    for value in graph.outputs:
+        if value.name not in defined:
+            raise AssertionError(f"graph output {value.name!r} is never defined")
+    _, _, changed = infer_shapes(graph)
+    if changed:
+        raise AssertionError("recorded types differ from re-inferred types")
+
+
+def make_node(op: str, inputs, outputs, attrs: dict, span: Span, scope: str = "") -> Node:
+    """A node with attributes in a canonical (signature) order."""
+    return Node(op, tuple(inputs), tuple(outputs), tuple(attrs.items()), span, scope)
+
+
+__all__ = ["infer_node", "infer_shapes", "verify", "make_node", "output_count", "Facts", "Value"]

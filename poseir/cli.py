@@ -1,0 +1,273 @@
+"""The `poseir` command line: a thin face over `poseir.compiler`; no compiler logic lives here."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import traceback
+
+from poseir.diagnostics import Diagnostic, DiagnosticError, has_errors
+
+EXIT_OK, EXIT_ERRORS, EXIT_USAGE = 0, 1, 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the console script; returns the process exit code."""
+    parser = _parser()
+    arguments = parser.parse_args(argv)
+    if not hasattr(arguments, "handler"):
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    try:
+        return arguments.handler(arguments)
+    except KeyboardInterrupt:
+        return EXIT_USAGE
+    except Exception:  # noqa: BLE001  (a bug: say so plainly, with the detail behind a flag)
+        print("error: internal compiler error in poseir; please report it with the input file", file=sys.stderr)
+        if arguments.debug:
+            traceback.print_exc()
+        else:
+            print("note: run with --debug to see the Python traceback", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def _parser() -> argparse.ArgumentParser:
+    """The argument parser with one subcommand per face."""
+    parser = argparse.ArgumentParser(prog="poseir", description="Shape-checking compiler for 3D pose networks.")
+    parser.add_argument("--debug", action="store_true", help="show Python tracebacks for internal errors")
+    commands = parser.add_subparsers(metavar="COMMAND")
+
+    check = commands.add_parser("check", help="shape-lint .pose files")
+    check.add_argument("paths", nargs="+", metavar="PATH")
+    _add_format(check, ("human", "json", "gcc", "sarif"))
+    _add_model_options(check)
+    check.set_defaults(handler=_check)
+
+    run = commands.add_parser("run", help="execute a model with the numpy backend")
+    run.add_argument("path", metavar="PATH")
+    run.add_argument("--inputs", required=True, help=".npz keyed by the model's input names")
+    run.add_argument("--weights", help=".safetensors or .npz keyed by state_dict names (default: seeded init)")
+    run.add_argument("--mode", choices=("infer", "train"), default="infer")
+    run.add_argument("--seed", type=int, default=0, help="seed for initialization and dropout")
+    run.add_argument("-o", "--output", required=True, help="output .npz keyed by the model's output names")
+    _add_model_options(run)
+    run.set_defaults(handler=_run)
+
+    params = commands.add_parser("params", help="the parameter table (and a weights-file check)")
+    params.add_argument("path", metavar="PATH")
+    params.add_argument("--weights", help="check this weights file against the model")
+    _add_format(params, ("human", "json"))
+    _add_model_options(params)
+    params.set_defaults(handler=_params)
+
+    explain = commands.add_parser("explain", help="the long explanation of a diagnostic code")
+    explain.add_argument("code")
+    explain.set_defaults(handler=_explain)
+    return parser
+
+
+def _add_format(parser, formats) -> None:
+    parser.add_argument("--format", choices=formats, default="human")
+    parser.add_argument("--color", choices=("auto", "always", "never"), default="auto")
+
+
+def _add_model_options(parser) -> None:
+    parser.add_argument("--model", help="which model of the file (default: the first)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a hyper-parameter of the model, e.g. --set channels=256")
+
+
+def _overrides(arguments) -> dict:
+    """Parse every `--set`."""
+    from poseir.compiler import parse_override
+
+    return dict(parse_override(text) for text in arguments.set)
+
+
+def _use_color(arguments) -> bool:
+    choice = getattr(arguments, "color", "never")
+    return choice == "always" or (choice == "auto" and sys.stderr.isatty())
+
+
+def _report(diagnostics, sources, arguments, stream=None) -> None:
+    """Render diagnostics in the chosen format."""
+    from poseir.render import render
+
+    if not diagnostics and getattr(arguments, "format", "human") == "human":
+        return
+    fmt = getattr(arguments, "format", "human")
+    text = render(diagnostics, sources, fmt, color=_use_color(arguments) and fmt == "human")
+    (stream or (sys.stdout if fmt != "human" else sys.stderr)).write(text if text.endswith("\n") or not text else text + "\n")
+
+
+def _usage_error(diagnostic: Diagnostic, arguments) -> int:
+    """A problem with the command line itself (bad --set, missing model): exit 2."""
+    from poseir.source import SourceMap
+
+    _report([diagnostic], SourceMap(), arguments, stream=sys.stderr)
+    return EXIT_USAGE if diagnostic.code == "E106" else EXIT_ERRORS
+
+
+def _check(arguments) -> int:
+    """`poseir check PATH...`."""
+    from poseir.compiler import check
+    from poseir.source import SourceMap
+
+    try:
+        overrides = _overrides(arguments)
+    except DiagnosticError as error:
+        return _usage_error(error.diagnostic, arguments)
+    sources = SourceMap()
+    diagnostics = []
+    for path in arguments.paths:
+        result = check(path, overrides=overrides, sources=sources,
+                       models=[arguments.model] if arguments.model else None)
+        diagnostics.extend(result.sorted_diagnostics())
+    _report(diagnostics, sources, arguments)
+    if arguments.format == "human" and not diagnostics:
+        print(f"poseir: {len(arguments.paths)} file(s) checked, no problems found", file=sys.stderr)
+    return EXIT_ERRORS if has_errors(diagnostics) else EXIT_OK
+
+
+def _build(arguments, mode: str):
+    """Build one graph or report why not; returns (graph, exit code)."""
+    from poseir.compiler import build
+
+    try:
+        overrides = _overrides(arguments)
+    except DiagnosticError as error:
+        return None, _usage_error(error.diagnostic, arguments)
+    graph, result = build(arguments.path, model=arguments.model, mode=mode, overrides=overrides)
+    diagnostics = result.sorted_diagnostics()
+    if graph is None:
+        _report(diagnostics, result.sources, arguments, stream=sys.stderr)
+        usage = any(d.code in ("E106", "E405") for d in diagnostics)
+        return None, EXIT_USAGE if usage else EXIT_ERRORS
+    warnings = [d for d in diagnostics]
+    if warnings and getattr(arguments, "format", "human") == "human":
+        _report(warnings, result.sources, arguments, stream=sys.stderr)
+    return (graph, result), EXIT_OK
+
+
+def _run(arguments) -> int:
+    """`poseir run PATH --inputs in.npz -o out.npz`."""
+    import numpy as np
+
+    from poseir.backends.numpy_interpreter import run_graph
+    from poseir.weights import check_weights, initialize, load_weights, strip_module_prefix
+
+    built, code = _build(arguments, arguments.mode)
+    if built is None:
+        return code
+    graph, result = built
+    try:
+        inputs = _load_inputs(arguments.inputs)
+        if arguments.weights:
+            weights = strip_module_prefix(load_weights(arguments.weights))
+            problems = [d for d in check_weights(graph, weights) if d.code != "E401"]
+            if problems:
+                _report(problems, result.sources, arguments, stream=sys.stderr)
+                return EXIT_ERRORS
+        else:
+            weights = initialize(graph.parameters, arguments.seed)
+        outputs = run_graph(graph, inputs, weights, seed=arguments.seed)
+    except DiagnosticError as error:
+        _report([error.diagnostic], result.sources, arguments, stream=sys.stderr)
+        return EXIT_ERRORS
+    np.savez(arguments.output, **outputs)
+    for name, array in outputs.items():
+        print(f"{name}: {array.dtype}{list(array.shape)}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _load_inputs(path: str) -> dict:
+    """An inputs `.npz` (no pickles), or E404."""
+    import numpy as np
+
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            return {key: archive[key] for key in archive.files}
+    except Exception as error:  # noqa: BLE001  (any unreadable file is reported, not raised)
+        raise DiagnosticError(Diagnostic.make("E404", f"cannot read inputs from `{path}`: {error}", None))
+
+
+def _params(arguments) -> int:
+    """`poseir params PATH [--weights W]`."""
+    from poseir.weights import check_weights, load_weights, strip_module_prefix
+
+    built, code = _build(arguments, "infer")
+    if built is None:
+        return code
+    graph, result = built
+    diagnostics = []
+    if arguments.weights:
+        try:
+            weights = strip_module_prefix(load_weights(arguments.weights))
+        except DiagnosticError as error:
+            _report([error.diagnostic], result.sources, arguments, stream=sys.stderr)
+            return EXIT_ERRORS
+        diagnostics = check_weights(graph, weights)
+    if arguments.format == "json":
+        print(json.dumps(_params_json(graph, diagnostics, result.sources), indent=2, sort_keys=True))
+    else:
+        _print_params_table(graph)
+        _report(diagnostics, result.sources, arguments, stream=sys.stderr)
+    return EXIT_ERRORS if has_errors(diagnostics) else EXIT_OK
+
+
+def _params_json(graph, diagnostics, sources) -> dict:
+    """The parameter table and weight problems as JSON."""
+    from poseir.render import render_json
+
+    return {
+        "model": graph.name,
+        "parameters": [
+            {"name": parameter.name, "shape": list(parameter.shape), "dtype": parameter.type.dtype,
+             "kind": parameter.kind, "file": parameter.span.path, "line": parameter.span.line}
+            for parameter in graph.parameters
+        ],
+        "count": sum(_numel(parameter.shape) for parameter in graph.parameters if parameter.kind == "parameter"),
+        "diagnostics": json.loads(render_json(diagnostics, sources)),
+    }
+
+
+def _numel(shape) -> int:
+    total = 1
+    for dim in shape:
+        total *= dim
+    return total
+
+
+def _print_params_table(graph) -> None:
+    """A rich table: key, shape, dtype, kind, line."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{graph.name}: state_dict", show_lines=False)
+    for column in ("key", "shape", "dtype", "kind", "line"):
+        table.add_column(column, justify="right" if column == "line" else "left")
+    for parameter in graph.parameters:
+        shape = "(" + ", ".join(str(dim) for dim in parameter.shape) + ")"
+        table.add_row(parameter.name, shape, parameter.type.dtype, parameter.kind, str(parameter.span.line))
+    console = Console(width=120, force_terminal=False)
+    console.print(table)
+    trainable = sum(_numel(parameter.shape) for parameter in graph.parameters if parameter.kind == "parameter")
+    console.print(f"{len(graph.parameters)} entries, {trainable:,} trainable parameters")
+
+
+def _explain(arguments) -> int:
+    """`poseir explain E204`."""
+    from poseir.codes import CODES
+    from poseir.render import explain
+
+    code = arguments.code.upper()
+    if code not in CODES:
+        print(f"error: no diagnostic code `{arguments.code}`; codes are E001-E900 and W300-W302", file=sys.stderr)
+        return EXIT_USAGE
+    print(explain(code))
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

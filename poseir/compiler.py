@@ -1,0 +1,105 @@
+"""The Python API: load a file, check it, and build the train or infer graph of a model."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from poseir import program as program_module
+from poseir.diagnostics import Diagnostic, DiagnosticError, has_errors, sort_diagnostics
+from poseir.elaborate import MODES, elaborate
+from poseir.ir import Graph
+from poseir.source import SourceMap
+
+
+@dataclass
+class Compilation:
+    """Everything one request produced: sources (for rendering), graphs and diagnostics."""
+
+    sources: SourceMap = field(default_factory=SourceMap)
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    graphs: dict = field(default_factory=dict)  # (model, mode) -> Graph
+    models: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when no error was reported."""
+        return not has_errors(self.diagnostics)
+
+    def sorted_diagnostics(self) -> list[Diagnostic]:
+        """Diagnostics in a deterministic order, each reported once even if both modes found it."""
+        unique = {}
+        for diagnostic in self.diagnostics:
+            unique.setdefault(_identity(diagnostic), diagnostic)
+        return sort_diagnostics(unique.values())
+
+
+def _identity(diagnostic: Diagnostic) -> tuple:
+    """What makes two diagnostics the same report."""
+    span = diagnostic.span
+    return (diagnostic.code, diagnostic.message, span.path if span else "", span.start if span else -1,
+            span.end if span else -1)
+
+
+def check(path: str, text: str | None = None, *, overrides: dict | None = None,
+          models: list[str] | None = None, sources: SourceMap | None = None) -> Compilation:
+    """Elaborate every model of a file in both modes and collect every diagnostic."""
+    result = Compilation(sources=sources if sources is not None else SourceMap())
+    loaded, found = program_module.load(path, text, result.sources)
+    result.diagnostics.extend(found)
+    if loaded is None:
+        return result
+    result.models = list(loaded.models) if models is None else models
+    for model in result.models:
+        for mode in MODES:
+            elaborated = elaborate(loaded, model, mode, overrides)
+            result.diagnostics.extend(elaborated.diagnostics)
+            if elaborated.graph is not None:
+                result.graphs[(model, mode)] = elaborated.graph
+    return result
+
+
+def build(path: str, *, model: str | None = None, mode: str = "infer", overrides: dict | None = None,
+          text: str | None = None) -> tuple[Graph | None, Compilation]:
+    """The graph of one model in one mode; `model=None` picks the file's only (or first) model."""
+    result = Compilation()
+    loaded, found = program_module.load(path, text, result.sources)
+    result.diagnostics.extend(found)
+    if loaded is None or has_errors(found):
+        return None, result
+    if model is None:
+        if not loaded.models:
+            result.diagnostics.append(Diagnostic.make(
+                "E106", f"`{path}` declares no model", None,
+                helps=("declare one with `model name = Module(...)`",)))
+            return None, result
+        model = next(iter(loaded.models))
+    result.models = [model]
+    elaborated = elaborate(loaded, model, mode, overrides)
+    result.diagnostics.extend(elaborated.diagnostics)
+    if elaborated.graph is not None:
+        result.graphs[(model, mode)] = elaborated.graph
+    graph = elaborated.graph if not has_errors(elaborated.diagnostics) else None
+    return graph, result
+
+
+def parse_override(text: str) -> tuple[str, object]:
+    """`channels=256` -> ("channels", 256); lists, floats, bools and strings too."""
+    if "=" not in text:
+        raise DiagnosticError(Diagnostic.make("E106", f"`--set {text}` must look like `name=value`", None))
+    key, _, raw = text.partition("=")
+    return key.strip(), _literal(raw.strip(), text)
+
+
+def _literal(raw: str, whole: str):
+    """Parse an override value with the language's literal rules."""
+    import ast as python_ast
+
+    replaced = raw.replace("true", "True").replace("false", "False").replace("none", "None")
+    try:
+        value = python_ast.literal_eval(replaced)
+    except (ValueError, SyntaxError):
+        if raw.replace("_", "").isalnum():
+            return raw
+        raise DiagnosticError(Diagnostic.make("E106", f"cannot read the value in `--set {whole}`", None,
+                                              helps=("use an int, a float, true/false or a list like [3, 3, 3]",)))
+    return tuple(value) if isinstance(value, list) else value

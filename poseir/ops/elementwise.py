@@ -1,0 +1,339 @@
+"""Elementwise ops: broadcasting arithmetic, activations, constants and dtype casts."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+from typing import Callable, Sequence
+
+import numpy as np
+
+from poseir.diagnostics import Label
+from poseir.ir import DTYPES, FLOAT_DTYPES, TensorType, tensor_type
+from poseir.ops.registry import (ATTR, TENSOR, OpDef, Param, RunContext, ShapeContext, elementwise_dtype, register,
+                                 with_defaults)
+
+NUMPY_DTYPES = {
+    "f32": np.float32,
+    "f16": np.float16,
+    "f64": np.float64,
+    "i64": np.int64,
+    "i32": np.int32,
+    "bool": np.bool_,
+}
+_DTYPE_NAMES = {np.dtype(numpy_type): name for name, numpy_type in NUMPY_DTYPES.items()}
+
+
+# --------------------------------------------------------------------------- registration
+
+
+def define(*aliases: str, **fields) -> OpDef:
+    """Register an op (every family uses this) whose rules always see every attribute, defaults filled in."""
+    op = OpDef(**fields)
+
+    def infer(ctx: ShapeContext, types: list, attrs: dict) -> list[TensorType]:
+        return op_infer(ctx, types, with_defaults(op, attrs))
+
+    def run(ctx: RunContext, arrays: list, attrs: dict) -> list[np.ndarray]:
+        return op_run(ctx, arrays, with_defaults(op, attrs))
+
+    op_infer, op_run, counter = op.infer, op.run, op.count_outputs
+    count = (lambda attrs: counter(with_defaults(op, attrs))) if counter is not None else None
+    return register(replace(op, infer=infer, run=run, count_outputs=count), *aliases)
+
+
+# --------------------------------------------------------------------------- dtype helpers
+
+
+def dtype_name(array: np.ndarray) -> str:
+    """The poseir dtype name of a numpy array."""
+    return _DTYPE_NAMES.get(np.asarray(array).dtype, "f64")
+
+
+def as_dtype(array, dtype: str) -> np.ndarray:
+    """`array` as an ndarray of the poseir dtype `dtype` (no copy when it already is)."""
+    return np.asarray(array).astype(NUMPY_DTYPES[dtype], copy=False)
+
+
+def float_dtype(dtype: str) -> str:
+    """`dtype` when it is a float type, else f32 (what float-valued functions return)."""
+    return dtype if dtype in FLOAT_DTYPES else "f32"
+
+
+def combined_dtype(operands: Sequence[tuple[str, int]]) -> str:
+    """Result dtype of an elementwise op on (dtype, rank) operands; tensors outrank scalars."""
+    # Scalars (rank 0) are literals turned into constants: they adopt the tensors' dtype.
+    ordered = [dtype for dtype, rank in operands if rank > 0] + [dtype for dtype, rank in operands if rank == 0]
+    return elementwise_dtype([TensorType(dtype, ()) for dtype in ordered])
+
+
+def require_same_dtype(ctx: ShapeContext, types: Sequence[TensorType | None], ats: Sequence = None,
+                       scalars_exempt: bool = False) -> None:
+    """E203 when tensors of different dtypes meet (poseir never converts implicitly)."""
+    ats = list(ats) if ats is not None else list(range(len(types)))
+    first = None
+    for at, type_ in zip(ats, types):
+        if type_ is None or (scalars_exempt and type_.rank == 0):
+            continue
+        if first is None:
+            first = (at, type_)
+            continue
+        if type_.dtype != first[1].dtype:
+            ctx.error("E203", f"`{ctx.op}` mixes {first[1].dtype} and {type_.dtype} tensors", at=at,
+                      label=f"this is {type_}", labels=(Label(ctx.span_of(first[0]), f"this is {first[1]}"),),
+                      helps=(f"convert one side explicitly, e.g. `.cast(\"{first[1].dtype}\")`",))
+
+
+# --------------------------------------------------------------------------- erf and gelu
+
+_TAYLOR_LIMIT = 2.5  # below this the Taylor series is cheap and loses < 1e-14 to cancellation
+_TAYLOR_COEFFICIENTS = tuple((-1) ** n / (math.factorial(n) * (2 * n + 1)) for n in range(42))
+_FRACTION_DEPTH = 30  # continued-fraction depth; converges to ~1e-15 for |x| >= 2.5
+_SATURATION = 6.0  # erf(6) == 1 - 2e-17: exactly 1 in float64
+
+
+def erf(values) -> np.ndarray:
+    """The error function in float64, accurate to ~1e-14 (Taylor series and erfc continued fraction)."""
+    x = np.asarray(values, dtype=np.float64)
+    magnitude = np.abs(x)
+    result = np.ones_like(magnitude)
+    small = magnitude < _TAYLOR_LIMIT
+    middle = ~small & (magnitude < _SATURATION)
+    result[small] = _erf_taylor(magnitude[small])
+    result[middle] = 1.0 - _erfc_fraction(magnitude[middle])
+    return np.copysign(result, x)
+
+
+def _erf_taylor(x: np.ndarray) -> np.ndarray:
+    """erf(x) = 2/sqrt(pi) * sum (-1)^n x^(2n+1) / (n! (2n+1)), by Horner in x^2."""
+    square = x * x
+    total = np.full_like(x, _TAYLOR_COEFFICIENTS[-1])
+    for coefficient in _TAYLOR_COEFFICIENTS[-2::-1]:
+        total *= square
+        total += coefficient
+    return x * total * (2.0 / math.sqrt(math.pi))
+
+
+def _erfc_fraction(x: np.ndarray) -> np.ndarray:
+    """erfc(x) = exp(-x^2)/sqrt(pi) / (x + (1/2)/(x + 1/(x + (3/2)/(x + ...)))), for x >= 2.5."""
+    denominator = x.copy()
+    for k in range(_FRACTION_DEPTH, 0, -1):
+        denominator = x + (k / 2.0) / denominator
+    return np.exp(-x * x) / (math.sqrt(math.pi) * denominator)
+
+
+def gelu(values) -> np.ndarray:
+    """Exact (erf) GELU computed in float64: 0.5 x (1 + erf(x / sqrt 2))."""
+    x = np.asarray(values, dtype=np.float64)
+    return 0.5 * x * (1.0 + erf(x / math.sqrt(2.0)))
+
+
+def sigmoid(values) -> np.ndarray:
+    """The logistic function via tanh, which never overflows."""
+    x = np.asarray(values)
+    return 0.5 * (1.0 + np.tanh(0.5 * x))
+
+
+# --------------------------------------------------------------------------- binary ops
+
+
+def _binary_infer(ctx: ShapeContext, types: list, attrs: dict) -> list[TensorType]:
+    """Broadcast the shapes; tensors must share a dtype, scalars adopt it."""
+    require_same_dtype(ctx, types, scalars_exempt=True)
+    shape = ctx.broadcast(types)
+    dtype = combined_dtype([(type_.dtype, type_.rank) for type_ in types])
+    if ctx.op == "div":
+        dtype = float_dtype(dtype)
+    return [TensorType(dtype, tuple(ctx.normalize(dim) for dim in shape))]
+
+
+def _binary_run(function: Callable, true_division: bool = False) -> Callable:
+    """A numpy run function for a binary op that keeps the inferred dtype."""
+
+    def run(ctx: RunContext, arrays: list, attrs: dict) -> list[np.ndarray]:
+        left, right = (np.asarray(array) for array in arrays)
+        dtype = combined_dtype([(dtype_name(left), left.ndim), (dtype_name(right), right.ndim)])
+        dtype = float_dtype(dtype) if true_division else dtype
+        if true_division and dtype not in FLOAT_DTYPES:
+            left = left.astype(NUMPY_DTYPES[dtype])
+        return [as_dtype(function(left, right), dtype)]
+
+    return run
+
+
+_BINARY = (
+    ("add", np.add, "Elementwise sum with numpy broadcasting (`a + b`)."),
+    ("sub", np.subtract, "Elementwise difference with numpy broadcasting (`a - b`)."),
+    ("mul", np.multiply, "Elementwise product with numpy broadcasting (`a * b`)."),
+    ("div", np.true_divide, "Elementwise true division with numpy broadcasting (`a / b`)."),
+    ("pow", np.power, "Elementwise power with numpy broadcasting (`a ** b`)."),
+    ("maximum", np.maximum, "Elementwise maximum of two tensors, with broadcasting."),
+    ("minimum", np.minimum, "Elementwise minimum of two tensors, with broadcasting."),
+)
+_BINARY_SAMPLES = (
+    (("B, T, 17, 3", "B, T, 1, 3"), {}),
+    (("B, T, 17, 3", "17, 3"), {}),
+    (("B, 1, C", "T, 1"), {}),
+    (("B, T", ""), {}),
+)
+
+for _name, _function, _doc in _BINARY:
+    define(
+        name=_name,
+        signature=(Param("a", TENSOR), Param("b", TENSOR)),
+        infer=_binary_infer,
+        run=_binary_run(_function, true_division=_name == "div"),
+        doc=_doc,
+        behaviour="same in both modes",
+        samples=_BINARY_SAMPLES,
+    )
+
+
+# --------------------------------------------------------------------------- unary ops
+
+
+def _same_infer(ctx: ShapeContext, types: list, attrs: dict) -> list[TensorType]:
+    """Same shape and dtype as the input."""
+    return [types[0]]
+
+
+def _float_infer(ctx: ShapeContext, types: list, attrs: dict) -> list[TensorType]:
+    """Same shape; integer inputs give f32 (the function is real-valued)."""
+    (x,) = types
+    return [TensorType(float_dtype(x.dtype), x.shape)]
+
+
+def _unary_run(function: Callable, real_valued: bool) -> Callable:
+    """A numpy run function for a unary op; real-valued functions compute in float."""
+
+    def run(ctx: RunContext, arrays: list, attrs: dict) -> list[np.ndarray]:
+        x = np.asarray(arrays[0])
+        dtype = float_dtype(dtype_name(x)) if real_valued else dtype_name(x)
+        if real_valued:
+            x = as_dtype(x, dtype)
+        return [as_dtype(function(x), dtype)]
+
+    return run
+
+
+def _relu(x: np.ndarray) -> np.ndarray:
+    """max(x, 0) in the dtype of x."""
+    return np.maximum(x, np.zeros((), dtype=x.dtype))
+
+
+_UNARY = (
+    ("neg", np.negative, False, "Elementwise negation (`-x`)."),
+    ("abs", np.abs, False, "Elementwise absolute value."),
+    ("relu", _relu, False, "Rectified linear unit, max(x, 0)."),
+    ("gelu", gelu, True, "Exact GELU, 0.5 x (1 + erf(x / sqrt 2)), as torch's default."),
+    ("tanh", np.tanh, True, "Elementwise hyperbolic tangent."),
+    ("sigmoid", sigmoid, True, "Elementwise logistic sigmoid 1 / (1 + exp(-x))."),
+    ("exp", np.exp, True, "Elementwise exponential."),
+    ("log", np.log, True, "Elementwise natural logarithm."),
+    ("sqrt", np.sqrt, True, "Elementwise square root."),
+)
+_UNARY_SAMPLES = ((("B, T, 17, 3",), {}), (("",), {}), (("N",), {}))
+
+for _name, _function, _real, _doc in _UNARY:
+    define(
+        name=_name,
+        signature=(Param("x", TENSOR),),
+        infer=_float_infer if _real else _same_infer,
+        run=_unary_run(_function, _real),
+        doc=_doc,
+        behaviour="same in both modes",
+        samples=_UNARY_SAMPLES,
+    )
+
+
+# --------------------------------------------------------------------------- constant and cast
+
+
+def _check_dtype_attr(ctx: ShapeContext, dtype, at: str = "dtype") -> str:
+    """A dtype attribute must name one of poseir's dtypes."""
+    if dtype not in DTYPES:
+        ctx.error("E103", f"`{dtype}` is not a dtype", at=at, label="expected a dtype name",
+                  helps=(f"use one of {', '.join(DTYPES)}",))
+    return dtype
+
+
+def _nested_shape(ctx: ShapeContext, value) -> tuple[int, ...]:
+    """The shape of a nested tuple of numbers; E103 when ragged or not numeric."""
+    if isinstance(value, (tuple, list)):
+        shapes = {_nested_shape(ctx, item) for item in value}
+        if len(shapes) > 1:
+            ctx.error("E103", "a constant must be a rectangular nest of numbers", at="value",
+                      label="rows of different lengths")
+        inner = shapes.pop() if shapes else ()
+        return (len(value), *inner)
+    if not isinstance(value, (int, float, bool, np.number, np.bool_)):
+        ctx.error("E103", f"a constant must be numbers, found `{value!r}`", at="value")
+    return ()
+
+
+def _flatten_values(value) -> list:
+    """Every number in a nested tuple, in order."""
+    if isinstance(value, (tuple, list)):
+        return [number for item in value for number in _flatten_values(item)]
+    return [value]
+
+
+def _constant_dtype(attrs: dict) -> str:
+    """The dtype given, or the natural one of the value: bool, i64 for ints, else f32."""
+    if attrs.get("dtype") is not None:
+        return attrs["dtype"]
+    numbers = _flatten_values(attrs["value"])
+    if numbers and all(isinstance(number, (bool, np.bool_)) for number in numbers):
+        return "bool"
+    if numbers and all(isinstance(number, (int, np.integer)) for number in numbers):
+        return "i64"
+    return "f32"
+
+
+def _constant_infer(ctx: ShapeContext, types: list, attrs: dict) -> list[TensorType]:
+    """The shape of the nested value, with the given or natural dtype."""
+    shape = _nested_shape(ctx, attrs["value"])
+    dtype = _check_dtype_attr(ctx, _constant_dtype(attrs))
+    return [tensor_type(dtype, shape)]
+
+
+def _constant_run(ctx: RunContext, arrays: list, attrs: dict) -> list[np.ndarray]:
+    """The value as an array."""
+    return [np.array(attrs["value"], dtype=NUMPY_DTYPES[_constant_dtype(attrs)])]
+
+
+define(
+    name="constant",
+    signature=(Param("value", ATTR), Param("dtype", ATTR, None)),
+    infer=_constant_infer,
+    run=_constant_run,
+    method=False,
+    doc="A compile-time tensor: a number (rank 0) or a nested tuple of numbers.",
+    behaviour="same in both modes",
+    samples=(
+        ((), {"value": 1.5, "dtype": "f32"}),
+        ((), {"value": 2}),
+        ((), {"value": ((1.0, 2.0, 3.0), (4.0, 5.0, 6.0))}),
+    ),
+)
+
+
+def _cast_infer(ctx: ShapeContext, types: list, attrs: dict) -> list[TensorType]:
+    """Same shape, the requested dtype."""
+    return [TensorType(_check_dtype_attr(ctx, attrs["dtype"]), types[0].shape)]
+
+
+def _cast_run(ctx: RunContext, arrays: list, attrs: dict) -> list[np.ndarray]:
+    """numpy astype."""
+    return [as_dtype(arrays[0], attrs["dtype"])]
+
+
+define(
+    name="cast",
+    signature=(Param("x", TENSOR), Param("dtype", ATTR)),
+    infer=_cast_infer,
+    run=_cast_run,
+    doc="Convert a tensor to another dtype (the only way dtypes change).",
+    behaviour="same in both modes",
+    samples=((("B, T, 3",), {"dtype": "f16"}), (("i64[B, 3]",), {"dtype": "f32"})),
+)

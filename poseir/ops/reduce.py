@@ -1,0 +1,151 @@
+"""Reductions over one, several or all axes: sum, mean, amax, L2 norm and variance."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+from poseir.dims import Dim
+from poseir.ir import TensorType
+from poseir.ops.elementwise import as_dtype, define, dtype_name, float_dtype
+from poseir.ops.registry import ATTR, TENSOR, Param, RunContext, ShapeContext
+
+
+def reduced_axes(ctx: ShapeContext, dim, rank: int, at: str = "dim") -> tuple[int, ...]:
+    """The sorted, normalized axes named by `dim` (None means every axis); E202 for repeats."""
+    if dim is None:
+        return tuple(range(rank))
+    items = dim if isinstance(dim, tuple) else (dim,)
+    axes: list[int] = []
+    for position, item in enumerate(items):
+        where = (at, position) if isinstance(dim, tuple) else at
+        axis = ctx.axis(item, rank, at=where)
+        if axis in axes:
+            ctx.error("E202", f"axis {item} is reduced twice", at=where, label="repeated axis")
+        axes.append(axis)
+    return tuple(sorted(axes))
+
+
+def reduced_shape(shape: tuple[Dim, ...], axes: tuple[int, ...], keepdim: bool) -> tuple[Dim, ...]:
+    """The shape after reducing `axes`: kept as 1 with keepdim, else dropped."""
+    if keepdim:
+        return tuple(Dim.of(1) if axis in axes else dim for axis, dim in enumerate(shape))
+    return tuple(dim for axis, dim in enumerate(shape) if axis not in axes)
+
+
+def _check_keepdim(ctx: ShapeContext, keepdim) -> bool:
+    """keepdim must be a bool."""
+    if not isinstance(keepdim, bool):
+        ctx.error("E103", f"keepdim must be true or false, found `{keepdim}`", at="keepdim")
+    return keepdim
+
+
+def _reduce_infer(result_dtype: Callable[[str], str]) -> Callable:
+    """A shape rule for a reduction whose dtype is `result_dtype(input dtype)`."""
+
+    def infer(ctx: ShapeContext, types: list, attrs: dict) -> list[TensorType]:
+        (x,) = types
+        axes = reduced_axes(ctx, attrs["dim"], x.rank)
+        keepdim = _check_keepdim(ctx, attrs["keepdim"])
+        return [TensorType(result_dtype(x.dtype), reduced_shape(x.shape, axes, keepdim))]
+
+    return infer
+
+
+def _run_axes(array: np.ndarray, dim) -> tuple[int, ...]:
+    """Normalized numpy axes for `dim` at run time."""
+    if dim is None:
+        return tuple(range(array.ndim))
+    items = dim if isinstance(dim, tuple) else (dim,)
+    return tuple(sorted(item % array.ndim for item in items))
+
+
+def _reduce_run(reduction: Callable, result_dtype: Callable[[str], str]) -> Callable:
+    """A numpy run function for `reduction(x, axes, keepdims)`."""
+
+    def run(ctx: RunContext, arrays: list, attrs: dict) -> list[np.ndarray]:
+        x = np.asarray(arrays[0])
+        dtype = result_dtype(dtype_name(x))
+        axes = _run_axes(x, attrs["dim"])
+        return [as_dtype(reduction(as_dtype(x, dtype), axes, attrs["keepdim"], attrs), dtype)]
+
+    return run
+
+
+def _sum_dtype(dtype: str) -> str:
+    """Sums of booleans count, so they are integers."""
+    return "i64" if dtype == "bool" else dtype
+
+
+def _keep(dtype: str) -> str:
+    """The input dtype."""
+    return dtype
+
+
+def _sum(x, axes, keepdims, attrs):
+    return np.sum(x, axis=axes, keepdims=keepdims)
+
+
+def _mean(x, axes, keepdims, attrs):
+    return np.mean(x, axis=axes, keepdims=keepdims)
+
+
+def _amax(x, axes, keepdims, attrs):
+    return np.amax(x, axis=axes, keepdims=keepdims)
+
+
+def _norm(x, axes, keepdims, attrs):
+    return np.sqrt(np.sum(x * x, axis=axes, keepdims=keepdims))
+
+
+def _var(x, axes, keepdims, attrs):
+    return np.var(x, axis=axes, keepdims=keepdims, ddof=1 if attrs.get("unbiased") else 0)
+
+
+_SIGNATURE = (Param("x", TENSOR), Param("dim", ATTR, None), Param("keepdim", ATTR, False))
+_SAMPLES = (
+    (("B, T, 17, 3",), {"dim": -1, "keepdim": False}),
+    (("B, T, 17, 3",), {"dim": (1, 2), "keepdim": True}),
+    (("B, T, 17, 3",), {"dim": None, "keepdim": False}),
+    (("B, N",), {"dim": 0, "keepdim": True}),
+)
+
+_REDUCTIONS = (
+    ("sum", _sum, _sum_dtype, "Sum over `dim` (an axis, a tuple of axes, or none for all)."),
+    ("mean", _mean, float_dtype, "Arithmetic mean over `dim` (an axis, a tuple of axes, or none for all)."),
+    ("amax", _amax, _keep, "Maximum over `dim` (an axis, a tuple of axes, or none for all)."),
+    ("norm", _norm, float_dtype, "Euclidean (L2) norm over `dim` (an axis, a tuple of axes, or none for all)."),
+)
+
+for _name, _reduction, _dtype_rule, _doc in _REDUCTIONS:
+    define(
+        name=_name,
+        signature=_SIGNATURE,
+        infer=_reduce_infer(_dtype_rule),
+        run=_reduce_run(_reduction, _dtype_rule),
+        doc=_doc,
+        behaviour="same in both modes",
+        samples=_SAMPLES,
+    )
+
+
+def _var_infer(ctx: ShapeContext, types: list, attrs: dict) -> list[TensorType]:
+    """A reduction that also checks the `unbiased` flag."""
+    if not isinstance(attrs["unbiased"], bool):
+        ctx.error("E103", f"unbiased must be true or false, found `{attrs['unbiased']}`", at="unbiased")
+    return _reduce_infer(float_dtype)(ctx, types, attrs)
+
+
+define(
+    name="var",
+    signature=(*_SIGNATURE, Param("unbiased", ATTR, False)),
+    infer=_var_infer,
+    run=_reduce_run(_var, float_dtype),
+    doc="Variance over `dim`; biased (divide by n) unless `unbiased=true` (divide by n - 1).",
+    behaviour="same in both modes",
+    samples=(
+        (("B, T, C",), {"dim": -1, "keepdim": True, "unbiased": False}),
+        (("B, T, C",), {"dim": (0, 1), "keepdim": False, "unbiased": True}),
+    ),
+)

@@ -1,0 +1,263 @@
+"""The op registry: one entry per op with its signature, shape rule, numpy and ONNX facets."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, NoReturn, Sequence
+
+import numpy as np
+
+from poseir.diagnostics import Diagnostic, Edit, Fix, Label
+from poseir.dims import Dim, Facts, Tri
+from poseir.ir import TensorType
+from poseir.source import Span
+
+REQUIRED = object()
+
+# Parameter kinds of an op signature.
+TENSOR = "tensor"  # one tensor
+OPTIONAL_TENSOR = "tensor?"  # a tensor or none
+TENSORS = "tensors"  # a list of tensors (concat, stack)
+ATTR = "attr"  # one compile-time value
+VARIADIC = "attrs"  # the remaining positional compile-time values, as a tuple
+
+
+@dataclass(frozen=True)
+class Param:
+    """One parameter of an op signature."""
+
+    name: str
+    kind: str = ATTR
+    default: object = REQUIRED
+
+
+@dataclass(frozen=True)
+class OpDef:
+    """Everything about one op, in one place (house rule 1).
+
+    `infer(ctx, input_types, attrs) -> output types` reports user mistakes through `ctx`;
+    `run(ctx, arrays, attrs) -> arrays` is the numpy reference; `onnx(ctx, names, attrs)`
+    lowers to ONNX nodes (see `poseir.backends.onnx_export`); `modes` says in which graphs the
+    op may appear; `behaviour` documents how train and infer differ.
+    """
+
+    name: str
+    signature: tuple[Param, ...]
+    infer: Callable
+    run: Callable
+    onnx: Callable | None = None
+    outputs: int = 1
+    method: bool = True
+    modes: tuple[str, ...] = ("train", "infer")
+    behaviour: str = "same in both modes"
+    doc: str = ""
+    samples: tuple = ()  # registry-test cases: (input shapes, attrs[, facts]) tuples
+    count_outputs: Callable | None = None  # for `outputs=0` (split, chunk): attrs -> output count
+
+    def output_count(self, attrs: dict) -> int:
+        """How many outputs a node of this op has with these attributes."""
+        return self.count_outputs(attrs) if self.count_outputs is not None else self.outputs
+
+    @property
+    def tensor_params(self) -> tuple[Param, ...]:
+        """The tensor-valued parameters, in order."""
+        return tuple(param for param in self.signature if param.kind in (TENSOR, OPTIONAL_TENSOR, TENSORS))
+
+
+REGISTRY: dict[str, OpDef] = {}
+ALIASES: dict[str, str] = {}
+
+
+def register(op: OpDef, *aliases: str) -> OpDef:
+    """Add an op (and its alias names) to the registry; a duplicate name is a bug."""
+    for name in (op.name, *aliases):
+        if name in REGISTRY or name in ALIASES:
+            raise ValueError(f"op {name!r} registered twice")
+    REGISTRY[op.name] = op
+    for alias in aliases:
+        ALIASES[alias] = op.name
+    return op
+
+
+def lookup(name: str) -> OpDef | None:
+    """The op called `name` (or an alias of it), or None."""
+    return REGISTRY.get(ALIASES.get(name, name))
+
+
+def with_defaults(op: OpDef, attrs: dict) -> dict:
+    """`attrs` completed with the default of every attribute parameter the caller left out."""
+    full = dict(attrs)
+    for param in op.signature:
+        if param.kind == VARIADIC:
+            full.setdefault(param.name, ())
+        elif param.kind == ATTR and param.default is not REQUIRED:
+            full.setdefault(param.name, param.default)
+    return full
+
+
+def all_ops() -> list[OpDef]:
+    """Every registered op, sorted by name."""
+    from poseir import ops  # noqa: F401  (importing the package registers every family)
+
+    return [REGISTRY[name] for name in sorted(REGISTRY)]
+
+
+# --------------------------------------------------------------------------- shape rules
+
+
+class ShapeError(Exception):
+    """Raised by a shape rule through `ShapeContext.error`; carries one diagnostic."""
+
+    def __init__(self, diagnostic: Diagnostic):
+        super().__init__(diagnostic.message)
+        self.diagnostic = diagnostic
+
+
+@dataclass
+class ShapeContext:
+    """What a shape rule may use: facts, spans of its arguments, and a way to report."""
+
+    op: str
+    facts: Facts
+    span: Span
+    spans: dict = field(default_factory=dict)  # at -> Span; at is an input index, attr name or (name, i)
+    texts: dict = field(default_factory=dict)  # at -> source text of that argument
+    labels: tuple[Label, ...] = ()  # extra context, such as where a layer was constructed
+    warnings: list[Diagnostic] = field(default_factory=list)
+
+    def span_of(self, at=None) -> Span:
+        """The span of argument `at`, falling back to the whole call."""
+        if at is None:
+            return self.span
+        if at in self.spans:
+            return self.spans[at]
+        if isinstance(at, tuple) and at[0] in self.spans:
+            return self.spans[at[0]]
+        return self.span
+
+    def text_of(self, at=None) -> str | None:
+        """The source text of argument `at`, when known."""
+        return self.texts.get(at)
+
+    def diagnostic(self, code: str, message: str, *, at=None, label: str = "", notes=(), helps=(),
+                   fixes=(), labels=()) -> Diagnostic:
+        """Build a diagnostic whose primary span is argument `at` of this call."""
+        span = self.span_of(at)
+        primary = (Label(span, label),) if label else ()
+        return Diagnostic.make(code, message, span, labels=primary + tuple(labels) + self.labels,
+                               notes=tuple(notes), helps=tuple(helps), fixes=tuple(fixes))
+
+    def error(self, code: str, message: str, **details) -> NoReturn:
+        """Report a user mistake and abandon this node (its outputs get the error type)."""
+        raise ShapeError(self.diagnostic(code, message, **details))
+
+    def warn(self, code: str, message: str, **details) -> None:
+        """Report a warning and carry on."""
+        self.warnings.append(self.diagnostic(code, message, **details))
+
+    def fix(self, message: str, replacement: str, *, at=None, safe: bool = True) -> Fix:
+        """A fix-it replacing the text of argument `at` (or the whole call)."""
+        return Fix(message, (Edit(self.span_of(at), replacement),), safe)
+
+    # ------------------------------------------------------------ dim helpers
+    def equal(self, left, right) -> Tri:
+        """Tri-state equality of two dims under the facts."""
+        return self.facts.equal(Dim.of(left), Dim.of(right))
+
+    def require_equal(self, left, right, *, code: str, message: str, at=None, **details) -> None:
+        """Fail when `left == right` is false; warn (W300) when it cannot be proved."""
+        answer = self.equal(left, right)
+        if answer is Tri.NO:
+            self.error(code, message, at=at, **details)
+        if answer is Tri.UNKNOWN:
+            assumption = self.facts.assumption_for(Dim.of(left), Dim.of(right))
+            self.warn("W300", f"cannot prove {left} == {right}", at=at,
+                      label=f"{left} and {right} are assumed equal",
+                      helps=(f"add `where {assumption}` to the forward signature to settle it",))
+
+    def normalize(self, dim) -> Dim:
+        """A dim simplified under the facts."""
+        return self.facts.normalize(Dim.of(dim))
+
+    def axis(self, axis: int, rank: int, at=None) -> int:
+        """Normalize a possibly negative axis, reporting E202 when out of range."""
+        if not isinstance(axis, int) or isinstance(axis, bool):
+            self.error("E103", f"axis must be an integer, found `{axis}`", at=at)
+        if not -rank <= axis < rank:
+            self.error("E202", f"axis {axis} is out of range for a tensor of rank {rank}", at=at,
+                       label=f"valid axes are {-rank}..{rank - 1}")
+        return axis % rank
+
+    def require_rank(self, type_: TensorType, ranks: Sequence[int], at=0, what: str = "input") -> None:
+        """Fail with E201 when a tensor's rank is not one of `ranks`."""
+        if type_.rank not in ranks:
+            wanted = " or ".join(str(rank) for rank in ranks)
+            self.error("E201", f"{self.op} expects a rank-{wanted} {what}, found rank {type_.rank}", at=at,
+                       label=f"this is {type_}")
+
+    def broadcast(self, types: Sequence[TensorType], ats: Sequence = None) -> tuple[Dim, ...]:
+        """The numpy broadcast of several shapes, reporting E200 with both shapes shown."""
+        ats = list(ats) if ats is not None else list(range(len(types)))
+        rank = max(type_.rank for type_ in types)
+        result: list[Dim] = []
+        for position in range(rank):
+            result.append(self._broadcast_axis(types, ats, position, rank))
+        return tuple(result)
+
+    def _broadcast_axis(self, types, ats, position, rank) -> Dim:
+        """Broadcast one axis (counted from the left of the widest shape)."""
+        chosen: Dim | None = None
+        chosen_index = None
+        for index, type_ in enumerate(types):
+            offset = position - (rank - type_.rank)
+            if offset < 0:
+                continue
+            dim = type_.shape[offset]
+            if self.equal(dim, 1) is Tri.YES:
+                continue
+            if chosen is None:
+                chosen, chosen_index = dim, index
+                continue
+            answer = self.equal(chosen, dim)
+            if answer is Tri.NO:
+                self._broadcast_error(types, ats, chosen_index, index, position, rank)
+            if answer is Tri.UNKNOWN:
+                assumption = self.facts.assumption_for(chosen, dim)
+                self.warn("W300", f"cannot prove {chosen} == {dim} when broadcasting", at=ats[index],
+                          helps=(f"add `where {assumption}` to settle it",))
+        return chosen if chosen is not None else Dim.of(1)
+
+    def _broadcast_error(self, types, ats, first, second, position, rank) -> NoReturn:
+        """E200 with both operands labelled and a hint when a rank is short."""
+        left, right = types[first], types[second]
+        axis = position - rank
+        labels = (Label(self.span_of(ats[first]), f"this is {left}"),)
+        notes = [f"axis {axis} is {left.shape[axis]} on one side and {right.shape[axis]} on the other",
+                 "shapes are aligned from the right, as in numpy and PyTorch"]
+        helps = []
+        if left.rank != right.rank:
+            helps.append("the operands have different ranks; insert the missing axis with "
+                         "`unsqueeze` or index with `none` where it belongs")
+        self.error("E200", f"shapes {left} and {right} cannot be broadcast", at=ats[second],
+                   label=f"this is {right}", labels=labels, notes=notes, helps=helps)
+
+
+@dataclass
+class RunContext:
+    """What a numpy implementation may use: the mode and a seeded random generator."""
+
+    mode: str
+    rng: np.random.Generator
+
+    @property
+    def training(self) -> bool:
+        """True when running the training flow."""
+        return self.mode == "train"
+
+
+def elementwise_dtype(types: Sequence[TensorType]) -> str:
+    """The result dtype of mixing tensors: the first float dtype wins, else the first."""
+    for type_ in types:
+        if type_.dtype in ("f32", "f16", "f64"):
+            return type_.dtype
+    return types[0].dtype
