@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import math
 
+from poseir import ops  # noqa: F401  (fills the registry before builtin_names reads it)
 from poseir.dims import Dim
 from poseir.ops.registry import REGISTRY
-from poseir.values import Builtin, OpRef, Skeleton
+from poseir.source import Span
+from poseir.values import Builtin, ModuleInstance, ModuleList, OpRef, Skeleton
 
 # Human3.6M 17 joints as used by VideoPose3D, PoseFormer, MixSTE, MHFormer and MotionBERT.
 H36M = Skeleton(
@@ -115,6 +117,14 @@ FUNCTIONS = {
 _TENSOR_AWARE = {"sqrt", "log", "exp", "abs", "sum", "max", "min"}
 
 
+def _sequential(*modules):
+    """`Sequential(a, b)`: a module list whose call applies its items in order (keys `name.0`, ...)."""
+    for module in modules:
+        if not isinstance(module, (ModuleInstance, ModuleList)):
+            raise ValueError("Sequential takes modules")
+    return ModuleList(list(modules), Span.unknown(), sequential=True)
+
+
 def builtin_names() -> dict:
     """The outermost scope: functions, skeletons and every registry op callable by name."""
     names: dict = {}
@@ -125,6 +135,7 @@ def builtin_names() -> dict:
             names[name] = _dispatching(name, function, doc)
         else:
             names[name] = Builtin(name, function, doc)
+    names["Sequential"] = Builtin("Sequential", _sequential, "Sequential(m1, m2, ...): apply modules in order")
     names.update(SKELETONS)
     names["pi"] = math.pi
     return names

@@ -1,4 +1,4 @@
-"""Symbolic tensor dimensions: normalized integer polynomials, facts about symbols, three-valued comparisons."""
+"""Symbolic tensor dimensions: normalized integer polynomials, facts about symbols, three-valued logic."""
 
 from __future__ import annotations
 
@@ -110,7 +110,8 @@ def _format_term(monomial: Monomial, coefficient: int, first: bool) -> str:
     if not monomial:
         return str(magnitude)
     # A leading `-a // b` would parse as `(-a) // b`, so only non-leading negated floors stay bare.
-    standalone = len(monomial) == 1 and monomial[0][1] == 1 and magnitude == 1 and (coefficient == 1 or not first)
+    single_atom = len(monomial) == 1 and monomial[0][1] == 1 and magnitude == 1
+    standalone = single_atom and (coefficient == 1 or not first)
     factors = "*".join(_format_factor(atom, power, standalone) for atom, power in monomial)
     return factors if magnitude == 1 else f"{magnitude}*{factors}"
 
@@ -479,7 +480,8 @@ def _split_floor(variable: Dim, constant: int, divisor: int) -> Dim:
     nested = _single_floor_atom(rest)
     if nested is not None:
         # floor((n // d + k) / c) == floor((n + d*k) / (d*c)) keeps chained strides flat.
-        return whole + _floor_divide(nested.numerator + nested.divisor * constant_remainder, nested.divisor * divisor)
+        flattened = nested.numerator + nested.divisor * constant_remainder
+        return whole + _floor_divide(flattened, nested.divisor * divisor)
     return whole + Dim._of_atom(FloorDiv(rest + constant_remainder, divisor))
 
 
@@ -828,7 +830,9 @@ class Facts:
             lowers[symbol] = max(lower, lowers.get(symbol, lower))
         if upper is not None:
             uppers[symbol] = min(upper, uppers.get(symbol, upper))
-        facts = replace(self, lower_bounds=tuple(sorted(lowers.items())), upper_bounds=tuple(sorted(uppers.items())))
+        facts = replace(
+            self, lower_bounds=tuple(sorted(lowers.items())), upper_bounds=tuple(sorted(uppers.items()))
+        )
         facts._check_symbol(symbol)
         return facts
 
@@ -932,8 +936,12 @@ class Facts:
         if modulus == 0:
             raise ValueError("modulus must be nonzero")
         d = Dim.of(d).substitute(self.equalities)
-        candidates = [d]
-        candidates += [d - entry + remainder for entry, entry_modulus, remainder in self.moduli if entry_modulus % modulus == 0]
+        # A fact `e % m' == r` with m dividing m' gives d == d - e + r (mod m).
+        candidates = [d] + [
+            d - entry + remainder
+            for entry, entry_modulus, remainder in self.moduli
+            if entry_modulus % modulus == 0
+        ]
         for candidate in candidates:
             for view in (candidate, self._residue_substitution(candidate, modulus)):
                 found = _constant_residue(view, modulus)

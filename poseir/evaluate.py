@@ -61,7 +61,7 @@ class ExpressionEvaluator:
         candidates = [*frame.scope.visible_names(), *frame.dims]
         guess = suggest(node.id, candidates)
         helps, fixes = (), ()
-        if guess:
+        if guess and not frame.builtin:
             helps = (f"a name with a similar spelling exists: `{guess}`",)
             fixes = (Fix(f"replace with `{guess}`", (Edit(node.span, guess),), safe=False),)
         raise fail("E100", f"cannot find `{node.id}` in this scope", self.span(node, frame),

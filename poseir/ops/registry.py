@@ -219,7 +219,10 @@ class ShapeContext:
                 chosen, chosen_index = dim, index
                 continue
             answer = self.equal(chosen, dim)
-            if answer is Tri.NO:
+            # Operands of different ranks that only line up by an unprovable coincidence of
+            # sizes almost always miss an axis (x[B, T, 17, 3] - root[B, T, 3]): an error.
+            mismatched_ranks = type_.rank != types[chosen_index].rank
+            if answer is Tri.NO or (answer is Tri.UNKNOWN and mismatched_ranks):
                 self._broadcast_error(types, ats, chosen_index, index, position, rank)
             if answer is Tri.UNKNOWN:
                 assumption = self.facts.assumption_for(chosen, dim)

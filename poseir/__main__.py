@@ -1,0 +1,7 @@
+"""`python -m poseir` runs the CLI."""
+
+import sys
+
+from poseir.cli import main
+
+sys.exit(main())

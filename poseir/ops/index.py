@@ -1,0 +1,208 @@
+"""Indexing ops: slice (with steps and symbolic bounds), select, gather and edge padding."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from poseir.dims import Dim, Tri, parse_dim
+from poseir.ir import TensorType
+from poseir.ops.elementwise import define
+from poseir.ops.registry import ATTR, TENSOR, Param, RunContext, ShapeContext
+from poseir.ops.shape import int_attr, size_attr
+
+
+def _bound_attr(ctx: ShapeContext, value, at: str) -> Dim | None:
+    """A slice bound or index: None, an int or a dim (E103 otherwise)."""
+    if value is None or isinstance(value, Dim):
+        return value
+    if isinstance(value, bool) or not isinstance(value, int):
+        ctx.error("E103", f"slice {at} must be an int or a dim, found `{value}`", at=at, label="expected an int")
+    return Dim.of(value)
+
+
+def _from_end(bound: Dim, length: Dim) -> Dim:
+    """A negative constant counts from the end of the axis, as in Python."""
+    return length + bound if bound.is_const and bound.value < 0 else bound
+
+
+def _check_inside(ctx: ShapeContext, x: TensorType, axis: int, bound: Dim, at: str, original) -> None:
+    """E209 when a slice bound is provably outside 0..length; W301 when that cannot be proved."""
+    length = x.shape[axis]
+    outside = ctx.facts.less(bound, 0) | ctx.facts.greater(bound, length)
+    if outside is Tri.YES:
+        ctx.error("E209", f"slice {at} {original} is outside axis {axis} of {x}", at=at,
+                  label=f"outside 0..{length}", notes=(f"axis {axis} has length {length}",),
+                  helps=("negative bounds count from the end of the axis",))
+    if outside is Tri.UNKNOWN:
+        fact = ctx.facts.assumption_for(bound, length, "<=")
+        ctx.warn("W301", f"cannot prove that slice {at} {original} is within axis {axis} of {x}", at=at,
+                 label=f"assumed to be within 0..{length}",
+                 helps=(f"add `where {fact}` to the forward signature to settle it",))
+
+
+def _slice_infer(ctx: ShapeContext, types: list, attrs: dict) -> list[TensorType]:
+    """Python slicing `start:stop:step` on one axis; E209 when provably empty or out of range."""
+    (x,) = types
+    axis = ctx.axis(attrs["axis"], x.rank, at="axis")
+    step = int_attr(ctx, attrs["step"], "step", "a slice step", minimum=1)
+    length = x.shape[axis]
+    start = _bound_attr(ctx, attrs["start"], "start")
+    stop = _bound_attr(ctx, attrs["stop"], "stop")
+    start = Dim.of(0) if start is None else _from_end(start, length)
+    stop = length if stop is None else _from_end(stop, length)
+    for name, bound in (("start", start), ("stop", stop)):
+        if attrs[name] is not None:
+            _check_inside(ctx, x, axis, bound, name, attrs[name])
+    _check_not_empty(ctx, x, axis, start, stop)
+    size = ctx.normalize((stop - start + step - 1) // step)
+    return [TensorType(x.dtype, (*x.shape[:axis], size, *x.shape[axis + 1:]))]
+
+
+def _check_not_empty(ctx: ShapeContext, x: TensorType, axis: int, start: Dim, stop: Dim) -> None:
+    """E209 when stop <= start provably; W301 when it cannot be proved either way."""
+    answer = ctx.facts.less(start, stop)
+    if answer is Tri.NO:
+        ctx.error("E209", f"this slice of axis {axis} of {x} is empty: it starts at {start} and stops at {stop}",
+                  label="empty slice", notes=(f"axis {axis} has length {x.shape[axis]}",))
+    if answer is Tri.UNKNOWN:
+        fact = ctx.facts.assumption_for(stop, start + 1, ">=")
+        ctx.warn("W301", f"cannot prove that this slice of axis {axis} of {x} is not empty",
+                 label=f"from {start} to {stop}", notes=(f"axis {axis} has length {x.shape[axis]}",),
+                 helps=(f"add `where {fact}` to the forward signature to settle it",))
+
+
+def _slice_run(ctx: RunContext, arrays: list, attrs: dict) -> list[np.ndarray]:
+    """numpy basic slicing (a view)."""
+    x = np.asarray(arrays[0])
+    index = [slice(None)] * x.ndim
+    index[attrs["axis"]] = slice(attrs["start"], attrs["stop"], attrs["step"])
+    return [x[tuple(index)]]
+
+
+define(
+    name="slice",
+    signature=(Param("x", TENSOR), Param("axis", ATTR), Param("start", ATTR, None), Param("stop", ATTR, None),
+               Param("step", ATTR, 1)),
+    infer=_slice_infer,
+    run=_slice_run,
+    doc="Python slicing `start:stop:step` of one axis; bounds may be symbolic (`T - 121`) or negative.",
+    behaviour="same in both modes",
+    samples=(
+        (("B, C, T",), {"axis": 2, "start": 3, "stop": parse_dim("T - 5")}, ("T >= 9",)),
+        (("B, C, 81",), {"axis": -1, "start": 1, "stop": None, "step": 3}),
+        (("B, T, C",), {"axis": 1, "start": None, "stop": -2}, ("T >= 3",)),
+        (("B, T, C",), {"axis": 1, "start": 2, "stop": None, "step": 2}, ("T >= 3",)),
+        (("B, 1, T",), {"axis": 2, "start": -4, "stop": None}, ("T >= 4",)),
+    ),
+)
+
+
+def _select_infer(ctx: ShapeContext, types: list, attrs: dict) -> list[TensorType]:
+    """Pick one position of an axis and drop the axis; E209 when provably out of range."""
+    (x,) = types
+    axis = ctx.axis(attrs["axis"], x.rank, at="axis")
+    index = _bound_attr(ctx, attrs["index"], "index")
+    length = x.shape[axis]
+    position = _from_end(index, length)
+    outside = ctx.facts.less(position, 0) | ctx.facts.greater_equal(position, length)
+    if outside is Tri.YES:
+        ctx.error("E209", f"index {attrs['index']} is out of range for axis {axis} of {x}", at="index",
+                  label=f"valid indices are 0..{length - 1}", notes=(f"axis {axis} has length {length}",),
+                  helps=("indices count from 0; negative indices count from the end",))
+    if outside is Tri.UNKNOWN:
+        fact = ctx.facts.assumption_for(position + 1, length, "<=")
+        ctx.warn("W301", f"cannot prove that index {attrs['index']} is within axis {axis} of {x}", at="index",
+                 label=f"assumed to be below {length}",
+                 helps=(f"add `where {fact}` to the forward signature to settle it",))
+    return [TensorType(x.dtype, x.shape[:axis] + x.shape[axis + 1:])]
+
+
+def _select_run(ctx: RunContext, arrays: list, attrs: dict) -> list[np.ndarray]:
+    """numpy take of one index (copied so that the result owns its data)."""
+    return [np.take(arrays[0], attrs["index"], axis=attrs["axis"])]
+
+
+define(
+    name="select",
+    signature=(Param("x", TENSOR), Param("axis", ATTR), Param("index", ATTR)),
+    infer=_select_infer,
+    run=_select_run,
+    doc="Pick one position of an axis and drop that axis (`x[:, 175]`).",
+    behaviour="same in both modes",
+    samples=(
+        (("B, T, 17, 3",), {"axis": 2, "index": 0}),
+        (("B, T, 17, 3",), {"axis": 1, "index": -1}),
+        (("B, T, C",), {"axis": 1, "index": parse_dim("T - 1")}),
+    ),
+)
+
+
+def _gather_infer(ctx: ShapeContext, types: list, attrs: dict) -> list[TensorType]:
+    """Pick positions of an axis by a constant index list; E214 when an index is out of range."""
+    (x,) = types
+    axis = ctx.axis(attrs["axis"], x.rank, at="axis")
+    indices = attrs["indices"]
+    if not isinstance(indices, tuple) or not indices:
+        ctx.error("E103", f"gather indices must be a non-empty tuple of ints, found `{indices}`", at="indices")
+    length = x.shape[axis]
+    for position, index in enumerate(indices):
+        index = int_attr(ctx, index, ("indices", position), "a gather index")
+        if length.is_const and not -length.value <= index < length.value:
+            ctx.error("E214", f"index {index} is out of range for axis {axis} of {x}", at=("indices", position),
+                      label=f"valid indices are 0..{length.value - 1}", notes=(f"axis {axis} has length {length}",))
+    return [TensorType(x.dtype, (*x.shape[:axis], Dim.of(len(indices)), *x.shape[axis + 1:]))]
+
+
+def _gather_run(ctx: RunContext, arrays: list, attrs: dict) -> list[np.ndarray]:
+    """numpy take with the index list."""
+    return [np.take(arrays[0], np.asarray(attrs["indices"], dtype=np.int64), axis=attrs["axis"])]
+
+
+_H36M_FLIP = (0, 4, 5, 6, 1, 2, 3, 7, 8, 9, 10, 14, 15, 16, 11, 12, 13)
+
+define(
+    name="gather",
+    signature=(Param("x", TENSOR), Param("indices", ATTR), Param("axis", ATTR)),
+    infer=_gather_infer,
+    run=_gather_run,
+    doc="Pick positions of an axis by a constant index list, e.g. a skeleton's flip permutation.",
+    behaviour="same in both modes",
+    samples=(
+        (("B, T, 17, 3",), {"indices": _H36M_FLIP, "axis": 2}),
+        (("B, T, 17, 3",), {"indices": (0, -1), "axis": -2}),
+        (("B, T, C",), {"indices": (0, 0, 1), "axis": 1}),
+    ),
+)
+
+
+def _pad_edge_infer(ctx: ShapeContext, types: list, attrs: dict) -> list[TensorType]:
+    """The axis grows by before + after, filled with copies of its first and last entries."""
+    (x,) = types
+    axis = ctx.axis(attrs["axis"], x.rank, at="axis")
+    before = size_attr(ctx, attrs["before"], "before", "the padding before", minimum=0)
+    after = size_attr(ctx, attrs["after"], "after", "the padding after", minimum=0)
+    size = ctx.normalize(x.shape[axis] + before + after)
+    return [TensorType(x.dtype, (*x.shape[:axis], size, *x.shape[axis + 1:]))]
+
+
+def _pad_edge_run(ctx: RunContext, arrays: list, attrs: dict) -> list[np.ndarray]:
+    """numpy pad in `edge` mode on one axis."""
+    x = np.asarray(arrays[0])
+    widths = [(0, 0)] * x.ndim
+    widths[attrs["axis"] % x.ndim] = (attrs["before"], attrs["after"])
+    return [np.pad(x, widths, mode="edge")]
+
+
+define(
+    name="pad_edge",
+    signature=(Param("x", TENSOR), Param("axis", ATTR), Param("before", ATTR), Param("after", ATTR)),
+    infer=_pad_edge_infer,
+    run=_pad_edge_run,
+    doc="Pad one axis by repeating its first and last entries (numpy `edge`, torch `replicate`).",
+    behaviour="same in both modes",
+    samples=(
+        (("B, T, 17, 2",), {"axis": 1, "before": 121, "after": 121}),
+        (("B, T, 17, 2",), {"axis": 1, "before": 242, "after": 0}),
+        (("B, C, T",), {"axis": -1, "before": 1, "after": 2}),
+    ),
+)

@@ -1,0 +1,190 @@
+"""einops-style `rearrange`: split, merge and reorder axes with a pattern like `b t j c -> b (j c) t`."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from poseir.dims import Dim, Tri, parse_dim
+from poseir.ir import TensorType
+from poseir.ops.elementwise import define
+from poseir.ops.registry import ATTR, TENSOR, Param, RunContext, ShapeContext
+from poseir.ops.shape import product, size_attr
+
+_TOKEN = re.compile(r"\s*(?:(?P<name>[A-Za-z_][A-Za-z_0-9]*)|(?P<open>\()|(?P<close>\))|(?P<other>\S+?))")
+
+
+class PatternError(ValueError):
+    """A malformed rearrange pattern; the message is user-facing."""
+
+
+@dataclass(frozen=True)
+class Pattern:
+    """A parsed pattern: each side is a tuple of axis groups, each group a tuple of names."""
+
+    left: tuple[tuple[str, ...], ...]
+    right: tuple[tuple[str, ...], ...]
+
+    @property
+    def left_names(self) -> tuple[str, ...]:
+        """Elementary axis names of the input, in memory order."""
+        return tuple(name for group in self.left for name in group)
+
+    @property
+    def right_names(self) -> tuple[str, ...]:
+        """Elementary axis names of the output, in memory order."""
+        return tuple(name for group in self.right for name in group)
+
+
+def group_text(group: tuple[str, ...]) -> str:
+    """`b` for a single name, `(b f)` for a group."""
+    return group[0] if len(group) == 1 else "(" + " ".join(group) + ")"
+
+
+@lru_cache(maxsize=256)
+def parse_pattern(text: str) -> Pattern:
+    """Parse `lhs -> rhs`; PatternError says what is wrong."""
+    if not isinstance(text, str):
+        raise PatternError(f"a rearrange pattern must be a string, found `{text}`")
+    sides = text.split("->")
+    if len(sides) != 2:
+        raise PatternError("a rearrange pattern needs exactly one `->`, as in `b t c -> b c t`")
+    left, right = (_parse_side(side, name) for side, name in zip(sides, ("left", "right")))
+    for side, groups in (("left", left), ("right", right)):
+        names = [name for group in groups for name in group]
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        if repeated:
+            raise PatternError(f"axis `{repeated[0]}` appears twice on the {side} side")
+    only_left = [name for group in left for name in group if name not in {n for g in right for n in g}]
+    only_right = [name for group in right for name in group if name not in {n for g in left for n in g}]
+    if only_left or only_right:
+        name, side = (only_left[0], "left") if only_left else (only_right[0], "right")
+        raise PatternError(f"axis `{name}` appears only on the {side} side")
+    return Pattern(left, right)
+
+
+def _parse_side(text: str, side: str) -> tuple[tuple[str, ...], ...]:
+    """Names and parenthesized groups (not nested); `()` is a unit axis."""
+    groups: list[tuple[str, ...]] = []
+    current: list[str] | None = None
+    for match in _TOKEN.finditer(text):
+        kind, token = match.lastgroup, match.group(match.lastgroup)
+        if kind == "name" and current is None:
+            groups.append((token,))
+        elif kind == "name":
+            current.append(token)
+        elif kind == "open":
+            if current is not None:
+                raise PatternError(f"groups cannot be nested on the {side} side")
+            current = []
+        elif kind == "close":
+            if current is None:
+                raise PatternError(f"unbalanced `)` on the {side} side")
+            groups.append(tuple(current))
+            current = None
+        else:
+            raise PatternError(f"unexpected `{token}` on the {side} side; use names, `(...)` groups and `()`")
+    if current is not None:
+        raise PatternError(f"unbalanced `(` on the {side} side")
+    return tuple(groups)
+
+
+def _given_sizes(ctx: ShapeContext, sizes, pattern: Pattern) -> dict[str, Dim]:
+    """The `sizes` attribute as name -> dim; E210 for names not in the pattern."""
+    pairs = sorted(sizes.items()) if isinstance(sizes, dict) else sizes
+    if not isinstance(pairs, (tuple, list)) or not all(isinstance(pair, (tuple, list)) and len(pair) == 2
+                                                       for pair in pairs):
+        ctx.error("E103", f"rearrange sizes must be (name, size) pairs, found `{sizes}`", at="sizes")
+    given: dict[str, Dim] = {}
+    for position, (name, value) in enumerate(pairs):
+        if name not in pattern.left_names:
+            ctx.error("E210", f"the size of `{name}` is given, but `{name}` is not an axis of the pattern",
+                      at=("sizes", position), label="unknown axis name")
+        given[name] = size_attr(ctx, value, ("sizes", position), f"the size of `{name}`")
+    return given
+
+
+def _solve_sizes(ctx: ShapeContext, x: TensorType, pattern: Pattern, given: dict[str, Dim]) -> dict[str, Dim]:
+    """Every elementary axis size, solving each input group for its one unknown name."""
+    known = dict(given)
+    for axis, (group, dim) in enumerate(zip(pattern.left, x.shape)):
+        unknown = [name for name in group if name not in known]
+        if len(unknown) > 1:
+            ctx.error("E210", f"cannot infer the sizes of {' and '.join(f'`{n}`' for n in unknown)} in "
+                      f"`{group_text(group)}`", at="pattern", label=f"axis {axis} has size {dim}",
+                      helps=(f"give all but one of them, e.g. `{unknown[-1]}=...`",))
+        part = ctx.normalize(product(known[name] for name in group if name in known))
+        if unknown:
+            known[unknown[0]] = _divide(ctx, x, axis, dim, part, group)
+        else:
+            ctx.require_equal(part, dim, code="E210", at="pattern",
+                              message=f"`{group_text(group) or '()'}` has size {part}, but axis {axis} of {x} has {dim}",
+                              label=f"axis {axis} is {dim}")
+    return known
+
+
+def _divide(ctx: ShapeContext, x: TensorType, axis: int, dim: Dim, part: Dim, group) -> Dim:
+    """`dim / part` for an input group; E216 when it does not divide."""
+    quotient = ctx.normalize(dim).exact_div(part)
+    if quotient is None and part.is_const and ctx.facts.divisible(dim, part.value) is Tri.YES:
+        quotient = ctx.normalize(dim // part.value)
+    if quotient is None:
+        ctx.error("E216", f"axis {axis} of {x} has size {dim}, which `{group_text(group)}` cannot split into "
+                  f"parts of {part}", at="pattern", label=f"{dim} is not a multiple of {part}")
+    return quotient
+
+
+def _rearrange_infer(ctx: ShapeContext, types: list, attrs: dict) -> list[TensorType]:
+    """Parse the pattern, solve the axis sizes and build the output shape."""
+    (x,) = types
+    try:
+        pattern = parse_pattern(attrs["pattern"])
+    except PatternError as error:
+        ctx.error("E210", str(error), at="pattern", label="in this pattern")
+    if len(pattern.left) != x.rank:
+        ctx.error("E210", f"the left side of the pattern names {len(pattern.left)} axes, but the input {x} "
+                  f"has rank {x.rank}", at="pattern", label=f"expected {x.rank} axes on the left")
+    known = _solve_sizes(ctx, x, pattern, _given_sizes(ctx, attrs["sizes"], pattern))
+    shape = tuple(ctx.normalize(product(known[name] for name in group)) for group in pattern.right)
+    return [TensorType(x.dtype, shape)]
+
+
+def _run_sizes(pattern: Pattern, shape: tuple[int, ...], sizes) -> dict[str, int]:
+    """Elementary axis sizes from a concrete shape and the given sizes."""
+    known = dict(sorted(sizes.items()) if isinstance(sizes, dict) else sizes)
+    for group, dim in zip(pattern.left, shape):
+        unknown = [name for name in group if name not in known]
+        if unknown:
+            known[unknown[0]] = dim // int(np.prod([known[name] for name in group if name in known]))
+    return known
+
+
+def _rearrange_run(ctx: RunContext, arrays: list, attrs: dict) -> list[np.ndarray]:
+    """Reshape to the elementary axes, transpose, reshape to the output groups."""
+    x = np.asarray(arrays[0])
+    pattern = parse_pattern(attrs["pattern"])
+    known = _run_sizes(pattern, x.shape, attrs["sizes"])
+    elementary = x.reshape([known[name] for name in pattern.left_names])
+    order = [pattern.left_names.index(name) for name in pattern.right_names]
+    moved = np.transpose(elementary, order)
+    return [moved.reshape([int(np.prod([known[name] for name in group])) for group in pattern.right])]
+
+
+define(
+    name="rearrange",
+    signature=(Param("x", TENSOR), Param("pattern", ATTR), Param("sizes", ATTR, ())),
+    infer=_rearrange_infer,
+    run=_rearrange_run,
+    doc="einops-style axis rearrangement, e.g. `b t j c -> b (j c) t`; `sizes` names split sizes.",
+    behaviour="same in both modes",
+    samples=(
+        (("B, T, 17, 2",), {"pattern": "b t j c -> b (j c) t"}),
+        (("B*F, P, C",), {"pattern": "(b f) p c -> b f (p c)", "sizes": (("f", parse_dim("F")),)}),
+        (("B*F, N, C",), {"pattern": "(b f) n c -> (b n) f c", "sizes": (("f", parse_dim("F")),)}),
+        (("B, 51, F",), {"pattern": "b (j c) f -> b f j c", "sizes": (("c", 3),)}),
+        (("B, T, C",), {"pattern": "b t c -> b () t c"}),
+    ),
+)

@@ -1,0 +1,84 @@
+"""The official PyTorch state_dict tables of the example networks, written out from the reference.
+
+Source: ../shared/reference/pose-networks.md (sections 3.1, 3.2 and 3.4), which lists every key
+and shape of the official implementations. These tables are independent of poseir's code.
+"""
+
+from __future__ import annotations
+
+
+def _batch_norm(prefix: str, width: int) -> dict:
+    """A BatchNorm's five state_dict entries."""
+    table = {f"{prefix}.{name}": (width,) for name in ("weight", "bias", "running_mean", "running_var")}
+    table[f"{prefix}.num_batches_tracked"] = ()
+    return table
+
+
+def videopose3d(channels: int = 1024, widths=(3, 3, 3, 3, 3), joints_in: int = 17, joints_out: int = 17) -> dict:
+    """facebookresearch/VideoPose3D TemporalModel: 56 entries for the 243-frame model."""
+    table = {"expand_conv.weight": (channels, joints_in * 2, widths[0])}
+    table.update(_batch_norm("expand_bn", channels))
+    for block, width in enumerate(widths[1:]):
+        table[f"layers_conv.{2 * block}.weight"] = (channels, channels, width)
+        table[f"layers_conv.{2 * block + 1}.weight"] = (channels, channels, 1)
+        table.update(_batch_norm(f"layers_bn.{2 * block}", channels))
+        table.update(_batch_norm(f"layers_bn.{2 * block + 1}", channels))
+    table["shrink.weight"] = (joints_out * 3, channels, 1)
+    table["shrink.bias"] = (joints_out * 3,)
+    return table
+
+
+def simplebaseline(size: int = 1024, stages: int = 2) -> dict:
+    """weigq/3d_pose_baseline_pytorch LinearModel: 37 entries."""
+    table = {"w1.weight": (size, 32), "w1.bias": (size,)}
+    table.update(_batch_norm("batch_norm1", size))
+    for stage in range(stages):
+        prefix = f"linear_stages.{stage}"
+        for index in (1, 2):
+            table[f"{prefix}.w{index}.weight"] = (size, size)
+            table[f"{prefix}.w{index}.bias"] = (size,)
+        table.update(_batch_norm(f"{prefix}.batch_norm1", size))
+        table.update(_batch_norm(f"{prefix}.batch_norm2", size))
+    table["w2.weight"] = (48, size)
+    table["w2.bias"] = (48,)
+    return table
+
+
+def _transformer_block(prefix: str, width: int, hidden: int) -> dict:
+    """A timm-style pre-norm block."""
+    return {
+        f"{prefix}.norm1.weight": (width,), f"{prefix}.norm1.bias": (width,),
+        f"{prefix}.attn.qkv.weight": (3 * width, width), f"{prefix}.attn.qkv.bias": (3 * width,),
+        f"{prefix}.attn.proj.weight": (width, width), f"{prefix}.attn.proj.bias": (width,),
+        f"{prefix}.norm2.weight": (width,), f"{prefix}.norm2.bias": (width,),
+        f"{prefix}.mlp.fc1.weight": (hidden, width), f"{prefix}.mlp.fc1.bias": (hidden,),
+        f"{prefix}.mlp.fc2.weight": (width, hidden), f"{prefix}.mlp.fc2.bias": (width,),
+    }
+
+
+def poseformer(frames: int = 81, joints: int = 17, ratio: int = 32, depth: int = 4) -> dict:
+    """zczcwh/PoseFormer PoseTransformer: 110 entries for the 81-frame model."""
+    width = ratio * joints
+    table = {
+        "Spatial_pos_embed": (1, joints, ratio),
+        "Temporal_pos_embed": (1, frames, width),
+        "Spatial_patch_to_embedding.weight": (ratio, 2),
+        "Spatial_patch_to_embedding.bias": (ratio,),
+    }
+    for block in range(depth):
+        table.update(_transformer_block(f"Spatial_blocks.{block}", ratio, 2 * ratio))
+    for block in range(depth):
+        table.update(_transformer_block(f"blocks.{block}", width, 2 * width))
+    table.update({
+        "Spatial_norm.weight": (ratio,), "Spatial_norm.bias": (ratio,),
+        "Temporal_norm.weight": (width,), "Temporal_norm.bias": (width,),
+        "weighted_mean.weight": (1, frames, 1), "weighted_mean.bias": (1,),
+        "head.0.weight": (width,), "head.0.bias": (width,),
+        "head.1.weight": (joints * 3, width), "head.1.bias": (joints * 3,),
+    })
+    return table
+
+
+# Trainable parameter counts the reference quotes (buffers excluded).
+PARAMETER_COUNTS = {"videopose3d": 16_952_371, "simplebaseline": 4_291_632, "poseformer": 9_602_885}
+ENTRY_COUNTS = {"videopose3d": 56, "simplebaseline": 37, "poseformer": 110}
