@@ -79,10 +79,11 @@ def concrete_shape(type_: TensorType, env: dict) -> tuple[int, ...]:
 
 
 def run_graph(graph: Graph, inputs: dict[str, np.ndarray], weights: dict[str, np.ndarray], *, seed: int = 0,
-              trace: dict | None = None) -> dict[str, np.ndarray]:
+              trace: dict | None = None, behaviour: str | None = None) -> dict[str, np.ndarray]:
     """Execute the graph; every node's output shape is checked against its inferred type.
 
-    `trace`, when given, receives every intermediate array by value name.
+    `trace`, when given, receives every intermediate array by value name. `behaviour` runs the
+    graph's ops as in another mode (the training flow with dropout off and running statistics).
     """
     env = bind_symbols(graph, inputs)
     arrays: dict[str, np.ndarray] = {}
@@ -90,7 +91,7 @@ def run_graph(graph: Graph, inputs: dict[str, np.ndarray], weights: dict[str, np
         arrays[value.name] = np.asarray(inputs[value.name]).astype(NUMPY_DTYPES[value.type.dtype], copy=False)
     for parameter in graph.parameters:
         arrays[parameter.name] = np.asarray(weights[parameter.name])
-    context = RunContext(graph.mode, np.random.default_rng(seed))
+    context = RunContext(behaviour or graph.mode, np.random.default_rng(seed))
     for node in graph.nodes:
         op = lookup(node.op)
         operands = [arrays[name] if name else None for name in node.inputs]

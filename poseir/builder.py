@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass, field, replace
 
 from poseir.diagnostics import Diagnostic, Label
 from poseir.dims import Dim, Facts
@@ -22,6 +23,10 @@ class CallSite:
     texts: dict = field(default_factory=dict)
     labels: tuple[Label, ...] = ()
     scope: str = ""
+
+
+# Diagnostics about the value of a symbol, where showing its binding site helps.
+_BINDING_CODES = {"E205", "E211", "E212", "W300", "W301"}
 
 
 class GraphBuilder:
@@ -69,7 +74,7 @@ class GraphBuilder:
         context = ShapeContext(op=op.name, facts=self.facts, span=site.span, spans=site.spans,
                                texts=site.texts, labels=site.labels)
         output_types, found = infer_node(op, types, attrs, context)
-        self.diagnostics.extend(found)
+        self.diagnostics.extend(self.with_bindings(diagnostic) for diagnostic in found)
         stem = op.name
         names = [self.fresh_name(stem) for _ in output_types]
         input_names = tuple(tensor.name if tensor is not None else "" for tensor in inputs)
@@ -79,6 +84,17 @@ class GraphBuilder:
             self.values[name] = Value(name, type_, site.span)
             outputs.append(Tensor(name, type_, site.span))
         return outputs
+
+    def with_bindings(self, diagnostic: Diagnostic) -> Diagnostic:
+        """Add "`T` bound here" labels for the symbols a shape diagnostic talks about."""
+        if diagnostic.code not in _BINDING_CODES:
+            return diagnostic
+        mentioned = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", diagnostic.message))
+        extra = tuple(Label(span, f"`{name}` bound here") for name, span in self.symbols
+                      if name in mentioned and diagnostic.span is not None and span.line != diagnostic.span.line)
+        if not extra:
+            return diagnostic
+        return replace(diagnostic, labels=diagnostic.labels + extra)
 
     def rename(self, old: str, new: str) -> None:
         """Give a node output its user-facing name (a graph output such as `pose`)."""

@@ -9,7 +9,7 @@ from poseir.builder import CallSite, dim_value
 from poseir.diagnostics import Diagnostic, DiagnosticError, Edit, Fix, Label
 from poseir.dims import Dim, Tri
 from poseir.ir import TensorType
-from poseir.ops.registry import ATTR, OPTIONAL_TENSOR, REQUIRED, TENSOR, TENSORS, VARIADIC, OpDef, lookup
+from poseir.ops.registry import ATTR, KEYWORDS, OPTIONAL_TENSOR, REQUIRED, TENSOR, TENSORS, VARIADIC, OpDef, lookup
 from poseir.scope import Frame, suggest
 from poseir.source import Span
 from poseir.values import (
@@ -342,6 +342,10 @@ class ExpressionEvaluator:
             if argument.name is None:
                 continue
             names = [param.name for param in params]
+            keywords = next((param for param in params if param.kind == KEYWORDS), None)
+            if argument.name not in names and keywords is not None:
+                bound.setdefault(keywords.name, []).append(argument)
+                continue
             if argument.name not in names:
                 guess = suggest(argument.name, names)
                 raise fail("E102", f"`{op.name}` has no argument `{argument.name}`", argument.span,
@@ -385,6 +389,9 @@ class ExpressionEvaluator:
         if param.kind == VARIADIC:
             attrs[param.name] = self.variadic_attr(param, entries or [], frame, site)
             return
+        if param.kind == KEYWORDS:
+            attrs[param.name] = self.keyword_attrs(param, entries or [], frame, site)
+            return
         if entries is None:
             attrs[param.name] = param.default
             return
@@ -413,6 +420,15 @@ class ExpressionEvaluator:
             site.spans[param.name] = entries[0].span.merge(entries[-1].span)
         return tuple(values)
 
+    def keyword_attrs(self, param, entries, frame: Frame, site: CallSite) -> tuple:
+        """`rearrange(x, "...", f = T)`: extra keywords as (name, value) pairs, in call order."""
+        pairs = []
+        for position, entry in enumerate(entries):
+            if not frame.builtin:
+                site.spans[(param.name, position)] = entry.span
+            pairs.append((entry.name, self.attr_value(self.evaluate(entry.value, frame), entry, frame)))
+        return tuple(pairs)
+
     def attr_value(self, value, entry, frame: Frame):
         """Check that an attribute is a compile-time value; normalize dims."""
         if isinstance(value, Poison):
@@ -439,7 +455,7 @@ class ExpressionEvaluator:
         """`reshape(x, *shape)`-style text of a signature, for notes."""
         parts = []
         for param in op.signature:
-            text = ("*" if param.kind == VARIADIC else "") + param.name
+            text = {VARIADIC: "*", KEYWORDS: "**"}.get(param.kind, "") + param.name
             if param.default is not REQUIRED:
                 text += f"={param.default!r}".replace("None", "none")
             parts.append(text)

@@ -71,7 +71,7 @@ def _syntax_diagnostic(source: SourceFile, error: UnexpectedInput) -> Diagnostic
         offset = min(token.start_pos or offset, len(source.text)) if token.type != "$END" else len(source.text)
         length = max(1, len(str(token))) if token.type != "$END" else 0
         found = "end of file" if token.type == "$END" else (
-            "a newline" if token.type == "_NL" else f"`{token}`")
+            "end of line" if token.type == "_NL" else f"`{token}`")
         expected = _describe_expected(error.expected)
         message = f"unexpected {found}"
         helps = (f"expected {expected}",) if expected else ()

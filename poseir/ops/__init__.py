@@ -1,3 +1,4 @@
 """The op registry and its families; importing this package registers every op."""
 
-from poseir.ops import elementwise, index, rearrange, reduce, shape  # noqa: F401  (each family registers its ops on import)
+# Each family module registers its ops when imported; the order only matters for imports.
+from poseir.ops import core, elementwise, index, losses, nn, rearrange, reduce, shape  # noqa: F401

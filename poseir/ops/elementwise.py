@@ -30,24 +30,27 @@ _DTYPE_NAMES = {np.dtype(numpy_type): name for name, numpy_type in NUMPY_DTYPES.
 def define(*aliases: str, **fields) -> OpDef:
     """Register an op (every family uses this) whose rules always see every attribute, defaults filled in."""
     op = OpDef(**fields)
+    infer, run, counter = op.infer, op.run, op.count_outputs
 
-    def infer(ctx: ShapeContext, types: list, attrs: dict) -> list[TensorType]:
-        return op_infer(ctx, types, with_defaults(op, attrs))
+    def complete_infer(ctx: ShapeContext, types: list, attrs: dict) -> list[TensorType]:
+        return infer(ctx, types, with_defaults(op, attrs))
 
-    def run(ctx: RunContext, arrays: list, attrs: dict) -> list[np.ndarray]:
-        return op_run(ctx, arrays, with_defaults(op, attrs))
+    def complete_run(ctx: RunContext, arrays: list, attrs: dict) -> list[np.ndarray]:
+        return run(ctx, arrays, with_defaults(op, attrs))
 
-    op_infer, op_run, counter = op.infer, op.run, op.count_outputs
-    count = (lambda attrs: counter(with_defaults(op, attrs))) if counter is not None else None
-    return register(replace(op, infer=infer, run=run, count_outputs=count), *aliases)
+    def complete_count(attrs: dict) -> int:
+        return counter(with_defaults(op, attrs))
+
+    count = complete_count if counter is not None else None
+    return register(replace(op, infer=complete_infer, run=complete_run, count_outputs=count), *aliases)
 
 
 # --------------------------------------------------------------------------- dtype helpers
 
 
 def dtype_name(array: np.ndarray) -> str:
-    """The poseir dtype name of a numpy array."""
-    return _DTYPE_NAMES.get(np.asarray(array).dtype, "f64")
+    """The poseir dtype name of a numpy array (KeyError for dtypes poseir does not have)."""
+    return _DTYPE_NAMES[np.asarray(array).dtype]
 
 
 def as_dtype(array, dtype: str) -> np.ndarray:
@@ -101,6 +104,7 @@ def erf(values) -> np.ndarray:
     middle = ~small & (magnitude < _SATURATION)
     result[small] = _erf_taylor(magnitude[small])
     result[middle] = 1.0 - _erfc_fraction(magnitude[middle])
+    result[np.isnan(magnitude)] = np.nan
     return np.copysign(result, x)
 
 
@@ -294,7 +298,19 @@ def _constant_infer(ctx: ShapeContext, types: list, attrs: dict) -> list[TensorT
     """The shape of the nested value, with the given or natural dtype."""
     shape = _nested_shape(ctx, attrs["value"])
     dtype = _check_dtype_attr(ctx, _constant_dtype(attrs))
+    if dtype not in FLOAT_DTYPES:
+        _require_representable(ctx, attrs["value"], dtype)
     return [tensor_type(dtype, shape)]
+
+
+def _require_representable(ctx: ShapeContext, value, dtype: str) -> None:
+    """E203 when a number would silently change in an integer or boolean constant (0.5 as i64)."""
+    for number in _flatten_values(value):
+        exact = float(number).is_integer() if dtype != "bool" else number in (0, 1)
+        if not exact:
+            ctx.error("E203", f"the number {number} cannot be a {dtype} value without changing", at="value",
+                      label=f"not representable as {dtype}",
+                      helps=("convert the tensor first, e.g. `x.cast(\"f32\") * 0.5`",))
 
 
 def _constant_run(ctx: RunContext, arrays: list, attrs: dict) -> list[np.ndarray]:

@@ -11,7 +11,7 @@ import numpy as np
 from poseir.dims import Dim, Tri, parse_dim
 from poseir.ir import TensorType
 from poseir.ops.elementwise import define
-from poseir.ops.registry import ATTR, TENSOR, Param, RunContext, ShapeContext
+from poseir.ops.registry import ATTR, KEYWORDS, TENSOR, Param, RunContext, ShapeContext
 from poseir.ops.shape import product, size_attr
 
 _TOKEN = re.compile(r"\s*(?:(?P<name>[A-Za-z_][A-Za-z_0-9]*)|(?P<open>\()|(?P<close>\))|(?P<other>\S+?))")
@@ -44,11 +44,16 @@ def group_text(group: tuple[str, ...]) -> str:
     return group[0] if len(group) == 1 else "(" + " ".join(group) + ")"
 
 
-@lru_cache(maxsize=256)
-def parse_pattern(text: str) -> Pattern:
+def parse_pattern(text) -> Pattern:
     """Parse `lhs -> rhs`; PatternError says what is wrong."""
     if not isinstance(text, str):
         raise PatternError(f"a rearrange pattern must be a string, found `{text}`")
+    return _parse_text(text)
+
+
+@lru_cache(maxsize=256)
+def _parse_text(text: str) -> Pattern:
+    """The cached parse of a pattern string (patterns repeat across layers)."""
     sides = text.split("->")
     if len(sides) != 2:
         raise PatternError("a rearrange pattern needs exactly one `->`, as in `b t c -> b c t`")
@@ -121,7 +126,7 @@ def _solve_sizes(ctx: ShapeContext, x: TensorType, pattern: Pattern, given: dict
             known[unknown[0]] = _divide(ctx, x, axis, dim, part, group)
         else:
             ctx.require_equal(part, dim, code="E210", at="pattern",
-                              message=f"`{group_text(group) or '()'}` has size {part}, but axis {axis} of {x} has {dim}",
+                              message=f"`{group_text(group)}` has size {part}, but axis {axis} of {x} has {dim}",
                               label=f"axis {axis} is {dim}")
     return known
 
@@ -175,7 +180,7 @@ def _rearrange_run(ctx: RunContext, arrays: list, attrs: dict) -> list[np.ndarra
 
 define(
     name="rearrange",
-    signature=(Param("x", TENSOR), Param("pattern", ATTR), Param("sizes", ATTR, ())),
+    signature=(Param("x", TENSOR), Param("pattern", ATTR), Param("sizes", KEYWORDS, ())),
     infer=_rearrange_infer,
     run=_rearrange_run,
     doc="einops-style axis rearrangement, e.g. `b t j c -> b (j c) t`; `sizes` names split sizes.",

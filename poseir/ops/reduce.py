@@ -1,4 +1,4 @@
-"""Reductions over one, several or all axes: sum, mean, amax, L2 norm and variance."""
+"""Reductions over one, several or all axes (sum, mean, amax, L2 norm, variance) and softmax."""
 
 from __future__ import annotations
 
@@ -148,4 +148,60 @@ define(
         (("B, T, C",), {"dim": -1, "keepdim": True, "unbiased": False}),
         (("B, T, C",), {"dim": (0, 1), "keepdim": False, "unbiased": True}),
     ),
+)
+
+
+# --------------------------------------------------------------------------- softmax
+
+
+def _softmax_infer(ctx: ShapeContext, types: list, attrs: dict) -> list[TensorType]:
+    """Same shape; float dtype."""
+    (x,) = types
+    ctx.axis(attrs["dim"], x.rank, at="dim")
+    return [TensorType(float_dtype(x.dtype), x.shape)]
+
+
+def _shifted(x: np.ndarray, axis: int) -> np.ndarray:
+    """x minus its maximum along `axis`, so exp never overflows."""
+    return x - np.max(x, axis=axis, keepdims=True)
+
+
+def _softmax_run(ctx: RunContext, arrays: list, attrs: dict) -> list[np.ndarray]:
+    """exp(x - max) / sum(exp(x - max))."""
+    x = np.asarray(arrays[0]).astype(float_dtype_numpy(arrays[0]), copy=False)
+    exponent = np.exp(_shifted(x, attrs["dim"]))
+    return [exponent / np.sum(exponent, axis=attrs["dim"], keepdims=True)]
+
+
+def _log_softmax_run(ctx: RunContext, arrays: list, attrs: dict) -> list[np.ndarray]:
+    """(x - max) - log(sum(exp(x - max)))."""
+    x = np.asarray(arrays[0]).astype(float_dtype_numpy(arrays[0]), copy=False)
+    shifted = _shifted(x, attrs["dim"])
+    return [shifted - np.log(np.sum(np.exp(shifted), axis=attrs["dim"], keepdims=True))]
+
+
+def float_dtype_numpy(array: np.ndarray) -> np.dtype:
+    """The array's dtype when it is floating point, else float32."""
+    dtype = np.asarray(array).dtype
+    return dtype if np.issubdtype(dtype, np.floating) else np.dtype(np.float32)
+
+
+define(
+    name="softmax",
+    signature=(Param("x", TENSOR), Param("dim", ATTR)),
+    infer=_softmax_infer,
+    run=_softmax_run,
+    doc="Numerically stable softmax along `dim`.",
+    behaviour="same in both modes",
+    samples=((("B, H, N, N",), {"dim": -1}), (("B, 18, D",), {"dim": 2})),
+)
+
+define(
+    name="log_softmax",
+    signature=(Param("x", TENSOR), Param("dim", ATTR)),
+    infer=_softmax_infer,
+    run=_log_softmax_run,
+    doc="Numerically stable log of the softmax along `dim`.",
+    behaviour="same in both modes",
+    samples=((("B, C",), {"dim": 1}), (("B, T, C",), {"dim": -1})),
 )

@@ -20,6 +20,7 @@ OPTIONAL_TENSOR = "tensor?"  # a tensor or none
 TENSORS = "tensors"  # a list of tensors (concat, stack)
 ATTR = "attr"  # one compile-time value
 VARIADIC = "attrs"  # the remaining positional compile-time values, as a tuple
+KEYWORDS = "keywords"  # the remaining keyword arguments, as a tuple of (name, value) pairs
 
 
 @dataclass(frozen=True)

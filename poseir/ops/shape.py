@@ -1,4 +1,4 @@
-"""Shape ops: reshape/view, permute, flatten, squeeze, expand, repeat, concat/stack, split/chunk.
+"""Shape ops: reshape/view, permute, transpose, flatten/unflatten, squeeze/unsqueeze, expand, repeat.
 
 The dim and attribute helpers at the top are shared by every family.
 """
@@ -11,11 +11,10 @@ from typing import Sequence
 import numpy as np
 
 from poseir.diagnostics import Label
-from poseir.dims import Dim, Facts, Tri, cancel_common
-from poseir.dims import parse_dim
+from poseir.dims import Dim, Facts, Tri, cancel_common, parse_dim
 from poseir.ir import TensorType
-from poseir.ops.elementwise import define, require_same_dtype
-from poseir.ops.registry import ATTR, TENSOR, TENSORS, VARIADIC, Param, RunContext, ShapeContext
+from poseir.ops.elementwise import define
+from poseir.ops.registry import ATTR, TENSOR, VARIADIC, Param, RunContext, ShapeContext
 
 _MAX_PERMUTED_RANK = 6  # 6! = 720 candidate orders: cheap enough to try them all
 
@@ -194,7 +193,7 @@ def _baked_position(x: TensorType, sizes: list[Dim], value: int) -> int | None:
 
 def _symbolic_replacement(size: Dim, symbol: str, value: int) -> str | None:
     """`T` for a literal 81 that stands for T == 81; `34*T` for 2754; None when no multiple."""
-    if not size.is_const or size.value % value != 0:
+    if not size.is_const or value <= 0 or size.value % value != 0:
         return None
     return str(Dim.symbol(symbol) * (size.value // value))
 
@@ -586,193 +585,4 @@ define(
     doc="Tile a tensor: each axis is repeated the given number of times (like torch `repeat`).",
     behaviour="same in both modes",
     samples=((("B, 17, 3",), {"repeats": (1, 2, 1)}), (("T, C",), {"repeats": (parse_dim("B"), 1, 3)})),
-)
-
-
-# --------------------------------------------------------------------------- concat and stack
-
-
-def _same_rank(ctx: ShapeContext, types: list, what: str) -> TensorType:
-    """The first tensor; E213 when there are none or ranks differ."""
-    if not types:
-        ctx.error("E213", f"{what} needs at least one tensor", label="empty list")
-    first = types[0]
-    for index, type_ in enumerate(types[1:], start=1):
-        if type_.rank != first.rank:
-            ctx.error("E213", f"cannot {what} {first} and {type_}: their ranks differ ({first.rank} and {type_.rank})",
-                      at=index, label=f"this is {type_}", labels=(Label(ctx.span_of(0), f"this is {first}"),))
-    return first
-
-
-def _require_same_axes(ctx: ShapeContext, types: list, skip: int | None, what: str) -> None:
-    """E213 (or W300) when any axis but `skip` differs between the tensors."""
-    first = types[0]
-    for index, type_ in enumerate(types[1:], start=1):
-        for axis, (left, right) in enumerate(zip(first.shape, type_.shape)):
-            if axis != skip:
-                ctx.require_equal(left, right, code="E213", at=index,
-                                  message=f"cannot {what} {first} and {type_}: axis {axis} is {left} and {right}",
-                                  label=f"this is {type_}", labels=(Label(ctx.span_of(0), f"this is {first}"),),
-                                  notes=("tensors must match on every axis except the one they are joined along",))
-
-
-def _concat_infer(ctx: ShapeContext, types: list, attrs: dict) -> list[TensorType]:
-    """Join along an existing axis: the sizes there add up."""
-    first = _same_rank(ctx, types, "concatenate")
-    if first.rank == 0:
-        ctx.error("E201", "cannot concatenate rank-0 tensors", at=0, label=f"this is {first}",
-                  helps=("use `stack` to join scalars into a vector",))
-    axis = ctx.axis(attrs["dim"], first.rank, at="dim")
-    require_same_dtype(ctx, types)
-    _require_same_axes(ctx, types, axis, "concatenate")
-    total = ctx.normalize(sum((type_.shape[axis] for type_ in types), Dim.of(0)))
-    return [TensorType(first.dtype, (*first.shape[:axis], total, *first.shape[axis + 1:]))]
-
-
-def _concat_run(ctx: RunContext, arrays: list, attrs: dict) -> list[np.ndarray]:
-    """numpy concatenate."""
-    return [np.concatenate(arrays, axis=attrs["dim"])]
-
-
-define(
-    "cat",
-    name="concat",
-    signature=(Param("tensors", TENSORS), Param("dim", ATTR, 0)),
-    infer=_concat_infer,
-    run=_concat_run,
-    method=False,
-    doc="Join tensors along an existing axis.",
-    behaviour="same in both modes",
-    samples=(
-        ((("B, T, 17, 2", "B, T, 17, 1"),), {"dim": -1}),
-        ((("B, 17, 2", "N, 17, 2", "B, 17, 2"),), {"dim": 0}),
-    ),
-)
-
-
-def _stack_infer(ctx: ShapeContext, types: list, attrs: dict) -> list[TensorType]:
-    """Join equal-shaped tensors along a new axis."""
-    first = _same_rank(ctx, types, "stack")
-    axis = ctx.axis(attrs["dim"], first.rank + 1, at="dim")
-    require_same_dtype(ctx, types)
-    _require_same_axes(ctx, types, None, "stack")
-    return [TensorType(first.dtype, (*first.shape[:axis], Dim.of(len(types)), *first.shape[axis:]))]
-
-
-def _stack_run(ctx: RunContext, arrays: list, attrs: dict) -> list[np.ndarray]:
-    """numpy stack."""
-    return [np.stack(arrays, axis=attrs["dim"])]
-
-
-define(
-    name="stack",
-    signature=(Param("tensors", TENSORS), Param("dim", ATTR, 0)),
-    infer=_stack_infer,
-    run=_stack_run,
-    method=False,
-    doc="Join equal-shaped tensors along a new axis.",
-    behaviour="same in both modes",
-    samples=(((("B, T, 3", "B, T, 3"),), {"dim": 0}), ((("B, C", "B, C", "B, C"),), {"dim": -1})),
-)
-
-
-# --------------------------------------------------------------------------- split and chunk
-
-
-def _split_count(attrs: dict) -> int:
-    """One output per section size."""
-    sections = attrs["sections"]
-    return len(sections) if isinstance(sections, tuple) and sections else 1
-
-
-def _split_infer(ctx: ShapeContext, types: list, attrs: dict) -> list[TensorType]:
-    """Cut one axis into pieces of the given sizes; E216 when they do not add up."""
-    (x,) = types
-    axis = ctx.axis(attrs["dim"], x.rank, at="dim")
-    sections = attrs["sections"]
-    if not isinstance(sections, tuple) or not sections:
-        ctx.error("E103", f"split sizes must be a non-empty tuple such as (512, 512, 512), found `{sections}`",
-                  at="sections", helps=("to cut an axis into equal parts use `chunk`",))
-    sizes = [size_attr(ctx, value, ("sections", position), "a split size") for position, value in enumerate(sections)]
-    total = ctx.normalize(sum(sizes, Dim.of(0)))
-    length = x.shape[axis]
-    ctx.require_equal(total, length, code="E216", at="sections",
-                      message=f"split sizes add up to {total}, but axis {attrs['dim']} of {x} has {length}",
-                      label=f"{total} in total, expected {length}")
-    return [TensorType(x.dtype, (*x.shape[:axis], ctx.normalize(size), *x.shape[axis + 1:])) for size in sizes]
-
-
-def _split_run(ctx: RunContext, arrays: list, attrs: dict) -> list[np.ndarray]:
-    """numpy split at the running totals of the sizes."""
-    offsets = np.cumsum(attrs["sections"])[:-1]
-    return list(np.split(arrays[0], offsets, axis=attrs["dim"]))
-
-
-define(
-    name="split",
-    signature=(Param("x", TENSOR), Param("sections", ATTR), Param("dim", ATTR, 0)),
-    infer=_split_infer,
-    run=_split_run,
-    outputs=0,
-    count_outputs=_split_count,
-    doc="Cut one axis into consecutive pieces of the given sizes (one output per piece).",
-    behaviour="same in both modes",
-    samples=(
-        (("B, T, 1536",), {"sections": (512, 512, 512), "dim": -1}),
-        (("B, T, C",), {"sections": (1, parse_dim("T - 1")), "dim": 1}),
-    ),
-)
-
-
-def _chunk_count(attrs: dict) -> int:
-    """One output per chunk."""
-    chunks = attrs["chunks"]
-    return chunks if isinstance(chunks, int) and not isinstance(chunks, bool) and chunks > 0 else 1
-
-
-def _chunk_infer(ctx: ShapeContext, types: list, attrs: dict) -> list[TensorType]:
-    """Cut one axis into equal parts; E216 when the count does not divide it."""
-    (x,) = types
-    axis = ctx.axis(attrs["dim"], x.rank, at="dim")
-    chunks = int_attr(ctx, attrs["chunks"], "chunks", "the number of chunks", minimum=1)
-    length = x.shape[axis]
-    part = ctx.normalize(length).exact_div(chunks)
-    if part is None:
-        _require_divisible(ctx, x, length, chunks, attrs["dim"])
-        part = ctx.normalize(length // chunks)
-    return [TensorType(x.dtype, (*x.shape[:axis], part, *x.shape[axis + 1:]))] * chunks
-
-
-def _require_divisible(ctx: ShapeContext, x: TensorType, length: Dim, chunks: int, dim) -> None:
-    """E216 when `length` is provably not a multiple of `chunks`; W300 when unknown."""
-    answer = ctx.facts.divisible(length, chunks)
-    if answer is Tri.NO:
-        ctx.error("E216", f"axis {dim} of {x} has size {length}, which {chunks} equal chunks cannot divide",
-                  at="chunks", label=f"{chunks} chunks",
-                  helps=("pad or slice the axis first, or use `split` with explicit sizes",))
-    if answer is Tri.UNKNOWN:
-        ctx.warn("W300", f"cannot prove that {length} is divisible by {chunks}", at="chunks",
-                 label=f"{length} is assumed to be a multiple of {chunks}",
-                 helps=(f"add `where {length} % {chunks} == 0` to the forward signature to settle it",))
-
-
-def _chunk_run(ctx: RunContext, arrays: list, attrs: dict) -> list[np.ndarray]:
-    """numpy split into equal parts."""
-    return list(np.split(arrays[0], attrs["chunks"], axis=attrs["dim"]))
-
-
-define(
-    name="chunk",
-    signature=(Param("x", TENSOR), Param("chunks", ATTR), Param("dim", ATTR, 0)),
-    infer=_chunk_infer,
-    run=_chunk_run,
-    outputs=0,
-    count_outputs=_chunk_count,
-    doc="Cut one axis into `chunks` equal parts (one output per part).",
-    behaviour="same in both modes",
-    samples=(
-        (("B, T, 1536",), {"chunks": 3, "dim": -1}),
-        (("2*B, T, C",), {"chunks": 2, "dim": 0}),
-        (("B, T, C",), {"chunks": 3, "dim": 1}, ("T % 3 == 0",)),
-    ),
 )

@@ -1,0 +1,506 @@
+"""Targeted checks of the op shape rules' diagnostics and of the numpy implementations' numbers."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from poseir.dims import Facts, parse_dim
+from poseir.ir import TensorType
+from poseir.ops.elementwise import erf
+from poseir.ops.registry import RunContext, ShapeContext, ShapeError, lookup
+from poseir.source import SourceFile, Span
+
+RNG = np.random.default_rng(1234)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def tensor(text: str, dtype: str = "f32") -> TensorType:
+    """A tensor type from `"B, T, 17, 2"`."""
+    return TensorType(dtype, tuple(parse_dim(part) for part in text.split(",") if part.strip()))
+
+
+def context(op: str, facts: Facts = Facts(), **details) -> ShapeContext:
+    """A shape context for `op` with no source (unless spans are given)."""
+    return ShapeContext(op=op, facts=facts, span=Span.unknown(), **details)
+
+
+def infer(op: str, shapes, attrs: dict, facts: Facts = Facts(), **details):
+    """(output types as text, warning codes) of a successful inference."""
+    ctx = context(op, facts, **details)
+    types = [None if shape is None else tensor(shape) for shape in shapes]
+    outputs = lookup(op).infer(ctx, types, attrs)
+    return [str(output) for output in outputs], [warning.code for warning in ctx.warnings]
+
+
+def error(op: str, shapes, attrs: dict, facts: Facts = Facts(), **details):
+    """The diagnostic of a failing inference."""
+    with pytest.raises(ShapeError) as caught:
+        infer(op, shapes, attrs, facts, **details)
+    return caught.value.diagnostic
+
+
+def run(op: str, *arrays, mode: str = "infer", seed: int = 0, **attrs):
+    """The outputs of an op's numpy implementation (attributes completed with their defaults)."""
+    return lookup(op).run(RunContext(mode, np.random.default_rng(seed)), list(arrays), attrs)
+
+
+def floats(*shape) -> np.ndarray:
+    """Random float32 values."""
+    return RNG.standard_normal(shape).astype(np.float32)
+
+
+B, T = parse_dim("B"), parse_dim("T")
+
+
+# --------------------------------------------------------------------------- reshape
+
+
+def test_reshape_element_count_error_suggests_the_right_size():
+    diagnostic = error("reshape", ["B, T, 17, 2"], {"shape": (B, T, 51)})
+    assert diagnostic.code == "E204"
+    assert diagnostic.labels[0].message == "34*B*T elements cannot become 51*B*T"
+    assert any("f32[B, T, 17, 2]" in note for note in diagnostic.notes)
+    assert any("`34`" in help_ for help_ in diagnostic.helps)
+
+
+def test_reshape_baked_size_points_at_the_literal():
+    source = SourceFile("t.pose", "y = x.view(B, 81, 34)\n")
+    start = source.text.index("81")
+    literal = source.span(start, start + 2)
+    diagnostic = error("reshape", ["B, T, 17, 2"], {"shape": (B, 81, 34)},
+                       spans={("shape", 1): literal}, texts={("shape", 1): "81"})
+    assert diagnostic.code == "E205"
+    assert diagnostic.message == "reshape only works when T == 81"
+    assert diagnostic.span == literal
+    assert any("`T`" in help_ for help_ in diagnostic.helps)
+    assert [edit.replacement for fix in diagnostic.fixes for edit in fix.edits] == ["T"]
+
+
+def test_reshape_baked_size_in_a_product_suggests_a_symbolic_product():
+    diagnostic = error("reshape", ["B, T, 17, 2"], {"shape": (B, 81 * 34)})
+    assert diagnostic.code == "E205"
+    assert any("`34*T`" in help_ for help_ in diagnostic.helps)
+
+
+def test_reshape_that_reorders_axes_suggests_permute():
+    texts = {0: "x", ("shape", 0): "B", ("shape", 1): "T", ("shape", 2): "17", ("shape", 3): "3"}
+    diagnostic = error("reshape", ["B, 51, T"], {"shape": (B, T, 17, 3)}, texts=texts)
+    assert diagnostic.code == "E206"
+    assert any("`x.permute(0, 2, 1).reshape(B, T, 17, 3)`" in help_ for help_ in diagnostic.helps)
+    (fix,) = diagnostic.fixes
+    assert not fix.safe
+    assert fix.edits[0].replacement == "x.permute(0, 2, 1).reshape(B, T, 17, 3)"
+
+
+def test_reshape_receiver_with_an_operator_is_parenthesized():
+    diagnostic = error("reshape", ["B, T, 34"], {"shape": (B, 34, T)}, texts={0: "a + b"})
+    assert diagnostic.fixes[0].edits[0].replacement == "(a + b).permute(0, 2, 1).reshape(B, 34, T)"
+
+
+@pytest.mark.parametrize(("shape", "target", "expected"), [
+    ("B, T, 17, 2", (B, T, 34), "f32[B, T, 34]"),
+    ("B, T, 17, 2", (B * T, -1), "f32[B*T, 34]"),
+    ("B*T, 34", (B, T, 17, 2), "f32[B, T, 17, 2]"),
+    ("B, T, 51", (B, T, 17, 3), "f32[B, T, 17, 3]"),
+    ("B, 1, T", (B, T), "f32[B, T]"),
+])
+def test_reshape_accepts_regroupings(shape, target, expected):
+    assert infer("reshape", [shape], {"shape": target}) == ([expected], [])
+
+
+def test_reshape_unprovable_count_warns():
+    outputs, warnings = infer("reshape", ["B, T, 34"], {"shape": (B, parse_dim("N"), 34)})
+    assert outputs == ["f32[B, N, 34]"] and warnings == ["W300"]
+
+
+def test_reshape_minus_one_that_does_not_divide():
+    assert error("reshape", ["B, T, 34"], {"shape": (B, T, 3, -1)}).code == "E216"
+    assert error("reshape", ["B, T, 34"], {"shape": (B, -1, -1)}).code == "E216"
+
+
+def test_reshape_run_matches_numpy():
+    x = floats(2, 3, 17, 2)
+    assert np.array_equal(run("reshape", x, shape=(2, 3, 34))[0], x.reshape(2, 3, 34))
+
+
+# --------------------------------------------------------------------------- other shape ops
+
+
+def test_permute_and_transpose():
+    assert infer("permute", ["B, T, 34"], {"dims": (0, 2, 1)})[0] == ["f32[B, 34, T]"]
+    diagnostic = error("permute", ["B, T, 34"], {"dims": (0, 2, 2)})
+    assert diagnostic.code == "E215" and "axis 1 is missing" in diagnostic.notes
+    assert error("permute", ["B, T, 34"], {"dims": (0, 1, 3)}).code == "E202"
+    assert infer("transpose", ["B, T, 34"], {"dim0": 1, "dim1": -1})[0] == ["f32[B, 34, T]"]
+
+
+def test_flatten_unflatten_squeeze_unsqueeze():
+    assert infer("flatten", ["B, T, 17, 2"], {"start_dim": 2})[0] == ["f32[B, T, 34]"]
+    assert infer("unflatten", ["B, T, 51"], {"dim": 2, "sizes": (17, -1)})[0] == ["f32[B, T, 17, 3]"]
+    assert error("unflatten", ["B, T, 51"], {"dim": 2, "sizes": (17, 2)}).code == "E216"
+    assert error("squeeze", ["B, 2, 3"], {"dim": 1}).code == "E209"
+    assert infer("squeeze", ["B, T, 3"], {"dim": 1}) == (["f32[B, 3]"], ["W300"])
+    assert infer("unsqueeze", ["B, T"], {"dim": -1})[0] == ["f32[B, T, 1]"]
+
+
+def test_expand_only_grows_size_one_axes():
+    assert infer("expand", ["1, 1, C"], {"sizes": (B, T, -1)})[0] == ["f32[B, T, C]"]
+    diagnostic = error("expand", ["B, 2, C"], {"sizes": (-1, 5, -1)})
+    assert diagnostic.code == "E200" and "from 2 to 5" in diagnostic.message
+
+
+def test_concat_diagnostics_and_result():
+    assert infer("concat", ["B, T, 17, 2", "B, T, 17, 1"], {"dim": -1})[0] == ["f32[B, T, 17, 3]"]
+    assert infer("concat", ["B, 34, T", "B, 34, T"], {"dim": 0})[0] == ["f32[2*B, 34, T]"]
+    assert error("concat", ["B, T, 17, 2", "B, T, 3"], {"dim": -1}).code == "E213"
+    assert error("concat", ["B, T, 17, 2", "B, T, 16, 1"], {"dim": -1}).code == "E213"
+    ctx = context("concat")
+    with pytest.raises(ShapeError) as caught:
+        lookup("concat").infer(ctx, [tensor("B, 3"), tensor("B, 3", "f16")], {"dim": 0})
+    assert caught.value.diagnostic.code == "E203"
+
+
+def test_split_and_chunk():
+    outputs, _ = infer("split", ["B, T, 1536"], {"sections": (512, 512, 512), "dim": -1})
+    assert outputs == ["f32[B, T, 512]"] * 3
+    assert lookup("split").output_count({"sections": (1, 2)}) == 2
+    assert error("split", ["B, T, 1536"], {"sections": (512, 512), "dim": -1}).code == "E216"
+    assert infer("chunk", ["B, 12, C"], {"chunks": 3, "dim": 1})[0] == ["f32[B, 4, C]"] * 3
+    assert error("chunk", ["B, 10, C"], {"chunks": 3, "dim": 1}).code == "E216"
+    facts = Facts().with_relation(T % 3, "==", 0)
+    assert infer("chunk", ["B, T, C"], {"chunks": 3, "dim": 1}, facts) == (["f32[B, T // 3, C]"] * 3, [])
+    x = floats(2, 6, 4)
+    parts = run("chunk", x, chunks=3, dim=1)
+    assert [part.shape for part in parts] == [(2, 2, 4)] * 3
+
+
+# --------------------------------------------------------------------------- broadcasting
+
+
+def test_broadcast_with_a_missing_axis_is_an_error():
+    diagnostic = error("add", ["B, T, 17, 3", "B, 17, 3"], {})
+    assert diagnostic.code == "E200"
+    assert "f32[B, T, 17, 3]" in diagnostic.message and "f32[B, 17, 3]" in diagnostic.message
+
+
+def test_broadcast_of_unrelated_symbols_warns():
+    assert infer("add", ["B, T", "B, N"], {}) == (["f32[B, T]"], ["W300"])
+
+
+def test_broadcast_results_and_scalars():
+    assert infer("mul", ["B, T, 17, 3", "1, 1, 17, 3"], {})[0] == ["f32[B, T, 17, 3]"]
+    ctx = context("mul")
+    (output,) = lookup("mul").infer(ctx, [tensor("B, 3", "f16"), tensor("", "f32")], {})
+    assert str(output) == "f16[B, 3]"
+    with pytest.raises(ShapeError) as caught:
+        lookup("add").infer(context("add"), [tensor("B, 3", "f16"), tensor("B, 3")], {})
+    assert caught.value.diagnostic.code == "E203"
+    (result,) = run("mul", np.ones((2, 3), np.float16), np.asarray(2.5, np.float32))
+    assert result.dtype == np.float16 and np.all(result == 2.5)
+
+
+# --------------------------------------------------------------------------- linear, matmul, conv
+
+
+def test_linear_reports_the_feature_count():
+    diagnostic = error("linear", ["B, T, 51", "1024, 34", "1024"], {})
+    assert diagnostic.code == "E207"
+    assert diagnostic.message == "Linear expects 34 input features, found 51"
+
+
+def test_linear_suggests_moving_the_feature_axis():
+    diagnostic = error("linear", ["B, 34, T", "1024, 34", None], {})
+    assert any("transpose(1, -1)" in help_ for help_ in diagnostic.helps)
+
+
+def test_matmul_inner_dimension_mismatch_labels_both_operands():
+    diagnostic = error("matmul", ["B, N, 64", "B, 32, N"], {})
+    assert diagnostic.code == "E207"
+    assert {label.message for label in diagnostic.labels} == {"this is f32[B, N, 64]", "this is f32[B, 32, N]"}
+    assert infer("matmul", ["B, H, N, D", "B, H, D, N"], {})[0] == ["f32[B, H, N, N]"]
+
+
+def test_conv1d_output_lengths():
+    facts = Facts().with_relation(T, ">=", 243)
+    assert infer("conv1d", ["B, 34, T", "1024, 34, 3", None], {}, facts) == (["f32[B, 1024, T - 2]"], [])
+    assert infer("conv1d", ["B, 1024, T", "1024, 1024, 3", None], {"dilation": 9}, facts)[0] == \
+        ["f32[B, 1024, T - 18]"]
+    assert infer("conv1d", ["B, 34, 243", "1024, 34, 3", None], {"stride": 3})[0] == ["f32[B, 1024, 81]"]
+    assert infer("conv1d", ["B, 34, T", "1024, 34, 3", None], {}) == (["f32[B, 1024, T - 2]"], ["W301"])
+
+
+def test_conv1d_too_short_and_channel_mismatch():
+    assert error("conv1d", ["B, 34, 2", "64, 34, 3", None], {}).code == "E211"
+    diagnostic = error("conv1d", ["B, T, 34", "64, 34, 1", None], {})
+    assert diagnostic.code == "E207" and diagnostic.message == "Conv1d expects 34 input channels, found T"
+    assert any("transpose(2, 1)" in help_ for help_ in diagnostic.helps)
+
+
+def reference_conv1d(x, weight, bias, stride, padding, dilation, groups):
+    """A direct loop over positions, written independently of the vectorized version."""
+    x = np.pad(x, ((0, 0), (0, 0), (padding, padding))).astype(np.float64)
+    batch, channels, length = x.shape
+    outputs, per_group, kernel = weight.shape
+    size = (length - dilation * (kernel - 1) - 1) // stride + 1
+    out = np.zeros((batch, outputs, size))
+    for b in range(batch):
+        for o in range(outputs):
+            group = o // (outputs // groups)
+            for t in range(size):
+                for c in range(per_group):
+                    for k in range(kernel):
+                        out[b, o, t] += weight[o, c, k] * x[b, group * per_group + c, t * stride + k * dilation]
+                out[b, o, t] += 0 if bias is None else bias[o]
+    return out
+
+
+@pytest.mark.parametrize(("stride", "padding", "dilation", "groups"), [(1, 0, 1, 1), (3, 0, 1, 1), (1, 2, 3, 2),
+                                                                        (2, 1, 2, 4)])
+def test_conv1d_matches_loops(stride, padding, dilation, groups):
+    x, weight, bias = floats(2, 8, 20), floats(4, 8 // groups, 3), floats(4)
+    (result,) = run("conv1d", x, weight, bias, stride=stride, padding=padding, dilation=dilation, groups=groups)
+    assert result.dtype == np.float32
+    expected = reference_conv1d(x, weight, bias, stride, padding, dilation, groups)
+    np.testing.assert_allclose(result, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_conv2d_matches_loops():
+    x, weight, bias = floats(2, 3, 7, 8), floats(5, 3, 3, 2), floats(5)
+    (result,) = run("conv2d", x, weight, bias, stride=(2, 1), padding=1, dilation=1, groups=1)
+    padded = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1))).astype(np.float64)
+    expected = np.zeros((2, 5, 4, 9))
+    for i in range(4):
+        for j in range(9):
+            patch = padded[:, :, 2 * i:2 * i + 3, j:j + 2]
+            expected[:, :, i, j] = np.einsum("bchw,ochw->bo", patch, weight) + bias
+    np.testing.assert_allclose(result, expected, rtol=1e-5, atol=1e-5)
+    assert infer("conv2d", ["B, 3, 256, 256", "64, 3, 7, 7", None], {"stride": 2, "padding": 3})[0] == \
+        ["f32[B, 64, 128, 128]"]
+
+
+def test_conv_transpose2d_matches_scatter_loops():
+    x, weight = floats(1, 3, 4, 5), floats(3, 2, 4, 4)
+    (result,) = run("conv_transpose2d", x, weight, None, stride=2, padding=1, output_padding=0)
+    full = np.zeros((1, 2, (4 - 1) * 2 + 4, (5 - 1) * 2 + 4))
+    for i in range(4):
+        for j in range(5):
+            full[:, :, 2 * i:2 * i + 4, 2 * j:2 * j + 4] += np.einsum("bc,cokl->bokl", x[:, :, i, j], weight)
+    np.testing.assert_allclose(result, full[:, :, 1:-1, 1:-1], rtol=1e-5, atol=1e-5)
+    assert infer("conv_transpose2d", ["B, 2048, 8, 8", "2048, 256, 4, 4", None], {"stride": 2, "padding": 1})[0] \
+        == ["f32[B, 256, 16, 16]"]
+
+
+def test_linear_and_matmul_numbers():
+    x, weight, bias = floats(2, 3, 4), floats(5, 4), floats(5)
+    (result,) = run("linear", x, weight, bias)
+    expected = np.array([[[sum(x[b, t, i] * weight[o, i] for i in range(4)) + bias[o] for o in range(5)]
+                          for t in range(3)] for b in range(2)])
+    np.testing.assert_allclose(result, expected, rtol=1e-5, atol=1e-6)
+    (vector,) = run("matmul", floats(4), floats(2, 4, 3))
+    assert vector.shape == (2, 3)
+
+
+# --------------------------------------------------------------------------- normalization and activations
+
+
+def test_batch_norm_uses_batch_statistics_only_in_training():
+    x, weight, bias = floats(4, 3, 5), floats(3), floats(3)
+    mean, var = np.array([0.5, -1.0, 2.0], np.float32), np.array([1.0, 4.0, 0.25], np.float32)
+    (inferred,) = run("batch_norm", x, weight, bias, mean, var, momentum=0.1, eps=1e-5)
+    expected = (x - mean[None, :, None]) / np.sqrt(var[None, :, None] + 1e-5) * weight[None, :, None] \
+        + bias[None, :, None]
+    np.testing.assert_allclose(inferred, expected, rtol=1e-5, atol=1e-5)
+    (trained,) = run("batch_norm", x, weight, bias, mean, var, mode="train", momentum=0.1, eps=1e-5)
+    for channel in range(3):
+        values = x[:, channel, :].astype(np.float64)
+        normalized = (values - values.mean()) / math.sqrt(values.var() + 1e-5)
+        np.testing.assert_allclose(trained[:, channel, :], normalized * weight[channel] + bias[channel],
+                                   rtol=1e-4, atol=1e-5)
+    assert error("batch_norm", ["B, 64, T", "32", "32", "32", "32"], {"momentum": 0.1, "eps": 1e-5}).code == "E207"
+
+
+def test_layer_norm_normalizes_the_trailing_axes():
+    x, weight, bias = floats(2, 3, 4), floats(4), floats(4)
+    (result,) = run("layer_norm", x, weight, bias, eps=1e-5)
+    for b in range(2):
+        for t in range(3):
+            row = x[b, t].astype(np.float64)
+            expected = (row - row.mean()) / math.sqrt(row.var() + 1e-5) * weight + bias
+            np.testing.assert_allclose(result[b, t], expected, rtol=1e-4, atol=1e-5)
+    diagnostic = error("layer_norm", ["B, 34, 351", "512", "512"], {"eps": 1e-5})
+    assert diagnostic.code == "E207"
+    assert infer("layer_norm", ["B, 34, F", "512", "512"], {"eps": 1e-5})[1] == ["W300"]
+
+
+def test_softmax_is_stable_and_normalized():
+    x = np.array([[1000.0, 1001.0, 1002.0], [-5.0, 0.0, 5.0]], np.float32)
+    (result,) = run("softmax", x, dim=-1)
+    expected = np.exp(x.astype(np.float64) - x.max(axis=1, keepdims=True))
+    expected /= expected.sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(result, expected, rtol=1e-6)
+    (logs,) = run("log_softmax", x, dim=1)
+    np.testing.assert_allclose(logs, np.log(expected), rtol=1e-5, atol=1e-6)
+
+
+def test_gelu_and_erf_accuracy():
+    (value,) = run("gelu", np.array([1.0], np.float64))
+    assert abs(float(value[0]) - 0.8413447460685429) < 1e-12
+    points = np.linspace(-7.0, 7.0, 20001)
+    reference = np.array([math.erf(point) for point in points])
+    assert np.max(np.abs(erf(points) - reference)) < 1e-12
+    (single,) = run("gelu", np.array([-2.0, 0.0, 3.0], np.float32))
+    assert single.dtype == np.float32
+
+
+def test_dropout_in_training_and_inference():
+    x = np.ones((200, 50), np.float32)
+    (kept,) = run("dropout", x, p=0.25)
+    assert kept is x or np.array_equal(kept, x)
+    (dropped,) = run("dropout", x, mode="train", p=0.25)
+    assert set(np.unique(dropped)) <= {0.0, np.float32(1 / 0.75)}
+    assert abs(float((dropped == 0).mean()) - 0.25) < 0.02
+    (again,) = run("dropout", x, mode="train", p=0.25)
+    assert np.array_equal(dropped, again), "a seeded run is deterministic"
+    (paths,) = run("drop_path", np.ones((400, 3, 2), np.float32), mode="train", p=0.5)
+    per_sample = paths.reshape(400, -1)
+    assert np.all(per_sample == per_sample[:, :1]) and set(np.unique(per_sample)) == {0.0, 2.0}
+    (identity,) = run("drop_path", np.ones((4, 3), np.float32), p=0.5)
+    assert np.all(identity == 1.0)
+
+
+# --------------------------------------------------------------------------- losses
+
+
+def test_mpjpe_hand_computed():
+    pred = np.zeros((1, 1, 2, 3), np.float32)
+    target = np.array([[[[3.0, 4.0, 0.0], [0.0, 0.0, 1.0]]]], np.float32)
+    (value,) = run("mpjpe", pred, target, mode="train")
+    assert value.shape == () and value.dtype == np.float32 and float(value) == pytest.approx(3.0)
+    (weighted,) = run("weighted_mpjpe", pred, target, np.array([2.0, 0.0], np.float32), mode="train")
+    assert float(weighted) == pytest.approx(5.0)
+    assert error("mpjpe", ["B, T, 17, 3", "B, T, 16, 3"], {}).code == "E200"
+    assert lookup("mpjpe").modes == ("train",)
+
+
+def test_n_mpjpe_ignores_scale():
+    target = floats(2, 3, 17, 3)
+    (value,) = run("n_mpjpe", 2.5 * target, target, mode="train")
+    assert float(value) == pytest.approx(0.0, abs=1e-5)
+    pred = np.ones((1, 1, 2, 3), np.float32)
+    target = np.array([[[[2.0, 2.0, 2.0], [0.0, 0.0, 0.0]]]], np.float32)
+    # s = mean_j sum_c(G P) / mean_j sum_c(P P) = 3 / 3 = 1, so this is the plain MPJPE
+    (plain,) = run("n_mpjpe", pred, target, mode="train")
+    assert float(plain) == pytest.approx(math.sqrt(3.0))
+    assert error("n_mpjpe", ["B, 17, 3", "B, 17, 3"], {}).code == "E201"
+
+
+def test_mean_velocity_error():
+    pred = np.zeros((1, 3, 1, 3), np.float32)
+    target = np.array([[[[0, 0, 0]], [[3, 4, 0]], [[3, 4, 0]]]], np.float32)
+    (value,) = run("mean_velocity_error", pred, target, mode="train", axis=1)
+    assert float(value) == pytest.approx(2.5)
+    assert error("mean_velocity_error", ["B, 1, 17, 3", "B, 1, 17, 3"], {"axis": 1}).code == "E209"
+
+
+# --------------------------------------------------------------------------- indexing
+
+
+def test_slice_lengths_and_errors():
+    facts = Facts().with_relation(T, ">=", 243)
+    attrs = {"axis": 2, "start": 3, "stop": T - 2 - 3, "step": 1}
+    assert infer("slice", ["B, 1024, T - 2"], attrs, facts) == (["f32[B, 1024, T - 8]"], [])
+    assert infer("slice", ["B, 1024, 81"], {"axis": 2, "start": 1, "stop": None, "step": 3})[0] == \
+        ["f32[B, 1024, 27]"]
+    assert infer("slice", ["B, T, 3"], {"axis": 1, "start": -5, "stop": None, "step": 1}, facts)[0] == \
+        ["f32[B, 5, 3]"]
+    empty = error("slice", ["B, 10, 3"], {"axis": 1, "start": 6, "stop": 4, "step": 1})
+    assert empty.code == "E209" and "axis 1 has length 10" in empty.notes
+    assert error("slice", ["B, 10, 3"], {"axis": 1, "start": 0, "stop": 12, "step": 1}).code == "E209"
+    x = floats(2, 10, 3)
+    (part,) = run("slice", x, axis=1, start=1, stop=None, step=3)
+    assert np.array_equal(part, x[:, 1::3])
+
+
+def test_select_gather_and_pad_edge():
+    assert infer("select", ["B, T, 17, 3"], {"axis": 2, "index": 16})[0] == ["f32[B, T, 3]"]
+    assert error("select", ["B, T, 17, 3"], {"axis": 2, "index": 17}).code == "E209"
+    assert error("gather", ["B, T, 17, 3"], {"axis": 2, "indices": (0, 8, 17)}).code == "E214"
+    x = floats(2, 4, 3)
+    (picked,) = run("gather", x, indices=(3, 0, 0), axis=1)
+    assert np.array_equal(picked, x[:, [3, 0, 0]])
+    assert infer("pad_edge", ["B, T, 17, 2"], {"axis": 1, "before": 121, "after": 121})[0] == \
+        ["f32[B, T + 242, 17, 2]"]
+    (padded,) = run("pad_edge", x, axis=1, before=2, after=1)
+    assert np.array_equal(padded[:, :2], np.repeat(x[:, :1], 2, axis=1))
+    assert np.array_equal(padded[:, -1], x[:, -1])
+
+
+# --------------------------------------------------------------------------- rearrange
+
+
+def test_rearrange_shapes_and_errors():
+    assert infer("rearrange", ["B, T, 17, 2"], {"pattern": "b t j c -> b (j c) t", "sizes": ()})[0] == \
+        ["f32[B, 34, T]"]
+    sizes = (("f", parse_dim("F")),)
+    assert infer("rearrange", ["B*F, N, C"], {"pattern": "(b f) n c -> (b n) f c", "sizes": sizes})[0] == \
+        ["f32[B*N, F, C]"]
+    for pattern in ("b t j c -> b t (j d)", "b t t c -> b t c", "b t j c b t j c", "b (t j c -> b t j c",
+                    "b t j -> b t j"):
+        assert error("rearrange", ["B, T, 17, 2"], {"pattern": pattern, "sizes": ()}).code == "E210"
+    assert error("rearrange", ["B, 34, T"], {"pattern": "b (j c) t -> b t j c", "sizes": ()}).code == "E210"
+    assert error("rearrange", ["B, 34, T"], {"pattern": "b (j c) t -> b t j c", "sizes": (("c", 3),)}).code == \
+        "E216"
+
+
+def test_rearrange_round_trips():
+    x = floats(2, 5, 17, 2)
+    (channels,) = run("rearrange", x, pattern="b t j c -> b (j c) t", sizes=())
+    assert np.array_equal(channels, x.reshape(2, 5, 34).transpose(0, 2, 1))
+    (back,) = run("rearrange", channels, pattern="b (j c) t -> b t j c", sizes=(("c", 2),))
+    assert np.array_equal(back, x)
+    merged = floats(6, 17, 8)
+    (swapped,) = run("rearrange", merged, pattern="(b f) n c -> (b n) f c", sizes=(("f", 3),))
+    (restored,) = run("rearrange", swapped, pattern="(b n) f c -> (b f) n c", sizes=(("n", 17),))
+    assert np.array_equal(restored, merged)
+    assert np.array_equal(swapped.reshape(2, 17, 3, 8), merged.reshape(2, 3, 17, 8).transpose(0, 2, 1, 3))
+
+
+# --------------------------------------------------------------------------- reductions and constants
+
+
+def test_reductions():
+    assert infer("mean", ["B, T, 17, 3"], {"dim": (1, 2), "keepdim": True})[0] == ["f32[B, 1, 1, 3]"]
+    assert infer("sum", ["B, T"], {"dim": None, "keepdim": False})[0] == ["f32[]"]
+    assert error("sum", ["B, T"], {"dim": (1, -1), "keepdim": False}).code == "E202"
+    x = floats(3, 4)
+    (variance,) = run("var", x, dim=1, keepdim=False, unbiased=True)
+    np.testing.assert_allclose(variance, x.var(axis=1, ddof=1), rtol=1e-5)
+    (norm,) = run("norm", np.array([[3.0, 4.0]], np.float32), dim=-1, keepdim=False)
+    assert float(norm[0]) == pytest.approx(5.0)
+
+
+def test_constant_and_cast():
+    assert infer("constant", [], {"value": ((1.0, 2.0), (3.0, 4.0)), "dtype": None})[0] == ["f32[2, 2]"]
+    assert error("constant", [], {"value": ((1.0, 2.0), (3.0,)), "dtype": None}).code == "E103"
+    assert error("cast", ["B, 3"], {"dtype": "float"}).code == "E103"
+    (cast,) = run("cast", np.array([1.7, -2.2], np.float32), dtype="i64")
+    assert cast.dtype == np.int64
+
+
+def test_integer_constants_never_truncate():
+    assert error("constant", [], {"value": 0.5, "dtype": "i64"}).code == "E203"
+    assert infer("constant", [], {"value": 2.0, "dtype": "i64"})[0] == ["i64[]"]
+
+
+def test_integer_division_is_true_division():
+    assert infer("div", ["B, 3", "B, 3"], {})[0] == ["f32[B, 3]"]
+    ctx = context("div")
+    (output,) = lookup("div").infer(ctx, [tensor("B, 3", "i64"), tensor("B, 3", "i64")], {})
+    assert str(output) == "f32[B, 3]"
+    (result,) = run("div", np.array([3, 4], np.int64), np.array([2, 8], np.int64))
+    assert result.dtype == np.float32 and result.tolist() == [1.5, 0.5]
