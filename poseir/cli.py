@@ -10,6 +10,8 @@ import traceback
 from poseir.diagnostics import Diagnostic, DiagnosticError, has_errors
 
 EXIT_OK, EXIT_ERRORS, EXIT_USAGE = 0, 1, 2
+# Codes that mean the command line itself was wrong (no such model or file, a bad --set).
+USAGE_CODES = ("E106", "E405")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -106,7 +108,7 @@ def _usage_error(diagnostic: Diagnostic, arguments) -> int:
     from poseir.source import SourceMap
 
     _report([diagnostic], SourceMap(), arguments, stream=sys.stderr)
-    return EXIT_USAGE if diagnostic.code == "E106" else EXIT_ERRORS
+    return EXIT_USAGE if diagnostic.code in USAGE_CODES else EXIT_ERRORS
 
 
 def _check(arguments) -> int:
@@ -127,6 +129,8 @@ def _check(arguments) -> int:
     _report(diagnostics, sources, arguments)
     if arguments.format == "human" and not diagnostics:
         print(f"poseir: {len(arguments.paths)} file(s) checked, no problems found", file=sys.stderr)
+    if any(diagnostic.code in USAGE_CODES for diagnostic in diagnostics):
+        return EXIT_USAGE
     return EXIT_ERRORS if has_errors(diagnostics) else EXIT_OK
 
 
@@ -142,7 +146,7 @@ def _build(arguments, mode: str):
     diagnostics = result.sorted_diagnostics()
     if graph is None:
         _report(diagnostics, result.sources, arguments, stream=sys.stderr)
-        usage = any(d.code in ("E106", "E405") for d in diagnostics)
+        usage = any(d.code in USAGE_CODES for d in diagnostics)
         return None, EXIT_USAGE if usage else EXIT_ERRORS
     warnings = [d for d in diagnostics]
     if warnings and getattr(arguments, "format", "human") == "human":
@@ -248,7 +252,7 @@ def _print_params_table(graph) -> None:
     for column in ("key", "shape", "dtype", "kind", "line"):
         table.add_column(column, justify="right" if column == "line" else "left")
     for parameter in graph.parameters:
-        shape = "(" + ", ".join(str(dim) for dim in parameter.shape) + ")"
+        shape = "(" + ", ".join(str(dim) for dim in parameter.shape) + ("," if len(parameter.shape) == 1 else "") + ")"
         table.add_row(parameter.name, shape, parameter.type.dtype, parameter.kind, str(parameter.span.line))
     console = Console(width=120, force_terminal=False)
     console.print(table)

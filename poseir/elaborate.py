@@ -179,7 +179,9 @@ class Elaborator(PatternMatcher, ExpressionEvaluator):
     def register_parameters(self, root: ModuleInstance) -> None:
         """Give every parameter its state_dict key, in PyTorch's order (own params, buffers, children)."""
         for path, owner, name, spec in _walk_parameters(root, ""):
-            parameter = Parameter(path, spec.type, spec.kind, spec.init, spec.span)
+            # A built-in layer's parameter is reported where the user created the layer.
+            span = owner.span if owner.definition is not None and owner.definition.builtin else spec.span
+            parameter = Parameter(path, spec.type, spec.kind, spec.init, span)
             self.parameter_tensors[(id(owner), name)] = self.builder.add_parameter(parameter)
 
     def parameter_tensor(self, instance: ModuleInstance, name: str) -> Tensor:
