@@ -13,8 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-HERE = Path(__file__).resolve().parent
-OUT = HERE.parent / "out" / "demo"
+ROOT = Path(__file__).resolve().parent.parent
+HERE = Path("examples")  # paths relative to the repository root, as a user would type them
+OUT = Path("out") / "demo"
 POSEIR = [sys.executable, "-m", "poseir"]
 
 # (file, input builders per size, extra --set flags per size)
@@ -38,23 +39,23 @@ def run(command: list[str]) -> None:
     """Echo and run one command; stop the demo if it fails."""
     shown = ["poseir", *command[len(POSEIR):]] if command[:len(POSEIR)] == POSEIR else command
     print("$ " + " ".join(shlex.quote(part) for part in shown), flush=True)
-    completed = subprocess.run(command)
+    completed = subprocess.run(command, cwd=ROOT)
     if completed.returncode != 0:
         sys.exit(completed.returncode)
 
 
 def main() -> None:
     """Check, then run each example at two sizes."""
-    OUT.mkdir(parents=True, exist_ok=True)
+    (ROOT / OUT).mkdir(parents=True, exist_ok=True)
     run([*POSEIR, "check", *(str(HERE / name) for name, _ in EXAMPLES)])
     rng = np.random.default_rng(0)
     for name, sizes in EXAMPLES:
         for index, (shapes, flags) in enumerate(sizes):
             inputs = OUT / f"{Path(name).stem}_inputs_{index}.npz"
-            np.savez(inputs, **{key: rng.standard_normal(shape).astype(np.float32) for key, shape in shapes.items()})
+            np.savez(ROOT / inputs, **{key: rng.standard_normal(shape).astype(np.float32) for key, shape in shapes.items()})
             output = OUT / f"{Path(name).stem}_outputs_{index}.npz"
             run([*POSEIR, "run", str(HERE / name), "--inputs", str(inputs), "-o", str(output), *flags])
-    print("demo finished: outputs in", OUT.relative_to(HERE.parent))
+    print(f"demo finished: outputs in {OUT}/")
 
 
 if __name__ == "__main__":

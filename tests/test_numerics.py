@@ -1,0 +1,168 @@
+"""Example outputs against independent numpy restatements of the official forward passes.
+
+The reference functions below are written from ../shared/reference/pose-networks.md, by hand,
+with loops where that is clearer; they share no code with poseir's ops. They read the same
+weights dict (state_dict keys), so a wrong key, transpose, reshape or axis order shows up as
+a numeric difference.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+from poseir.backends.numpy_interpreter import run_graph
+from poseir.compiler import build
+from poseir.weights import initialize
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def randomized_weights(graph, seed):
+    """Initialized weights with non-trivial batch-norm statistics and affine parameters."""
+    weights = initialize(graph.parameters, seed)
+    rng = np.random.default_rng(seed + 100)
+    for name, value in weights.items():
+        if name.endswith(("running_mean", "bias")) and value.dtype == np.float32:
+            weights[name] = rng.normal(0, 0.2, value.shape).astype(np.float32)
+        elif name.endswith(("running_var",)):
+            weights[name] = rng.uniform(0.5, 2.0, value.shape).astype(np.float32)
+        elif name.endswith("pos_embed"):
+            weights[name] = rng.normal(0, 0.1, value.shape).astype(np.float32)
+    return weights
+
+
+def batch_norm_eval(x, w, prefix, eps=1e-5):
+    """BatchNorm in inference over axis 1."""
+    shape = (1, -1) + (1,) * (x.ndim - 2)
+    mean = w[prefix + ".running_mean"].reshape(shape)
+    var = w[prefix + ".running_var"].reshape(shape)
+    return (x - mean) / np.sqrt(var + eps) * w[prefix + ".weight"].reshape(shape) + w[prefix + ".bias"].reshape(shape)
+
+
+def linear(x, w, prefix):
+    return x @ w[prefix + ".weight"].T + w[prefix + ".bias"]
+
+
+def conv1d_loops(x, weight, dilation=1, stride=1):
+    """Direct definition: out[b, o, t] = sum_c sum_k w[o, c, k] x[b, c, t*stride + k*dilation]."""
+    batch, _, length = x.shape
+    out_channels, _, kernel = weight.shape
+    out_length = (length - dilation * (kernel - 1) - 1) // stride + 1
+    out = np.zeros((batch, out_channels, out_length), np.float64)
+    for k in range(kernel):
+        start = k * dilation
+        window = x[:, :, start:start + stride * (out_length - 1) + 1:stride]
+        out += np.einsum("oc,bct->bot", weight[:, :, k], window)
+    return out
+
+
+def reference_simplebaseline(x, w, stages=2):
+    relu = lambda v: np.maximum(v, 0)  # noqa: E731
+    y = relu(batch_norm_eval(linear(x, w, "w1"), w, "batch_norm1"))
+    for stage in range(stages):
+        prefix = f"linear_stages.{stage}"
+        h = relu(batch_norm_eval(linear(y, w, prefix + ".w1"), w, prefix + ".batch_norm1"))
+        h = relu(batch_norm_eval(linear(h, w, prefix + ".w2"), w, prefix + ".batch_norm2"))
+        y = y + h
+    return linear(y, w, "w2")
+
+
+def reference_videopose3d(x, w, widths=(3, 3, 3, 3, 3)):
+    """Dilated TemporalModel, non-causal, inference."""
+    batch, frames = x.shape[:2]
+    h = x.reshape(batch, frames, -1).transpose(0, 2, 1)
+    relu = lambda v: np.maximum(v, 0)  # noqa: E731
+    h = relu(batch_norm_eval(conv1d_loops(h, w["expand_conv.weight"]), w, "expand_bn"))
+    dilation = widths[0]
+    for block in range(len(widths) - 1):
+        pad = (widths[block + 1] - 1) * dilation // 2
+        residual = h[:, :, pad:h.shape[2] - pad]
+        h = relu(batch_norm_eval(conv1d_loops(h, w[f"layers_conv.{2 * block}.weight"], dilation), w,
+                                 f"layers_bn.{2 * block}"))
+        h = residual + relu(batch_norm_eval(conv1d_loops(h, w[f"layers_conv.{2 * block + 1}.weight"]), w,
+                                            f"layers_bn.{2 * block + 1}"))
+        dilation *= widths[block + 1]
+    h = conv1d_loops(h, w["shrink.weight"]) + w["shrink.bias"][None, :, None]
+    return h.transpose(0, 2, 1).reshape(batch, -1, 17, 3)
+
+
+def layer_norm(x, w, prefix, eps):
+    mean = x.mean(-1, keepdims=True)
+    var = ((x - mean) ** 2).mean(-1, keepdims=True)
+    return (x - mean) / np.sqrt(var + eps) * w[prefix + ".weight"] + w[prefix + ".bias"]
+
+
+def gelu(x):
+    return 0.5 * x * (1 + np.vectorize(math.erf)(x / math.sqrt(2)))
+
+
+def attention_block(x, w, prefix, heads):
+    """timm Block: x + Attn(LN(x)); x + MLP(LN(x)); per-head loops for clarity."""
+    tokens, length, width = x.shape
+    head = width // heads
+    h = layer_norm(x, w, prefix + ".norm1", 1e-6)
+    qkv = linear(h, w, prefix + ".attn.qkv")  # (N, L, 3*width), laid out as (3, heads, head)
+    out = np.zeros_like(h)
+    for index in range(heads):
+        q = qkv[:, :, 0 * width + index * head:0 * width + (index + 1) * head]
+        k = qkv[:, :, 1 * width + index * head:1 * width + (index + 1) * head]
+        v = qkv[:, :, 2 * width + index * head:2 * width + (index + 1) * head]
+        scores = q @ k.transpose(0, 2, 1) * head ** -0.5
+        scores = np.exp(scores - scores.max(-1, keepdims=True))
+        scores /= scores.sum(-1, keepdims=True)
+        out[:, :, index * head:(index + 1) * head] = scores @ v
+    x = x + linear(out, w, prefix + ".attn.proj")
+    h = layer_norm(x, w, prefix + ".norm2", 1e-6)
+    return x + linear(gelu(linear(h, w, prefix + ".mlp.fc1")), w, prefix + ".mlp.fc2")
+
+
+def reference_poseformer(x, w, depth, heads=8):
+    batch, frames, joints, _ = x.shape
+    h = x.reshape(batch * frames, joints, 2)  # (b f) p c, the same as permute + rearrange
+    h = linear(h, w, "Spatial_patch_to_embedding") + w["Spatial_pos_embed"]
+    for block in range(depth):
+        h = attention_block(h, w, f"Spatial_blocks.{block}", heads)
+    h = layer_norm(h, w, "Spatial_norm", 1e-6)
+    h = h.reshape(batch, frames, -1) + w["Temporal_pos_embed"]
+    for block in range(depth):
+        h = attention_block(h, w, f"blocks.{block}", heads)
+    h = layer_norm(h, w, "Temporal_norm", 1e-6)
+    pooled = np.einsum("bfc,f->bc", h, w["weighted_mean.weight"][0, :, 0]) + w["weighted_mean.bias"][0]
+    pooled = layer_norm(pooled, w, "head.0", 1e-5)
+    return linear(pooled, w, "head.1").reshape(batch, 1, joints, 3)
+
+
+def run_example(name, overrides, inputs, seed):
+    graph, result = build(str(EXAMPLES / f"{name}.pose"), mode="infer", overrides=overrides)
+    assert graph is not None, result.diagnostics
+    weights = randomized_weights(graph, seed)
+    return run_graph(graph, inputs, weights), weights
+
+
+def test_simplebaseline_matches_reference():
+    for batch, seed in ((3, 0), (8, 1)):
+        x = np.random.default_rng(seed).standard_normal((batch, 32)).astype(np.float32)
+        outputs, weights = run_example("simplebaseline", {"linear_size": 48}, {"pose_2d": x}, seed)
+        np.testing.assert_allclose(outputs["pose_3d"], reference_simplebaseline(x, weights), rtol=1e-4, atol=1e-4)
+
+
+def test_videopose3d_matches_reference():
+    for shape, widths, seed in (((2, 243, 17, 2), (3, 3, 3, 3, 3), 0), ((1, 40, 17, 2), (3, 3, 3), 1)):
+        x = np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
+        overrides = {"channels": 32, "filter_widths": widths}
+        outputs, weights = run_example("videopose3d", overrides, {"keypoints": x}, seed)
+        expected = reference_videopose3d(x, weights, widths)
+        assert outputs["pose"].shape == expected.shape == (shape[0], shape[1] - math.prod(widths) + 1, 17, 3)
+        np.testing.assert_allclose(outputs["pose"], expected, rtol=1e-3, atol=1e-4)
+
+
+def test_poseformer_matches_reference():
+    for batch, frames, seed in ((2, 9, 0), (3, 27, 1)):
+        x = np.random.default_rng(seed).standard_normal((batch, frames, 17, 2)).astype(np.float32)
+        overrides = {"num_frame": frames, "embed_dim_ratio": 16, "depth": 2}
+        outputs, weights = run_example("poseformer", overrides, {"keypoints": x}, seed)
+        expected = reference_poseformer(x, weights, depth=2)
+        np.testing.assert_allclose(outputs["pose"], expected, rtol=1e-3, atol=1e-4)
