@@ -89,7 +89,7 @@ def with_defaults(op: OpDef, attrs: dict) -> dict:
     """`attrs` completed with the default of every attribute parameter the caller left out."""
     full = dict(attrs)
     for param in op.signature:
-        if param.kind == VARIADIC:
+        if param.kind in (VARIADIC, KEYWORDS):
             full.setdefault(param.name, ())
         elif param.kind == ATTR and param.default is not REQUIRED:
             full.setdefault(param.name, param.default)
