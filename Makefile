@@ -15,7 +15,7 @@ demo: $(BIN)/activate
 	$(BIN)/python examples/demo.py
 
 test: $(BIN)/activate
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -q
 
 clean:
 	rm -rf $(VENV) out .pytest_cache
