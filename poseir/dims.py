@@ -666,6 +666,17 @@ def _match_modulus(difference: Dim) -> tuple[Dim, int, int, int] | None:
     return None
 
 
+def _solve_unit_symbol(difference: Dim) -> tuple[str, Dim] | None:
+    """For `difference == 0` with some symbol S as `±S` and nowhere else, (S, its value)."""
+    for symbol in sorted(difference.symbols, reverse=True):
+        for monomial, coefficient in difference.terms:
+            if monomial == ((symbol, 1),) and coefficient in (1, -1):
+                rest = difference - Dim.symbol(symbol) * coefficient
+                if symbol not in rest.symbols:
+                    return symbol, rest * -coefficient
+    return None
+
+
 def _relation_key(relation: tuple[Dim, str, Dim]) -> tuple[str, str, str]:
     """Deterministic sort key of a stored relation."""
     left, operator, right = relation
@@ -696,8 +707,14 @@ class Facts:
     residues: tuple[tuple[str, int, int], ...] = ()
     moduli: tuple[tuple[Dim, int, int], ...] = ()
     relations: tuple[tuple[Dim, str, Dim], ...] = ()
+    substitutions: tuple[tuple[str, Dim], ...] = ()  # `N == 2*B` stored as N := 2*B
 
     # ---- lookups
+
+    @cached_property
+    def _substitution_map(self) -> dict[str, Dim]:
+        """Symbols defined by an equality with other symbols."""
+        return dict(self.substitutions)
 
     @cached_property
     def _lower_map(self) -> dict[str, int]:
@@ -781,8 +798,27 @@ class Facts:
                 return self._with_matched_modulus(modulus, relation)
         linear = difference.is_linear_in_one_symbol()
         if linear is None:
-            return None
+            solved = _solve_unit_symbol(difference) if op == "==" else None
+            return self._with_substitution(*solved) if solved is not None else None
         return self._with_linear(linear, op)
+
+    def _with_substitution(self, symbol: str, value: Dim) -> Facts:
+        """Facts where `symbol` is replaced by `value` everywhere (from `symbol == value`)."""
+        entries = {name: self._substitute_one(existing, symbol, value) for name, existing in self.substitutions}
+        entries[symbol] = value
+        facts = replace(self, substitutions=tuple(sorted(entries.items())))
+        low, high = self.bounds(symbol)
+        # The substituted symbol's own bounds become facts about its replacement.
+        if symbol in self._lower_map:
+            facts = facts.with_relation(value, ">=", low)
+        if high is not None:
+            facts = facts.with_relation(value, "<=", high)
+        return facts
+
+    @staticmethod
+    def _substitute_one(existing: Dim, symbol: str, value: Dim) -> Dim:
+        """An earlier substitution's value with the new one applied."""
+        return existing.substitute({symbol: value})
 
     def _with_matched_modulus(self, match: tuple[Dim, int, int, int], relation: tuple) -> Facts:
         """Facts with `scale*(numerator % modulus) + offset == 0`."""
@@ -890,6 +926,8 @@ class Facts:
     def _normalize_atom(self, atom: Atom) -> Dim:
         """Normalized replacement of one atom."""
         if isinstance(atom, str):
+            if atom in self._substitution_map:
+                return self.normalize(self._substitution_map[atom])
             return Dim._of_atom(atom) if atom not in self.equalities else Dim.const(self.equalities[atom])
         return self._shift_floors(self.normalize(atom.numerator) // atom.divisor)
 
@@ -1001,9 +1039,37 @@ class Facts:
         """Whether `a != b` under the facts."""
         return ~self.equal(a, b)
 
+    def _refined_interval(self, d: Dim) -> tuple:
+        """The interval of `d`, tightened by writing each lone `p // c` as `(p - r) / c`, 0 <= r < c.
+
+        Plain interval arithmetic treats `T // 2` and `T` as unrelated, so it cannot see that
+        `T - T // 2 >= 0`; eliminating the floor keeps the correlation.
+        """
+        low, high = self._interval(d)
+        floors = [(monomial[0][0], coefficient) for monomial, coefficient in d.terms
+                  if len(monomial) == 1 and isinstance(monomial[0][0], FloorDiv) and monomial[0][1] == 1]
+        if not floors:
+            return low, high
+        scale = math.lcm(*(atom.divisor for atom, _ in floors))
+        rest = d * scale
+        slack = (0, 0)
+        for atom, coefficient in floors:
+            weight = coefficient * (scale // atom.divisor)
+            rest = rest - Dim._of_atom(atom) * coefficient * scale + atom.numerator * weight
+            # The term -weight * r with 0 <= r <= divisor - 1.
+            extreme = -weight * (atom.divisor - 1)
+            slack = (_add_bounds(slack[0], min(0, extreme)), _add_bounds(slack[1], max(0, extreme)))
+        rest_low, rest_high = self._interval(self.normalize(rest))
+        scaled_low, scaled_high = _add_bounds(rest_low, slack[0]), _add_bounds(rest_high, slack[1])
+        if scaled_low != -_INFINITY:
+            low = max(low, -((-scaled_low) // scale))
+        if scaled_high != _INFINITY:
+            high = min(high, scaled_high // scale)
+        return low, high
+
     def less_equal(self, a: Dim | int, b: Dim | int) -> Tri:
         """Whether `a <= b` under the facts."""
-        low, high = self._interval(self.normalize(Dim.of(b) - Dim.of(a)))
+        low, high = self._refined_interval(self.normalize(Dim.of(b) - Dim.of(a)))
         if low >= 0:
             return Tri.YES
         if high < 0:
@@ -1031,7 +1097,7 @@ class Facts:
 
     def _excludes_zero(self, d: Dim) -> bool:
         """True when the interval of `d` does not contain zero."""
-        low, high = self._interval(d)
+        low, high = self._refined_interval(d)
         return low > 0 or high < 0
 
     def _residue_excludes_zero(self, d: Dim) -> bool:
@@ -1098,6 +1164,7 @@ class Facts:
         lines = []
         for symbol in sorted(set(self._lower_map) | set(self._upper_map) | set(self._residue_map)):
             lines += self._describe_symbol(symbol)
+        lines += [f"{symbol} == {value}" for symbol, value in self.substitutions]
         lines += [_modulus_text(d, modulus, remainder) for d, modulus, remainder in self.moduli]
         lines += [f"{left} {op} {right}" for left, op, right in self.relations]
         return lines
