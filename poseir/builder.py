@@ -75,6 +75,7 @@ class GraphBuilder:
                                texts=site.texts, labels=site.labels)
         output_types, found = infer_node(op, types, attrs, context)
         self.diagnostics.extend(self.with_bindings(diagnostic) for diagnostic in found)
+        self.assume(context.assumptions)
         stem = op.name
         names = [self.fresh_name(stem) for _ in output_types]
         input_names = tuple(tensor.name if tensor is not None else "" for tensor in inputs)
@@ -84,6 +85,14 @@ class GraphBuilder:
             self.values[name] = Value(name, type_, site.span)
             outputs.append(Tensor(name, type_, site.span))
         return outputs
+
+    def assume(self, pairs) -> None:
+        """After warning that `a == b` cannot be proved, carry on assuming it, so it warns once."""
+        for left, right in pairs:
+            try:
+                self.facts = self.facts.with_relation(left, "==", right)
+            except ValueError:
+                continue  # contradicts the facts: keep them as they are; the warning stands
 
     def with_bindings(self, diagnostic: Diagnostic) -> Diagnostic:
         """Add "`T` bound here" labels for the symbols a shape diagnostic talks about."""

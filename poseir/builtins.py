@@ -6,7 +6,7 @@ import math
 
 from poseir import ops  # noqa: F401  (fills the registry before builtin_names reads it)
 from poseir.dims import Dim
-from poseir.ops.registry import REGISTRY
+from poseir.ops.registry import ALIASES, REGISTRY
 from poseir.source import Span
 from poseir.values import Builtin, ModuleInstance, ModuleList, OpRef, Skeleton
 
@@ -130,6 +130,8 @@ def builtin_names() -> dict:
     names: dict = {}
     for name in sorted(REGISTRY):
         names[name] = OpRef(name)
+    for alias, name in sorted(ALIASES.items()):
+        names[alias] = OpRef(name)
     for name, (function, doc) in FUNCTIONS.items():
         if name in _TENSOR_AWARE and name in REGISTRY:
             names[name] = _dispatching(name, function, doc)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import traceback
 
@@ -25,6 +26,10 @@ def main(argv: list[str] | None = None) -> int:
         return arguments.handler(arguments)
     except KeyboardInterrupt:
         return EXIT_USAGE
+    except BrokenPipeError:
+        # `poseir explain E204 | head`: the reader left; that is not an error of ours.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
     except Exception:  # noqa: BLE001  (a bug: say so plainly, with the detail behind a flag)
         print("error: internal compiler error in poseir; please report it with the input file", file=sys.stderr)
         if arguments.debug:

@@ -11,7 +11,7 @@ from poseir.dims import Dim, Facts, Tri
 from poseir.evaluate import ExpressionEvaluator, fail
 from poseir.ir import Graph, Parameter, TensorType, Value
 from poseir.program import Program, evaluate_constants
-from poseir.scope import Frame, Scope, suggest
+from poseir.scope import Frame, Scope, Usage, suggest
 from poseir.source import Span
 from poseir.values import (
     POISON, ModuleDef, ModuleInstance, ModuleList, ParamSpec, Poison, Skeleton, Tensor, kind_of,
@@ -110,7 +110,8 @@ class Elaborator(PatternMatcher, ExpressionEvaluator):
                        helps=(f"add `self.name = {definition.name}(...)` to the module body",))
         hyper = self.bind_hyper_parameters(definition, call, frame, overrides or {})
         instance = ModuleInstance(definition, hyper, self.span(call, frame))
-        body_frame = Frame(definition.scope.child(dict(hyper)), "module", instance, definition.builtin)
+        site = CallSite(instance.span) if definition.builtin else None
+        body_frame = Frame(definition.scope.child(dict(hyper)), "module", instance, definition.builtin, site)
         self.run_statements(definition.declaration.body, body_frame)
         return instance
 
@@ -336,11 +337,42 @@ class Elaborator(PatternMatcher, ExpressionEvaluator):
         frame.dims = {**frame.dims, **bindings}
         if call is not None:
             self.check_callee_facts(decl, frame, span)
+        if not frame.builtin:
+            frame.usage = Usage(other_mode=self.other_mode_names(decl))
         try:
             self.run_statements(decl.body, frame)
         except _Return as returned:
-            return self.returned_values(decl, returned, span)
+            values = self.returned_values(decl, returned, span)
+            self.report_unused(frame)
+            return values
         raise fail("E105", f"`{instance.name}` forward ends without `return`", decl.span)
+
+    def other_mode_names(self, decl: ast.Forward) -> dict:
+        """Inputs and locals that exist only in the other mode, for a precise E100."""
+        names = {param.name: param.mode for param in decl.params if param.mode not in (None, self.mode)}
+        pending = list(decl.body)
+        while pending:
+            statement = pending.pop()
+            if isinstance(statement, ast.ModeBlock) and statement.mode != self.mode:
+                for inner in statement.body:
+                    if isinstance(inner, ast.Assign):
+                        names.update({target.name: statement.mode for target in inner.targets if not target.on_self})
+            for attribute in ("body", "otherwise"):
+                pending.extend(getattr(statement, attribute, None) or ())
+            for _, body in getattr(statement, "branches", ()):
+                pending.extend(body)
+        return names
+
+    def report_unused(self, frame: Frame) -> None:
+        """W302 for tensors computed in a forward and never read (often a forgotten residual)."""
+        if frame.usage is None:
+            return
+        for name, (span, value) in frame.usage.assigned.items():
+            if name.startswith("_") or name in frame.usage.read or not isinstance(value, Tensor) or value.is_error:
+                continue
+            self.builder.diagnostics.append(Diagnostic.make(
+                "W302", f"`{name}` is computed but never used", span, labels=(Label(span, "assigned here"),),
+                helps=(f"remove it, or name it `_{name}` if it is meant to be unused",)))
 
     def returned_values(self, decl: ast.Forward, returned: _Return, span: Span):
         """Evaluate the returned expressions that exist in this mode; check declared types."""
@@ -349,8 +381,8 @@ class Elaborator(PatternMatcher, ExpressionEvaluator):
             values = [self.evaluate(node, frame) for node in statement.values]
             return values[0] if len(values) == 1 else tuple(values)
         if len(statement.values) != len(decl.outputs):
-            raise fail("E102", f"`return` gives {len(statement.values)} values but the forward declares "
-                               f"{len(decl.outputs)} outputs", statement.span)
+            raise fail("E102", f"`return` gives {_count(len(statement.values), 'value')} but the forward "
+                               f"declares {_count(len(decl.outputs), 'output')}", statement.span)
         results = []
         for output, node in zip(decl.outputs, statement.values):
             if output.mode not in (None, self.mode):
@@ -442,12 +474,19 @@ class Elaborator(PatternMatcher, ExpressionEvaluator):
         """Bind a local, or set `self.name` in a module body."""
         if not target.on_self:
             frame.scope.define(target.name, value)
+            if frame.usage is not None:
+                frame.usage.assigned[target.name] = (target.span, value)
+                frame.usage.read.discard(target.name)
             return
         if frame.kind != "module":
             raise fail("E105", "`self.name = ...` is only allowed in a module body, not in `forward`", target.span,
                        helps=("use a local name instead",))
-        if target.name in frame.instance.attributes:
-            raise fail("E104", f"`self.{target.name}` is already defined", target.span)
+        if target.name in frame.instance.attributes and not isinstance(frame.instance.attributes[target.name], Poison):
+            # Report it, then replace the old value as PyTorch would, so later uses see the new one.
+            self.diagnostics.append(Diagnostic.make(
+                "E104", f"`self.{target.name}` is already defined", target.span,
+                labels=(Label(target.span, "redefined here"),),
+                helps=("give each submodule its own name; a second assignment silently replaces the first",)))
         if isinstance(value, tuple) and value and all(isinstance(item, (ModuleInstance, ModuleList)) for item in value):
             value = ModuleList(list(value), target.span)
         elif value == ():
@@ -498,6 +537,13 @@ class Elaborator(PatternMatcher, ExpressionEvaluator):
     def _run_Forward(self, statement: ast.Forward, frame: Frame) -> None:
         if frame.kind != "module":
             raise fail("E105", "`forward` is declared in a module body", statement.span)
+        seen: dict = {}
+        for param in (*statement.params, *(statement.outputs or ())):
+            if param.name in seen and (param.mode is None or seen[param.name].mode in (None, param.mode)):
+                raise fail("E104", f"`{param.name}` is declared twice in this forward", param.span,
+                           labels=(Label(param.span, "declared again here"),
+                                   Label(seen[param.name].span, "first declared here")))
+            seen[param.name] = param
         if statement.mode in frame.instance.forwards:
             raise fail("E104", f"`{frame.instance.name}` already has a {statement.mode or 'plain'} forward",
                        statement.span)
@@ -509,6 +555,11 @@ class Elaborator(PatternMatcher, ExpressionEvaluator):
         from poseir.skeleton_check import build_skeleton
 
         return build_skeleton(self, item, frame)
+
+
+def _count(number: int, noun: str) -> str:
+    """`1 value`, `2 values`."""
+    return f"{number} {noun}{'' if number == 1 else 's'}"
 
 
 def _walk_parameters(instance: ModuleInstance, prefix: str):

@@ -54,18 +54,30 @@ class ExpressionEvaluator:
     def _eval_Name(self, node: ast.Name, frame: Frame):
         if node.id in frame.dims:
             return frame.dims[node.id]
+        if frame.usage is not None:
+            frame.usage.read.add(node.id)
         try:
             return frame.scope.lookup(node.id)
         except KeyError:
             pass
+        if frame.usage is not None and node.id in frame.usage.other_mode:
+            mode = frame.usage.other_mode[node.id]
+            raise fail("E100", f"`{node.id}` exists only in {mode} mode", self.span(node, frame),
+                       label=f"not defined in {self.builder.mode} mode",
+                       helps=(f"use it inside a `{mode} {{ ... }}` block, or define it in both modes",))
+        raise self.unknown_name(node, frame, "E100", f"cannot find `{node.id}` in this scope")
+
+    def unknown_name(self, node: ast.Name, frame: Frame, code: str, message: str) -> DiagnosticError:
+        """E100/E101 with the closest spelling among locals, globals, dims and `self.` attributes."""
         candidates = [*frame.scope.visible_names(), *frame.dims]
-        guess = suggest(node.id, candidates)
+        attributes = list(frame.instance.attributes) if frame.instance is not None else []
+        guess = suggest(node.id, candidates + attributes)
         helps, fixes = (), ()
         if guess and not frame.builtin:
-            helps = (f"a name with a similar spelling exists: `{guess}`",)
-            fixes = (Fix(f"replace with `{guess}`", (Edit(node.span, guess),), safe=False),)
-        raise fail("E100", f"cannot find `{node.id}` in this scope", self.span(node, frame),
-                   label="not found", helps=helps, fixes=fixes)
+            replacement = f"self.{guess}" if guess in attributes and guess not in candidates else guess
+            helps = (f"a name with a similar spelling exists: `{replacement}`",)
+            fixes = (Fix(f"replace with `{replacement}`", (Edit(node.span, replacement),), safe=False),)
+        return fail(code, message, self.span(node, frame), label="not found", helps=helps, fixes=fixes)
 
     def _eval_SelfRef(self, node: ast.SelfRef, frame: Frame):
         if frame.instance is None:
@@ -87,7 +99,7 @@ class ExpressionEvaluator:
         results = []
         for item in items:
             inner = Frame(frame.scope.child({node.var: item}), frame.kind, frame.instance, frame.builtin,
-                          frame.site, frame.dims)
+                          frame.site, frame.dims, frame.usage)
             results.append(self.evaluate(node.element, inner))
         return tuple(results)
 
@@ -258,12 +270,20 @@ class ExpressionEvaluator:
         if op is None or not op.method:
             from poseir.ops.registry import REGISTRY
 
-            guess = suggest(node.name, [name for name, entry in REGISTRY.items() if entry.method])
+            from poseir.ops.registry import ALIASES
+
+            methods = [name for name, entry in REGISTRY.items() if entry.method]
+            methods += [alias for alias, name in ALIASES.items() if REGISTRY[name].method]
+            guess = suggest(node.name, methods + ["shape", "ndim", "dtype", "size"])
             raise fail("E101", f"tensors have no method `{node.name}`", node.name_span, label="unknown method",
                        helps=(f"did you mean `{guess}`?",) if guess else ())
         return BoundMethod(op.name, tensor, node.value.span)
 
     def _eval_Call(self, node: ast.Call, frame: Frame):
+        if isinstance(node.function, ast.Name) and node.function.id not in frame.dims \
+                and node.function.id not in frame.scope:
+            raise self.unknown_name(node.function, frame, "E101",
+                                    f"no operation, module or function called `{node.function.id}`")
         function = self.evaluate(node.function, frame)
         if isinstance(function, Poison):
             return POISON
@@ -383,8 +403,10 @@ class ExpressionEvaluator:
                 if not isinstance(value, (Tensor, Poison)):
                     raise fail("E103", f"`{param.name}` of `{op.name}` must be a list of tensors", self.span(entries, frame))
                 tensors.append(value)
+            items = entries.value.items if entries is not None and isinstance(
+                entries.value, (ast.ListExpr, ast.TupleExpr)) and len(entries.value.items) == len(values) else None
             for position in range(len(values)):
-                site.spans[position] = self.span(entries, frame)
+                site.spans[position] = self.span(items[position] if items else entries, frame)
             return
         if param.kind == VARIADIC:
             attrs[param.name] = self.variadic_attr(param, entries or [], frame, site)

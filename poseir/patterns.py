@@ -25,6 +25,7 @@ class PatternMatcher:
         if dims is None:
             return
         scoped = Frame(frame.scope, frame.kind, frame.instance, frame.builtin, frame.site, {**frame.dims, **bindings})
+        unknown = []
         for node, dim in dims:
             if node is _ELLIPSIS:
                 continue
@@ -33,7 +34,10 @@ class PatternMatcher:
                 scoped.dims[node.id] = dim
                 continue
             expected = self.dim_of(node, scoped)
-            self.compare_dim(expected, dim, node, span, what, actual, pattern)
+            if self.compare_dim(expected, dim, node, span, what, actual, pattern) is Tri.UNKNOWN:
+                unknown.append((expected, dim))
+        if unknown:
+            self.warn_unproved(unknown, span, what, pattern)
         if pattern.dtype != actual.dtype:
             raise fail("E203", f"{what} expects {pattern.dtype}, found {actual.dtype}", span,
                        labels=(Label(pattern.span, "declared here"),))
@@ -68,20 +72,34 @@ class PatternMatcher:
         return Dim.of(value)
 
     def compare_dim(self, expected: Dim, found: Dim, node, span: Span, what: str, actual, pattern) -> None:
-        """E208 when a dim provably differs; W300 when it cannot be proved equal."""
+        """E208 when a dim provably differs; returns the answer (UNKNOWN is warned by the caller)."""
         facts = self.builder.facts
         answer = facts.equal(expected, found)
         if answer is Tri.YES:
-            return
+            return answer
         labels = (Label(pattern.span, f"declared as {self.pattern_text(pattern)}"),)
         if answer is Tri.NO:
             raise fail("E208", f"{what} has type {actual}, but {self.pattern_text(pattern)} is declared",
                        span, label=f"this is {actual}", labels=labels,
-                       notes=(f"{self.source_text(node)} = {expected} is declared, but the dim is {found}",))
-        assumption = facts.assumption_for(expected, found)
+                       notes=(self.declared_note(node, expected, found),))
+        return answer
+
+    def warn_unproved(self, pairs, span: Span, what: str, pattern) -> None:
+        """One W300 for all the axes of a type that cannot be proved equal; assume them after."""
+        facts = self.builder.facts
+        equations = ", ".join(f"{expected} == {found}" for expected, found in pairs)
+        assumptions = ", ".join(facts.assumption_for(expected, found) for expected, found in pairs)
+        self.builder.assume(pairs)
         self.builder.diagnostics.append(Diagnostic.make(
-            "W300", f"cannot prove {expected} == {found} for {what}", span, labels=labels,
-            helps=(f"add `where {assumption}` to the forward signature to settle it",)))
+            "W300", f"cannot prove {equations} for {what}", span,
+            labels=(Label(pattern.span, f"declared as {self.pattern_text(pattern)}"),),
+            helps=(f"add `where {assumptions}` to the forward signature to settle it",)))
+
+    def declared_note(self, node, expected: Dim, found: Dim) -> str:
+        """`T - 2` is declared (`T - 2` = ...), but the dim is ..."""
+        text = self.source_text(node)
+        shown = f"`{text}`" if text == str(expected) else f"`{text}` = {expected}"
+        return f"{shown} is declared, but the dim is {found}"
 
     def pattern_text(self, pattern: ast.TensorTypeExpr) -> str:
         """The declared type as written."""
@@ -115,6 +133,11 @@ class PatternMatcher:
                            labels=(Label(relation.span, "assumption declared here"),),
                            notes=(f"here it reads {left} {relation.op} {right}",))
             if answer is Tri.UNKNOWN:
+                # Assume it from here on, so the callee's body does not warn about it again.
+                try:
+                    self.builder.facts = facts = facts.with_relation(left, relation.op, right)
+                except ValueError:
+                    pass
                 self.builder.diagnostics.append(Diagnostic.make(
                     "W301", f"cannot prove `{text}` for this call", span,
                     labels=(Label(relation.span, "assumption declared here"),),

@@ -12,7 +12,7 @@ from poseir.builtins import builtin_names
 from poseir.diagnostics import Diagnostic, DiagnosticError, Label
 from poseir.scope import Scope
 from poseir.source import SourceFile, SourceMap, Span
-from poseir.values import ModuleDef, Namespace
+from poseir.values import POISON, ModuleDef, Namespace
 
 PRELUDE_PATH = "<prelude>"
 
@@ -142,7 +142,13 @@ class _Loader:
         for item in unit.tree.items:
             if isinstance(item, ast.ModuleDecl):
                 self._check_duplicate(item.name, item.span, seen)
+                parameters: dict[str, Span] = {}
+                for parameter in item.hyper_params:
+                    self._check_duplicate(parameter.name, parameter.span, parameters)
                 unit.scope.define(item.name, ModuleDef(item, unit.scope, builtin))
+            elif isinstance(item, ast.DimDecl):
+                for name, span in item.names:
+                    self._check_duplicate(name, span, seen)
             elif isinstance(item, (ast.ModelDecl, ast.ConstDecl, ast.SkeletonDecl)):
                 self._check_duplicate(item.name, item.span, seen)
 
@@ -182,4 +188,5 @@ def evaluate_constants(program: Program, evaluator) -> list[Diagnostic]:
                     unit.scope.define(item.name, evaluator.skeleton(item, frame))
             except DiagnosticError as error:
                 diagnostics.append(error.diagnostic)
+                unit.scope.define(item.name, POISON)  # uses of a broken declaration report nothing more
     return diagnostics

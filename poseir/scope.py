@@ -66,3 +66,13 @@ class Frame:
     builtin: bool = False  # running prelude code: spans are replaced by the user's call site
     site: CallSite | None = None
     dims: dict = field(default_factory=dict)  # pattern dim name -> bound Dim, in a forward
+    usage: Usage | None = None  # in a user forward: what was assigned and read, for W302
+
+
+@dataclass
+class Usage:
+    """Locals assigned and read in one forward, and names that exist only in the other mode."""
+
+    assigned: dict = field(default_factory=dict)  # name -> (target span, value)
+    read: set = field(default_factory=set)
+    other_mode: dict = field(default_factory=dict)  # name -> the mode it exists in

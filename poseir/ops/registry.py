@@ -125,6 +125,7 @@ class ShapeContext:
     texts: dict = field(default_factory=dict)  # at -> source text of that argument
     labels: tuple[Label, ...] = ()  # extra context, such as where a layer was constructed
     warnings: list[Diagnostic] = field(default_factory=list)
+    assumptions: list = field(default_factory=list)  # (a, b) pairs assumed equal after a W300
 
     def span_of(self, at=None) -> Span:
         """The span of argument `at`, falling back to the whole call."""
@@ -172,6 +173,7 @@ class ShapeContext:
             self.error(code, message, at=at, **details)
         if answer is Tri.UNKNOWN:
             assumption = self.facts.assumption_for(Dim.of(left), Dim.of(right))
+            self.assumptions.append((Dim.of(left), Dim.of(right)))
             self.warn("W300", f"cannot prove {left} == {right}", at=at,
                       label=f"{left} and {right} are assumed equal",
                       helps=(f"add `where {assumption}` to the forward signature to settle it",))
@@ -227,6 +229,7 @@ class ShapeContext:
                 self._broadcast_error(types, ats, chosen_index, index, position, rank)
             if answer is Tri.UNKNOWN:
                 assumption = self.facts.assumption_for(chosen, dim)
+                self.assumptions.append((chosen, dim))
                 self.warn("W300", f"cannot prove {chosen} == {dim} when broadcasting", at=ats[index],
                           helps=(f"add `where {assumption}` to settle it",))
         return chosen if chosen is not None else Dim.of(1)

@@ -1,0 +1,207 @@
+"""Language features that need more than one file or a look inside the built graph."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from poseir.builtins import SKELETONS
+from poseir.compiler import build, check
+from poseir.render import render
+
+
+def codes(result) -> list[tuple[str, int]]:
+    return [(d.code, d.span.line if d.span else 0) for d in result.sorted_diagnostics()]
+
+
+def write(tmp_path, name, text):
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def test_import_brings_modules_into_scope(tmp_path):
+    write(tmp_path, "layers.pose", """\
+        ## A projection used by other files.
+        module Proj(width: int) {
+            self.fc = Linear(width, 3)
+            forward(x) {
+                return self.fc(x)
+            }
+        }
+    """)
+    main = write(tmp_path, "main.pose", """\
+        import "layers.pose"
+        import "layers.pose" as layers
+        dim B
+        model m = Two()
+        module Two() {
+            self.a = Proj(4)
+            self.b = layers.Proj(3)
+            forward(x: f32[B, 4]) -> (y: f32[B, 3]) {
+                return self.b(self.a(x))
+            }
+        }
+    """)
+    result = check(str(main))
+    assert codes(result) == [], render(result.sorted_diagnostics(), result.sources, "human")
+    graph = result.graphs[("m", "infer")]
+    assert [p.name for p in graph.parameters] == ["a.fc.weight", "a.fc.bias", "b.fc.weight", "b.fc.bias"]
+
+
+def test_import_cycle_and_missing_file(tmp_path):
+    write(tmp_path, "a.pose", 'import "b.pose"\n')
+    write(tmp_path, "b.pose", 'import "a.pose"\n')
+    result = check(str(tmp_path / "a.pose"))
+    assert [d.code for d in result.sorted_diagnostics()] == ["E002"]
+    assert "import cycle" in result.sorted_diagnostics()[0].message
+    missing = write(tmp_path, "c.pose", 'import "nowhere.pose"\n')
+    assert [(d.code, d.span.line) for d in check(str(missing)).sorted_diagnostics()] == [("E002", 1)]
+
+
+def test_builtin_skeletons_are_valid():
+    """Each built-in flip is an involution of length J and each tree has one root."""
+    assert {name: skeleton.J for name, skeleton in SKELETONS.items()} == {
+        "h36m": 17, "h36m16": 16, "mpi_inf_3dhp": 17, "coco": 17}
+    for skeleton in SKELETONS.values():
+        flip = skeleton.flip
+        assert sorted(flip) == list(range(skeleton.J))
+        assert all(flip[flip[index]] == index for index in range(skeleton.J))
+        assert skeleton.parents.count(-1) == 1
+    h36m = SKELETONS["h36m"]
+    assert h36m.left == (4, 5, 6, 11, 12, 13) and h36m.right == (1, 2, 3, 14, 15, 16)
+    assert h36m.parents == (-1, 0, 1, 2, 0, 4, 5, 0, 7, 8, 9, 8, 11, 12, 8, 14, 15)
+
+
+@pytest.mark.parametrize(("body", "code"), [
+    ('joints = ["a", "b"]\n    parents = [-1, -1]', "E105"),
+    ('joints = ["a", "b", "c"]\n    parents = [-1, 0, 0]\n    pairs = [("b", "c"), ("c", "a")]', "E215"),
+    ('joints = ["a", "a"]\n    parents = [-1, 0]', "E104"),
+    ('joints = ["a", "b"]\n    parents = [-1, "z"]', "E100"),
+])
+def test_skeleton_mistakes(body, code):
+    text = f"skeleton s {{\n    {body}\n}}\ndim B\nmodel m = M()\nmodule M() {{\n    forward(x: f32[B, s.J]) {{\n        return x\n    }}\n}}\n"
+    result = check("s.pose", text)
+    assert [d.code for d in result.sorted_diagnostics()][:1] == [code]
+
+
+def test_mode_specific_forwards_and_statements():
+    text = textwrap.dedent("""\
+        dim B
+        model m = M()
+        module M() {
+            self.fc = Linear(2, 2)
+            forward train(x: f32[B, 2], target: f32[B, 2]) -> (y: f32[B, 2], loss: f32[]) {
+                y = self.fc(x)
+                return y, mean((y - target) ** 2.0)
+            }
+            forward infer(x: f32[B, 2]) -> (y: f32[B, 2]) {
+                y = self.fc(x)
+                train {
+                    y = y * 100.0
+                }
+                return y
+            }
+        }
+    """)
+    result = check("m.pose", text)
+    assert codes(result) == []
+    train, infer = result.graphs[("m", "train")], result.graphs[("m", "infer")]
+    assert [v.name for v in train.inputs] == ["x", "target"] and [v.name for v in train.outputs] == ["y", "loss"]
+    assert [v.name for v in infer.inputs] == ["x"] and [v.name for v in infer.outputs] == ["y"]
+    assert "mul" not in [node.op for node in infer.nodes]
+    assert train.parameter_table().keys() == infer.parameter_table().keys()
+
+
+def test_loss_outside_training_is_reported():
+    text = textwrap.dedent("""\
+        dim B, J
+        model m = M()
+        module M() {
+            forward(x: f32[B, J, 3], t: f32[B, J, 3]) -> (e: f32[]) {
+                return mpjpe(x, t)
+            }
+        }
+    """)
+    assert codes(check("m.pose", text)) == [("E105", 5)]
+
+
+def test_facts_settle_comparisons_and_unknowns_warn():
+    text = textwrap.dedent("""\
+        dim B, T, N
+        model m = M()
+        module M() {
+            forward(x: f32[B, T, 3], y: f32[B, N, 3]) -> (z: f32[B, T, 3]) where T >= 10 {
+                assert(T - 9 >= 1, "needs ten frames")
+                return x + y
+            }
+        }
+    """)
+    result = check("m.pose", text)
+    assert codes(result) == [("W300", 6)]
+    warning = result.sorted_diagnostics()[0]
+    assert any("where" in help_ and "==" in help_ for help_ in warning.helps)
+
+
+def test_callee_facts_are_checked_at_each_call():
+    text = textwrap.dedent("""\
+        dim B, T, L
+        model m = M()
+        module Window() {
+            forward(x: f32[B, L, 2]) -> (y: f32[B, L, 2]) where L >= 27 {
+                return x
+            }
+        }
+        module M() {
+            self.w = Window()
+            forward(a: f32[B, 9, 2], b: f32[B, T, 2]) -> (y: f32[B, T, 2]) {
+                unused = self.w(a)
+                return self.w(b)
+            }
+        }
+    """)
+    assert codes(check("m.pose", text)) == [("E212", 11), ("W301", 12)]
+
+
+def test_shape_introspection_unpacking_and_sequential():
+    text = textwrap.dedent("""\
+        dim B, T
+        model m = M(widths = [4, 8])
+        module M(widths: list) {
+            self.mlp = Sequential(Linear(3, widths[0]), ReLU(), Linear(widths[0], widths[1]))
+            forward(x: f32[B, T, 3]) -> (y: f32[B, T, 8], z: f32[B, T]) {
+                batch, frames, channels = x.shape
+                h = self.mlp(x.reshape(batch * frames, channels)).view(B, T, -1)
+                first, second = h[..., 0:4], h[..., 4:8]
+                assert first: f32[B, T, 4]
+                return h, (first + second).sum(-1)
+            }
+        }
+    """)
+    result = check("m.pose", text)
+    assert codes(result) == [], render(result.sorted_diagnostics(), result.sources, "human")
+    graph = result.graphs[("m", "infer")]
+    assert [p.name for p in graph.parameters] == ["mlp.0.weight", "mlp.0.bias", "mlp.2.weight", "mlp.2.bias"]
+
+
+def test_set_overrides_and_unknown_model():
+    text = "dim B\nmodel m = M()\nmodule M(k: int = 3) {\n    self.fc = Linear(k, 2)\n    forward(x: f32[B, k]) {\n        return self.fc(x)\n    }\n}\n"
+    graph, _ = build("m.pose", text=text, overrides={"k": 5})
+    assert graph.parameter_table()["fc.weight"].shape == (2, 5)
+    graph, result = build("m.pose", text=text, model="n")
+    assert graph is None and [d.code for d in result.diagnostics] == ["E106"]
+
+
+def test_strided_slices_and_gather_with_skeleton():
+    text = textwrap.dedent("""\
+        dim B, T
+        model m = M()
+        module M() {
+            forward(x: f32[B, T, 17, 2]) -> (y: f32[B, (T - 1) // 3 + 1, 17, 2]) where T >= 3 {
+                return x[:, 0::3, h36m.flip]
+            }
+        }
+    """)
+    result = check("m.pose", text)
+    assert codes(result) == [], render(result.sorted_diagnostics(), result.sources, "human")
