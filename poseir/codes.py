@@ -1042,6 +1042,54 @@ _declare("E405", _ERROR, "cannot read file", """
     is saved as UTF-8.
 """)
 
+_declare("E406", _ERROR, "cannot export to ONNX", """
+    The model is valid, but this part of it cannot be written as an ONNX
+    file: an opset outside the supported range (13 to 23), or a size that
+    cannot be computed from the shapes of the model's inputs. Every symbolic
+    size in an exported model is computed at run time from the input shapes,
+    so each symbol needs an input axis of its own.
+
+    Erroneous example: `T` appears only inside `T * 17`, so `T` itself is
+    never read off an input.
+
+    ```
+    dim B, T
+    module Head() {
+        forward(x: f32[B, T * 17]) -> (y: f32[B, T, 17]) {
+            return x.view(B, T, 17)
+        }
+    }
+    ```
+
+    Corrected example:
+
+    ```
+    dim B, T
+    module Head() {
+        forward(x: f32[B, T, 17]) -> (y: f32[B, T, 17]) {
+            return x
+        }
+    }
+    ```
+
+    (`a*T + b` input axes are solved for `T`, so `f32[B, 17 * T]` would export too.)
+""")
+
+_declare("E407", _ERROR, "no such ONNX node", """
+    `poseir explain-node` was given a node name that the ONNX file does not
+    contain, or a node that poseir did not write (its `doc_string` names no
+    `.pose` location). Node names appear in onnxruntime's error messages, for
+    example `Name:'layers_bn.2/BatchNormalization_0'`.
+
+    Example:
+
+    ```
+    $ poseir explain-node out/videopose3d.onnx expand_conv/Conv_0
+    expand_conv/Conv_0: Conv from poseir conv1d
+      --> examples/videopose3d.pose:44:48
+    ```
+""")
+
 # ---------------------------------------------------------------- E9xx: the compiler itself
 
 _declare("E900", _ERROR, "internal compiler error", """

@@ -70,8 +70,10 @@ def _syntax_diagnostic(source: SourceFile, error: UnexpectedInput) -> Diagnostic
         token = error.token
         offset = min(token.start_pos or offset, len(source.text)) if token.type != "$END" else len(source.text)
         length = max(1, len(str(token))) if token.type != "$END" else 0
+        word = _whole_word(source.text, offset) if str(token).isidentifier() else str(token)
+        length = max(length, len(word))
         found = "end of file" if token.type == "$END" else (
-            "end of line" if token.type == "_NL" else f"`{token}`")
+            "end of line" if token.type == "_NL" else f"`{word}`")
         expected = _describe_expected(error.expected)
         message = f"unexpected {found}"
         helps = (f"expected {expected}",) if expected else ()
@@ -83,7 +85,45 @@ def _syntax_diagnostic(source: SourceFile, error: UnexpectedInput) -> Diagnostic
         helps = ()
     length = min(length, max(0, len(source.text) - offset))
     span = source.span(offset, offset + length)
-    return Diagnostic.make("E001", message, span, labels=(Label(span, "not expected here"),), helps=helps)
+    labels = [Label(span, "not expected here")]
+    unclosed = _unclosed_bracket(source.text, offset)
+    if unclosed is not None and source.position(unclosed)[0] < span.line:
+        opener = source.text[unclosed]
+        labels.append(Label(source.span(unclosed, unclosed + 1), f"this `{opener}` is never closed"))
+        helps = (f"close it with `{_CLOSERS[opener]}` before the end of the line",) + tuple(helps)
+    return Diagnostic.make("E001", message, span, labels=tuple(labels), helps=helps)
+
+
+_CLOSERS = {"(": ")", "[": "]", "{": "}"}
+
+
+def _whole_word(text: str, offset: int) -> str:
+    """The identifier starting at `offset`: a keyword token may be the prefix of a longer name."""
+    end = offset
+    while end < len(text) and (text[end].isalnum() or text[end] == "_"):
+        end += 1
+    return text[offset:end]
+
+
+def _unclosed_bracket(text: str, end: int) -> int | None:
+    """Offset of the innermost ( or [ still open at `end`, skipping strings and comments."""
+    stack: list[int] = []
+    index = 0
+    while index < end:
+        character = text[index]
+        if character == "#":
+            index = text.find("\n", index, end) if "\n" in text[index:end] else end
+            continue
+        if character == '"':
+            closing = text.find('"', index + 1, end)
+            index = end if closing < 0 else closing + 1
+            continue
+        if character in "([":
+            stack.append(index)
+        elif character in ")]" and stack:
+            stack.pop()
+        index += 1
+    return stack[-1] if stack else None
 
 
 def _describe_expected(expected) -> str:
@@ -100,6 +140,30 @@ def _keyword_text(name: str) -> str:
     if name.isalpha() and name.isupper():
         return f"`{name.lower()}`"
     return ""
+
+
+def _trimmed_end(text: str, start: int, end: int) -> int:
+    """The end of a node without the newline, blanks and comment a statement's span swallows."""
+    while end > start and text[end - 1] in " \t\r\n":
+        end -= 1
+    line_start = max(start, text.rfind("\n", start, end) + 1)
+    comment = _comment_start(text[line_start:end])
+    if comment is not None:
+        end = line_start + comment
+        while end > start and text[end - 1] in " \t":
+            end -= 1
+    return end
+
+
+def _comment_start(line: str) -> int | None:
+    """Offset of a `#` comment in a line, ignoring `#` inside string literals."""
+    quoted = False
+    for index, character in enumerate(line):
+        if character == '"' and (index == 0 or line[index - 1] != "\\"):
+            quoted = not quoted
+        elif character == "#" and not quoted:
+            return index
+    return None
 
 
 def _doc_comment(source: SourceFile, offset: int) -> str | None:
@@ -124,7 +188,7 @@ class _Builder(Transformer):
     def _span(self, meta) -> Span:
         if getattr(meta, "empty", True):
             return self.source.span(0, 0)
-        return self.source.span(meta.start_pos, meta.end_pos)
+        return self.source.span(meta.start_pos, _trimmed_end(self.source.text, meta.start_pos, meta.end_pos))
 
     def _token_span(self, token: Token) -> Span:
         return self.source.span(token.start_pos, token.end_pos)

@@ -30,7 +30,7 @@ _DTYPE_NAMES = {np.dtype(numpy_type): name for name, numpy_type in NUMPY_DTYPES.
 def define(*aliases: str, **fields) -> OpDef:
     """Register an op (every family uses this) whose rules always see every attribute, defaults filled in."""
     op = OpDef(**fields)
-    infer, run, counter = op.infer, op.run, op.count_outputs
+    infer, run, counter, lower = op.infer, op.run, op.count_outputs, op.onnx
 
     def complete_infer(ctx: ShapeContext, types: list, attrs: dict) -> list[TensorType]:
         return infer(ctx, types, with_defaults(op, attrs))
@@ -41,8 +41,12 @@ def define(*aliases: str, **fields) -> OpDef:
     def complete_count(attrs: dict) -> int:
         return counter(with_defaults(op, attrs))
 
+    def complete_onnx(ctx, names: list, attrs: dict) -> list[str]:
+        return lower(ctx, names, with_defaults(op, attrs))
+
     count = complete_count if counter is not None else None
-    return register(replace(op, infer=complete_infer, run=complete_run, count_outputs=count), *aliases)
+    onnx = complete_onnx if lower is not None else None
+    return register(replace(op, infer=complete_infer, run=complete_run, count_outputs=count, onnx=onnx), *aliases)
 
 
 # --------------------------------------------------------------------------- dtype helpers
