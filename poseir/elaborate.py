@@ -226,6 +226,12 @@ class Elaborator(PatternMatcher, ExpressionEvaluator):
 
     def add_fact(self, facts: Facts, relation: ast.Relation, frame: Frame) -> Facts:
         """Evaluate `T >= 243` or `T % 3 == 0` into the facts."""
+        if isinstance(relation.left, ast.Binary) and relation.left.op == "%":
+            modulus = dim_value(self.evaluate(relation.left.right, frame))
+            if not isinstance(modulus, int):
+                raise fail("E105", "a `where` fact can only take a remainder by a constant", relation.span,
+                           helps=(f"declare a new dim and write `{self.source_text(relation.left.left)} == "
+                                  f"{self.source_text(relation.left.right)} * K` instead",))
         left = self.evaluate(relation.left, frame)
         right = self.evaluate(relation.right, frame)
         for side, node in ((left, relation.left), (right, relation.right)):
