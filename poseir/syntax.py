@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import os
+from pathlib import Path
 from importlib import resources
 
 from lark import Lark, Token, Transformer, v_args
@@ -50,7 +52,22 @@ def _parser() -> Lark:
         postlex=NewlineFilter(),
         propagate_positions=True,
         maybe_placeholders=True,
+        cache=_cache_path(grammar),
     )
+
+
+def _cache_path(grammar: str) -> str | bool:
+    """A per-user file for lark's parser-table cache (building the LALR tables takes ~0.2 s)."""
+    import hashlib
+    import tempfile
+
+    digest = hashlib.sha256(grammar.encode()).hexdigest()[:16]
+    try:
+        import lark
+
+        return str(Path(tempfile.gettempdir()) / f"poseir-{lark.__version__}-{digest}-{getattr(os, "getuid", lambda: 0)()}.lark-cache")
+    except (AttributeError, OSError):
+        return False
 
 
 def parse(source: SourceFile) -> tuple[ast.File | None, list[Diagnostic]]:
