@@ -65,7 +65,8 @@ def _cache_path(grammar: str) -> str | bool:
     try:
         import lark
 
-        return str(Path(tempfile.gettempdir()) / f"poseir-{lark.__version__}-{digest}-{getattr(os, "getuid", lambda: 0)()}.lark-cache")
+        user = getattr(os, "getuid", lambda: 0)()
+        return str(Path(tempfile.gettempdir()) / f"poseir-{lark.__version__}-{digest}-{user}.lark-cache")
     except (AttributeError, OSError):
         return False
 
