@@ -137,9 +137,10 @@ _declare("E100", _ERROR, "undefined name", """
 """)
 
 _declare("E101", _ERROR, "unknown operation or module", """
-    A call names an operation, layer or module that does not exist. Layers
-    such as `Conv1d` and `BatchNorm1d` are spelled as in PyTorch, and modules
-    must be defined with `module` in this file or an imported one.
+    A call names an operation, layer or module that does not exist, or a
+    tensor method that does not exist (`x.veiw(...)`, `x.shap`). Layers such
+    as `Conv1d` and `BatchNorm1d` are spelled as in PyTorch, and modules must
+    be defined with `module` in this file or an imported one.
 
     Erroneous example:
 
@@ -161,8 +162,7 @@ _declare("E101", _ERROR, "unknown operation or module", """
 _declare("E102", _ERROR, "bad argument", """
     A call was given arguments that do not fit its signature: a required
     argument is missing, there are too many positional arguments, a keyword
-    argument does not exist or is given twice. The same code is used for an
-    attribute that does not exist, such as `x.shap`.
+    argument does not exist or is given twice.
 
     Erroneous example:
 
