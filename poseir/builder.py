@@ -26,7 +26,7 @@ class CallSite:
 
 
 # Diagnostics about the value of a symbol, where showing its binding site helps.
-_BINDING_CODES = {"E205", "E211", "E212", "W300", "W301"}
+_BINDING_CODES = {"E205", "E212", "W300", "W301"}
 
 
 class GraphBuilder:
