@@ -162,6 +162,8 @@ def _keyword_text(name: str) -> str:
 
 def _trimmed_end(text: str, start: int, end: int) -> int:
     """The end of a node without the newline, blanks and comment a statement's span swallows."""
+    end = min(end, len(text))  # the parser saw one extra newline at the end of the file
+    start = min(start, end)
     while end > start and text[end - 1] in " \t\r\n":
         end -= 1
     line_start = max(start, text.rfind("\n", start, end) + 1)
@@ -206,7 +208,8 @@ class _Builder(Transformer):
     def _span(self, meta) -> Span:
         if getattr(meta, "empty", True):
             return self.source.span(0, 0)
-        return self.source.span(meta.start_pos, _trimmed_end(self.source.text, meta.start_pos, meta.end_pos))
+        start = min(meta.start_pos, len(self.source.text))
+        return self.source.span(start, _trimmed_end(self.source.text, start, meta.end_pos))
 
     def _token_span(self, token: Token) -> Span:
         return self.source.span(token.start_pos, token.end_pos)
