@@ -369,7 +369,7 @@ _declare("E201", _ERROR, "wrong rank", """
     dim B, T
     module Lift() {
         self.expand = Conv1d(34, 1024, 3)
-        forward(x: f32[B, T, 17, 2]) -> (y: f32[B, 1024, T - 2]) {
+        forward(x: f32[B, T, 17, 2]) -> (y: f32[B, 1024, T - 2]) where T >= 3 {
             return self.expand(x.view(B, T, 34).permute(0, 2, 1))
         }
     }
@@ -682,13 +682,13 @@ _declare("E212", _ERROR, "assumption violated", """
     ```
     dim B, T
     module TemporalModel() {
-        forward(x: f32[B, T, 17, 2]) -> (pose: f32[B, T - 242, 17, 3]) where T >= 243 {
-            # ... layers elided ...
+        forward(x: f32[B, T, 17, 2]) -> (pose: f32[B, T - 242, 17, 2]) where T >= 243 {
+            return x[:, 242:]    # stands for the real layers
         }
     }
     module Live() {
         self.temporal = TemporalModel()
-        forward(x: f32[B, 27, 17, 2]) -> (pose: f32[B, 1, 17, 3]) {
+        forward(x: f32[B, 27, 17, 2]) -> (pose: f32[B, 1, 17, 2]) {
             return self.temporal(x)
         }
     }
@@ -697,9 +697,15 @@ _declare("E212", _ERROR, "assumption violated", """
     Corrected example:
 
     ```
+    dim B, T
+    module TemporalModel() {
+        forward(x: f32[B, T, 17, 2]) -> (pose: f32[B, T - 242, 17, 2]) where T >= 243 {
+            return x[:, 242:]    # stands for the real layers
+        }
+    }
     module Live() {
         self.temporal = TemporalModel()
-        forward(x: f32[B, 243, 17, 2]) -> (pose: f32[B, 1, 17, 3]) {
+        forward(x: f32[B, 243, 17, 2]) -> (pose: f32[B, 1, 17, 2]) {
             return self.temporal(x)
         }
     }
@@ -860,13 +866,13 @@ _declare("W301", _WARNING, "cannot prove assumption", """
     ```
     dim B, T, N
     module TemporalModel() {
-        forward(x: f32[B, T, 17, 2]) -> (pose: f32[B, T - 242, 17, 3]) where T >= 243 {
-            # ... layers elided ...
+        forward(x: f32[B, T, 17, 2]) -> (pose: f32[B, T - 242, 17, 2]) where T >= 243 {
+            return x[:, 242:]    # stands for the real layers
         }
     }
     module Offline() {
         self.temporal = TemporalModel()
-        forward(x: f32[B, N, 17, 2]) -> (pose: f32[B, N - 242, 17, 3]) {
+        forward(x: f32[B, N, 17, 2]) -> (pose: f32[B, N - 242, 17, 2]) {
             return self.temporal(x)
         }
     }
@@ -875,9 +881,15 @@ _declare("W301", _WARNING, "cannot prove assumption", """
     Corrected example:
 
     ```
+    dim B, T, N
+    module TemporalModel() {
+        forward(x: f32[B, T, 17, 2]) -> (pose: f32[B, T - 242, 17, 2]) where T >= 243 {
+            return x[:, 242:]    # stands for the real layers
+        }
+    }
     module Offline() {
         self.temporal = TemporalModel()
-        forward(x: f32[B, N, 17, 2]) -> (pose: f32[B, N - 242, 17, 3]) where N >= 243 {
+        forward(x: f32[B, N, 17, 2]) -> (pose: f32[B, N - 242, 17, 2]) where N >= 243 {
             return self.temporal(x)
         }
     }
