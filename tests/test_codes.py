@@ -27,6 +27,9 @@ def as_model(text: str) -> str:
 
 
 def runnable(code: str) -> bool:
+    """Check-time codes (E0xx-E2xx, W3xx) whose two examples are complete programs."""
+    if code[1] not in "0123":
+        return False  # E4xx and later happen when loading weights or exporting, not in `check`
     examples = pose_examples(CODES[code].explanation)
     return len(examples) >= 2 and all("forward" in example for example in examples[:2])
 
@@ -35,7 +38,7 @@ CHECKED = [code for code in sorted(CODES) if runnable(code)]
 
 
 def test_most_codes_have_runnable_examples():
-    assert len(CHECKED) >= 25
+    assert len(CHECKED) >= 20
 
 
 @pytest.mark.parametrize("code", CHECKED)
