@@ -1,0 +1,54 @@
+"""Inference cleanup: bypass ops that are the identity in inference, then drop dead nodes.
+
+`dropout` and `drop_path` do nothing at inference; keeping them costs a copy per call in every
+runtime. The pass rewires their consumers to their inputs and removes every node no output
+depends on. A pure function: `graph -> (graph, diagnostics, changed)`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from poseir.analysis import live_nodes
+from poseir.diagnostics import Diagnostic
+from poseir.ir import Graph, Node, freeze_values
+
+# Ops whose inference behaviour is the identity on their first input.
+INFERENCE_IDENTITIES = ("dropout", "drop_path")
+
+
+def inference_cleanup(graph: Graph) -> tuple[Graph, list[Diagnostic], bool]:
+    """Bypass inference identities and remove dead nodes; a training graph is returned unchanged."""
+    if graph.mode != "infer":
+        return graph, [], False
+    bypassed, renamed = _bypass_identities(graph)
+    pruned = _remove_dead_nodes(bypassed)
+    changed = pruned.nodes != graph.nodes
+    return (pruned if changed else graph), [], changed
+
+
+def _bypass_identities(graph: Graph) -> tuple[Graph, dict[str, str]]:
+    """Consumers of an identity read its input instead; graph outputs keep their names."""
+    output_names = {value.name for value in graph.outputs}
+    alias: dict[str, str] = {}
+    nodes: list[Node] = []
+    for node in graph.nodes:
+        node = replace(node, inputs=tuple(alias.get(name, name) for name in node.inputs))
+        if node.op in INFERENCE_IDENTITIES:
+            if node.outputs[0] not in output_names:
+                alias[node.outputs[0]] = node.inputs[0]
+                continue
+            # A graph output keeps its name through a plain copy.
+            node = replace(node, op="identity", inputs=node.inputs[:1], attrs=())
+        nodes.append(node)
+    return replace(graph, nodes=tuple(nodes)), alias
+
+
+def _remove_dead_nodes(graph: Graph) -> Graph:
+    """Keep the nodes outputs depend on, and the values they define."""
+    live = live_nodes(graph)
+    nodes = tuple(node for index, node in enumerate(graph.nodes) if index in live)
+    defined = {value.name for value in graph.inputs} | {parameter.name for parameter in graph.parameters}
+    defined |= {name for node in nodes for name in node.outputs}
+    values = {name: value for name, value in graph.values.items() if name in defined}
+    return replace(graph, nodes=nodes, values=freeze_values(values))
