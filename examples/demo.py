@@ -1,7 +1,8 @@
-"""`make demo`: check every example, then run each with the numpy backend at two sizes.
+"""`make demo`: check every example, run each with the numpy backend at two sizes, export it to ONNX.
 
 Every step is a real `poseir` command, printed before it runs, so the output doubles as a
-tour of the CLI.
+tour of the CLI. Each ONNX file is then run in onnxruntime on the same inputs, and its outputs
+are compared with the numpy backend's (both use poseir's seeded default weights, seed 0).
 """
 
 from __future__ import annotations
@@ -44,18 +45,40 @@ def run(command: list[str]) -> None:
         sys.exit(completed.returncode)
 
 
+def compare_with_onnxruntime(model: Path, inputs: Path, outputs: Path) -> None:
+    """Run the ONNX file in onnxruntime and compare with the numpy backend's outputs (stop if they differ)."""
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(str(ROOT / model), providers=["CPUExecutionProvider"])
+    with np.load(ROOT / inputs) as feed, np.load(ROOT / outputs) as expected:
+        got = dict(zip([output.name for output in session.get_outputs()], session.run(None, dict(feed))))
+        difference = max(float(np.max(np.abs(got[key] - expected[key]))) for key in expected.files)
+    shapes = ", ".join(f"{key} {list(value.shape)}" for key, value in got.items())
+    verdict = "matches" if difference <= 1e-4 else "DIFFERS FROM"
+    print(f"  onnxruntime on {model.name}: {shapes}; {verdict} numpy (max |diff| = {difference:.1e})", flush=True)
+    if difference > 1e-4:
+        sys.exit(1)
+
+
 def main() -> None:
-    """Check, then run each example at two sizes."""
+    """Check, then run each example at two sizes and export it, comparing onnxruntime with numpy."""
     (ROOT / OUT).mkdir(parents=True, exist_ok=True)
     run([*POSEIR, "check", *(str(HERE / name) for name, _ in EXAMPLES)])
     rng = np.random.default_rng(0)
     for name, sizes in EXAMPLES:
+        stem = Path(name).stem
+        models: dict[tuple, Path] = {}  # one ONNX file per hyper-parameter set; it serves every size
         for index, (shapes, flags) in enumerate(sizes):
-            inputs = OUT / f"{Path(name).stem}_inputs_{index}.npz"
+            if tuple(flags) not in models:
+                models[tuple(flags)] = OUT / (f"{stem}.onnx" if not models else f"{stem}_{index}.onnx")
+                run([*POSEIR, "compile", str(HERE / name), "--target", "onnx", "-o", str(models[tuple(flags)]),
+                     *flags])
+            inputs = OUT / f"{stem}_inputs_{index}.npz"
             np.savez(ROOT / inputs, **{key: rng.standard_normal(shape).astype(np.float32) for key, shape in shapes.items()})
-            output = OUT / f"{Path(name).stem}_outputs_{index}.npz"
+            output = OUT / f"{stem}_outputs_{index}.npz"
             run([*POSEIR, "run", str(HERE / name), "--inputs", str(inputs), "-o", str(output), *flags])
-    print(f"demo finished: outputs in {OUT}/")
+            compare_with_onnxruntime(models[tuple(flags)], inputs, output)
+    print(f"demo finished: outputs and ONNX models in {OUT}/")
 
 
 if __name__ == "__main__":

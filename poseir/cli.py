@@ -68,6 +68,22 @@ def _parser() -> argparse.ArgumentParser:
     _add_model_options(params)
     params.set_defaults(handler=_params)
 
+    compile_ = commands.add_parser("compile", help="lower one model to ONNX or to IR text")
+    compile_.add_argument("path", metavar="PATH")
+    compile_.add_argument("--target", choices=("onnx", "ir"), default="onnx")
+    compile_.add_argument("--mode", choices=("infer", "train"), default="infer")
+    compile_.add_argument("--opset", type=int, default=None, help="ONNX opset, 13 to 23 (default 17)")
+    compile_.add_argument("--weights", help=".safetensors or .npz keyed by state_dict names (default: seeded init)")
+    compile_.add_argument("--seed", type=int, default=0, help="seed for the default initialization")
+    compile_.add_argument("-o", "--output", required=True, help="the file to write (.onnx or .txt)")
+    _add_model_options(compile_)
+    compile_.set_defaults(handler=_compile)
+
+    explain_node = commands.add_parser("explain-node", help="the .pose line an ONNX node came from")
+    explain_node.add_argument("model", metavar="MODEL.onnx")
+    explain_node.add_argument("node", metavar="NODE", help="a node name (as onnxruntime reports it) or a value name")
+    explain_node.set_defaults(handler=_explain_node)
+
     explain = commands.add_parser("explain", help="the long explanation of a diagnostic code")
     explain.add_argument("code")
     explain.set_defaults(handler=_explain)
@@ -187,6 +203,73 @@ def _run(arguments) -> int:
     np.savez(arguments.output, **outputs)
     for name, array in outputs.items():
         print(f"{name}: {array.dtype}{list(array.shape)}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _compile(arguments) -> int:
+    """`poseir compile PATH --target onnx|ir -o OUT`."""
+    from pathlib import Path
+
+    from poseir.backends.onnx_export import DEFAULT_OPSET, MAX_OPSET, MIN_OPSET
+
+    opset = DEFAULT_OPSET if arguments.opset is None else arguments.opset
+    if arguments.target == "onnx" and not MIN_OPSET <= opset <= MAX_OPSET:
+        print(f"error: opset {opset} is not supported; choose {MIN_OPSET} to {MAX_OPSET}", file=sys.stderr)
+        return EXIT_USAGE
+    if arguments.target == "ir" and (arguments.opset is not None or arguments.weights):
+        print("error: --opset and --weights only apply to --target onnx", file=sys.stderr)
+        return EXIT_USAGE
+    built, code = _build(arguments, arguments.mode)
+    if built is None:
+        return code
+    graph, result = built
+    if arguments.target == "ir":
+        from poseir.ir import format_graph
+
+        Path(arguments.output).write_text(format_graph(graph), encoding="utf-8")
+        print(f"wrote {arguments.output}: {len(graph.nodes)} nodes", file=sys.stderr)
+        return EXIT_OK
+    try:
+        return _compile_onnx(arguments, graph, result, opset)
+    except DiagnosticError as error:
+        _report([error.diagnostic], result.sources, arguments, stream=sys.stderr)
+        return EXIT_ERRORS
+
+
+def _compile_onnx(arguments, graph, result, opset: int) -> int:
+    """Export with the given or seeded weights and save; a weights problem exits 1."""
+    from poseir.backends.onnx_export import export, save
+    from poseir.weights import check_weights, load_weights, strip_module_prefix
+
+    weights = None
+    if arguments.weights:
+        weights = strip_module_prefix(load_weights(arguments.weights))
+        problems = [d for d in check_weights(graph, weights) if d.code != "E401"]
+        if problems:
+            _report(problems, result.sources, arguments, stream=sys.stderr)
+            return EXIT_ERRORS
+    model = export(graph, weights, opset, seed=arguments.seed)
+    files = save(model, arguments.output)
+    size = sum(_file_size(path) for path in files)
+    print(f"wrote {', '.join(files)}: {len(model.graph.node)} ONNX nodes, opset {opset}, "
+          f"{size / 1e6:.1f} MB", file=sys.stderr)
+    return EXIT_OK
+
+
+def _file_size(path: str) -> int:
+    from pathlib import Path
+
+    return Path(path).stat().st_size
+
+
+def _explain_node(arguments) -> int:
+    """`poseir explain-node MODEL.onnx NODE`."""
+    from poseir.backends.onnx_explain import explain_node
+
+    try:
+        print(explain_node(arguments.model, arguments.node), end="")
+    except DiagnosticError as error:
+        return _usage_error(error.diagnostic, arguments)
     return EXIT_OK
 
 

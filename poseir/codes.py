@@ -1056,35 +1056,34 @@ _declare("E405", _ERROR, "cannot read file", """
 
 _declare("E406", _ERROR, "cannot export to ONNX", """
     The model is valid, but this part of it cannot be written as an ONNX
-    file: an opset outside the supported range (13 to 23), or a size that
-    cannot be computed from the shapes of the model's inputs. Every symbolic
-    size in an exported model is computed at run time from the input shapes,
-    so each symbol needs an input axis of its own.
+    file: an op given a dtype the ONNX operator is not defined for (MaxPool,
+    Conv, the normalizations and Dropout take floating-point tensors only;
+    ONNX arithmetic takes no booleans), an opset outside the supported range
+    (13 to 23), or a size that cannot be computed from the shapes of the
+    model's inputs (every symbolic size in an exported model is computed at
+    run time from the input shapes).
 
-    Erroneous example: `T` appears only inside `T * 17`, so `T` itself is
-    never read off an input.
+    Erroneous example: max pooling of integer keypoint indices.
 
     ```
     dim B, T
-    module Head() {
-        forward(x: f32[B, T * 17]) -> (y: f32[B, T, 17]) {
-            return x.view(B, T, 17)
+    module Pool() {
+        forward(x: i64[B, 17, T]) -> (y: i64[B, 17, T // 2]) where T >= 2 {
+            return x.max_pool1d(2)
         }
     }
     ```
 
-    Corrected example:
+    Corrected example: convert to a float type first.
 
     ```
     dim B, T
-    module Head() {
-        forward(x: f32[B, T, 17]) -> (y: f32[B, T, 17]) {
-            return x
+    module Pool() {
+        forward(x: i64[B, 17, T]) -> (y: f32[B, 17, T // 2]) where T >= 2 {
+            return x.cast("f32").max_pool1d(2)
         }
     }
     ```
-
-    (`a*T + b` input axes are solved for `T`, so `f32[B, 17 * T]` would export too.)
 """)
 
 _declare("E407", _ERROR, "no such ONNX node", """

@@ -169,14 +169,35 @@ def _binary_run(function: Callable, true_division: bool = False) -> Callable:
     return run
 
 
+def computation_dtype(dtypes: Sequence[str], true_division: bool = False) -> str:
+    """The dtype numpy computes a binary op in (the run facet casts the result afterwards)."""
+    dtype = dtype_name(np.empty(0, np.result_type(*(NUMPY_DTYPES[name] for name in dtypes))))
+    return "f64" if true_division and dtype not in FLOAT_DTYPES else dtype
+
+
+def _binary_onnx(op_type: str, true_division: bool = False) -> Callable:
+    """An ONNX facet: both operands in numpy's computation dtype, the result in the inferred dtype."""
+
+    def lower(ctx, names: list, attrs: dict) -> list[str]:
+        dtypes = [type_.dtype for type_ in ctx.input_types]
+        compute = computation_dtype(dtypes, true_division)
+        if compute == "bool":
+            raise ctx.error(f"arithmetic on bool tensors (`{ctx.op}`) cannot be exported to ONNX",
+                            helps=("cast the operands first, e.g. `.cast(\"i64\")`",))
+        operands = [ctx.cast(name, dtype, compute) for name, dtype in zip(names, dtypes)]
+        return [ctx.cast(ctx.node(op_type, operands), compute, ctx.output_types[0].dtype)]
+
+    return lower
+
+
 _BINARY = (
-    ("add", np.add, "Elementwise sum with numpy broadcasting (`a + b`)."),
-    ("sub", np.subtract, "Elementwise difference with numpy broadcasting (`a - b`)."),
-    ("mul", np.multiply, "Elementwise product with numpy broadcasting (`a * b`)."),
-    ("div", np.true_divide, "Elementwise true division with numpy broadcasting (`a / b`)."),
-    ("pow", np.power, "Elementwise power with numpy broadcasting (`a ** b`)."),
-    ("maximum", np.maximum, "Elementwise maximum of two tensors, with broadcasting."),
-    ("minimum", np.minimum, "Elementwise minimum of two tensors, with broadcasting."),
+    ("add", np.add, "Add", "Elementwise sum with numpy broadcasting (`a + b`)."),
+    ("sub", np.subtract, "Sub", "Elementwise difference with numpy broadcasting (`a - b`)."),
+    ("mul", np.multiply, "Mul", "Elementwise product with numpy broadcasting (`a * b`)."),
+    ("div", np.true_divide, "Div", "Elementwise true division with numpy broadcasting (`a / b`)."),
+    ("pow", np.power, "Pow", "Elementwise power with numpy broadcasting (`a ** b`)."),
+    ("maximum", np.maximum, "Max", "Elementwise maximum of two tensors, with broadcasting."),
+    ("minimum", np.minimum, "Min", "Elementwise minimum of two tensors, with broadcasting."),
 )
 _BINARY_SAMPLES = (
     (("B, T, 17, 3", "B, T, 1, 3"), {}),
@@ -185,12 +206,13 @@ _BINARY_SAMPLES = (
     (("B, T", ""), {}),
 )
 
-for _name, _function, _doc in _BINARY:
+for _name, _function, _op_type, _doc in _BINARY:
     define(
         name=_name,
         signature=(Param("a", TENSOR), Param("b", TENSOR)),
         infer=_binary_infer,
         run=_binary_run(_function, true_division=_name == "div"),
+        onnx=_binary_onnx(_op_type, true_division=_name == "div"),
         doc=_doc,
         behaviour="same in both modes",
         samples=_BINARY_SAMPLES,
@@ -229,25 +251,55 @@ def _relu(x: np.ndarray) -> np.ndarray:
     return np.maximum(x, np.zeros((), dtype=x.dtype))
 
 
+def _relu_onnx(ctx, x: str, dtype: str) -> str:
+    """Relu for floats; max(x, 0) for integers (integer Relu needs opset 14)."""
+    if dtype in FLOAT_DTYPES:
+        return ctx.node("Relu", [x])
+    return ctx.node("Max", [x, ctx.scalar(0, dtype)])
+
+
+def _gelu_onnx(ctx, x: str, dtype: str) -> str:
+    """Gelu (opset 20); before it the exact erf form 0.5 x (1 + erf(x / sqrt 2))."""
+    if ctx.opset >= 20:
+        return ctx.node("Gelu", [x], approximate="none")
+    scaled = ctx.node("Mul", [x, ctx.scalar(1.0 / math.sqrt(2.0), dtype)])
+    one_plus = ctx.node("Add", [ctx.node("Erf", [scaled]), ctx.scalar(1.0, dtype)])
+    return ctx.node("Mul", [ctx.node("Mul", [x, one_plus]), ctx.scalar(0.5, dtype)])
+
+
+def _unary_onnx(build: Callable | str, real_valued: bool) -> Callable:
+    """An ONNX facet; real-valued functions of integers compute in f32, of f16 in f32 too."""
+
+    def lower(ctx, names: list, attrs: dict) -> list[str]:
+        dtype, result = ctx.input_types[0].dtype, ctx.output_types[0].dtype
+        compute = "f32" if real_valued and dtype in ("f16", "i64", "i32", "bool") else dtype
+        x = ctx.cast(names[0], dtype, compute)
+        y = ctx.node(build, [x]) if isinstance(build, str) else build(ctx, x, compute)
+        return [ctx.cast(y, compute, result)]
+
+    return lower
+
+
 _UNARY = (
-    ("neg", np.negative, False, "Elementwise negation (`-x`)."),
-    ("abs", np.abs, False, "Elementwise absolute value."),
-    ("relu", _relu, False, "Rectified linear unit, max(x, 0)."),
-    ("gelu", gelu, True, "Exact GELU, 0.5 x (1 + erf(x / sqrt 2)), as torch's default."),
-    ("tanh", np.tanh, True, "Elementwise hyperbolic tangent."),
-    ("sigmoid", sigmoid, True, "Elementwise logistic sigmoid 1 / (1 + exp(-x))."),
-    ("exp", np.exp, True, "Elementwise exponential."),
-    ("log", np.log, True, "Elementwise natural logarithm."),
-    ("sqrt", np.sqrt, True, "Elementwise square root."),
+    ("neg", np.negative, "Neg", False, "Elementwise negation (`-x`)."),
+    ("abs", np.abs, "Abs", False, "Elementwise absolute value."),
+    ("relu", _relu, _relu_onnx, False, "Rectified linear unit, max(x, 0)."),
+    ("gelu", gelu, _gelu_onnx, True, "Exact GELU, 0.5 x (1 + erf(x / sqrt 2)), as torch's default."),
+    ("tanh", np.tanh, "Tanh", True, "Elementwise hyperbolic tangent."),
+    ("sigmoid", sigmoid, "Sigmoid", True, "Elementwise logistic sigmoid 1 / (1 + exp(-x))."),
+    ("exp", np.exp, "Exp", True, "Elementwise exponential."),
+    ("log", np.log, "Log", True, "Elementwise natural logarithm."),
+    ("sqrt", np.sqrt, "Sqrt", True, "Elementwise square root."),
 )
 _UNARY_SAMPLES = ((("B, T, 17, 3",), {}), (("",), {}), (("N",), {}))
 
-for _name, _function, _real, _doc in _UNARY:
+for _name, _function, _lowering, _real, _doc in _UNARY:
     define(
         name=_name,
         signature=(Param("x", TENSOR),),
         infer=_float_infer if _real else _same_infer,
         run=_unary_run(_function, _real),
+        onnx=_unary_onnx(_lowering, _real),
         doc=_doc,
         behaviour="same in both modes",
         samples=_UNARY_SAMPLES,
@@ -322,11 +374,19 @@ def _constant_run(ctx: RunContext, arrays: list, attrs: dict) -> list[np.ndarray
     return [np.array(attrs["value"], dtype=NUMPY_DTYPES[_constant_dtype(attrs)])]
 
 
+def _constant_onnx(ctx, names: list, attrs: dict) -> list[str]:
+    """An ONNX Constant node holding the value (so it keeps the span of the literal)."""
+    from onnx import numpy_helper
+
+    return [ctx.node("Constant", [], value=numpy_helper.from_array(_constant_run(None, [], attrs)[0]))]
+
+
 define(
     name="constant",
     signature=(Param("value", ATTR), Param("dtype", ATTR, None)),
     infer=_constant_infer,
     run=_constant_run,
+    onnx=_constant_onnx,
     method=False,
     doc="A compile-time tensor: a number (rank 0) or a nested tuple of numbers.",
     behaviour="same in both modes",
@@ -348,11 +408,17 @@ def _cast_run(ctx: RunContext, arrays: list, attrs: dict) -> list[np.ndarray]:
     return [as_dtype(arrays[0], attrs["dtype"])]
 
 
+def _cast_onnx(ctx, names: list, attrs: dict) -> list[str]:
+    """ONNX Cast (always a node, even to the same dtype, so the result has a producer)."""
+    return [ctx.node("Cast", names, to=ctx.onnx_dtype(attrs["dtype"]))]
+
+
 define(
     name="cast",
     signature=(Param("x", TENSOR), Param("dtype", ATTR)),
     infer=_cast_infer,
     run=_cast_run,
+    onnx=_cast_onnx,
     doc="Convert a tensor to another dtype (the only way dtypes change).",
     behaviour="same in both modes",
     samples=((("B, T, 3",), {"dtype": "f16"}), (("i64[B, 3]",), {"dtype": "f32"})),

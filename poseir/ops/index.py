@@ -80,12 +80,25 @@ def _slice_run(ctx: RunContext, arrays: list, attrs: dict) -> list[np.ndarray]:
     return [x[tuple(index)]]
 
 
+OPEN_END = 2**63 - 1  # an ONNX Slice end meaning "to the end of the axis" (clamped by the runtime)
+
+
+def _slice_onnx(ctx, names: list, attrs: dict) -> list[str]:
+    """ONNX Slice; symbolic bounds are computed from the input shapes, negative ones count from the end."""
+    start = Dim.of(0) if attrs["start"] is None else Dim.of(attrs["start"])
+    stop = Dim.of(OPEN_END) if attrs["stop"] is None else Dim.of(attrs["stop"])
+    axis = attrs["axis"] % ctx.input_types[0].rank
+    return [ctx.node("Slice", [names[0], ctx.shape([start]), ctx.shape([stop]), ctx.int64s([axis]),
+                               ctx.int64s([attrs["step"]])])]
+
+
 define(
     name="slice",
     signature=(Param("x", TENSOR), Param("axis", ATTR), Param("start", ATTR, None), Param("stop", ATTR, None),
                Param("step", ATTR, 1)),
     infer=_slice_infer,
     run=_slice_run,
+    onnx=_slice_onnx,
     doc="Python slicing `start:stop:step` of one axis; bounds may be symbolic (`T - 121`) or negative.",
     behaviour="same in both modes",
     samples=(
@@ -123,11 +136,21 @@ def _select_run(ctx: RunContext, arrays: list, attrs: dict) -> list[np.ndarray]:
     return [np.take(arrays[0], attrs["index"], axis=attrs["axis"])]
 
 
+def _select_onnx(ctx, names: list, attrs: dict) -> list[str]:
+    """Gather with a scalar index (which drops the axis); a symbolic index is computed, then squeezed."""
+    axis = attrs["axis"] % ctx.input_types[0].rank
+    index = Dim.of(attrs["index"])
+    if index.is_const:
+        return [ctx.node("Gather", [names[0], ctx.constant(index.value, "i64")], axis=axis)]
+    return [ctx.squeeze(ctx.node("Gather", [names[0], ctx.dim(index)], axis=axis), [axis])]
+
+
 define(
     name="select",
     signature=(Param("x", TENSOR), Param("axis", ATTR), Param("index", ATTR)),
     infer=_select_infer,
     run=_select_run,
+    onnx=_select_onnx,
     doc="Pick one position of an axis and drop that axis (`x[:, 175]`).",
     behaviour="same in both modes",
     samples=(
@@ -159,6 +182,12 @@ def _gather_run(ctx: RunContext, arrays: list, attrs: dict) -> list[np.ndarray]:
     return [np.take(arrays[0], np.asarray(attrs["indices"], dtype=np.int64), axis=attrs["axis"])]
 
 
+def _gather_onnx(ctx, names: list, attrs: dict) -> list[str]:
+    """Gather with the constant index list."""
+    axis = attrs["axis"] % ctx.input_types[0].rank
+    return [ctx.node("Gather", [names[0], ctx.int64s(attrs["indices"])], axis=axis)]
+
+
 _H36M_FLIP = (0, 4, 5, 6, 1, 2, 3, 7, 8, 9, 10, 14, 15, 16, 11, 12, 13)
 
 define(
@@ -166,6 +195,7 @@ define(
     signature=(Param("x", TENSOR), Param("indices", ATTR), Param("axis", ATTR)),
     infer=_gather_infer,
     run=_gather_run,
+    onnx=_gather_onnx,
     doc="Pick positions of an axis by a constant index list, e.g. a skeleton's flip permutation.",
     behaviour="same in both modes",
     samples=(
@@ -194,11 +224,21 @@ def _pad_edge_run(ctx: RunContext, arrays: list, attrs: dict) -> list[np.ndarray
     return [np.pad(x, widths, mode="edge")]
 
 
+def _pad_edge_onnx(ctx, names: list, attrs: dict) -> list[str]:
+    """ONNX Pad in edge mode; pads are (all befores, all afters), symbolic ones computed at run time."""
+    rank = ctx.input_types[0].rank
+    axis = attrs["axis"] % rank
+    pads = [Dim.of(0)] * (2 * rank)
+    pads[axis], pads[rank + axis] = Dim.of(attrs["before"]), Dim.of(attrs["after"])
+    return [ctx.node("Pad", [names[0], ctx.shape(pads)], mode="edge")]
+
+
 define(
     name="pad_edge",
     signature=(Param("x", TENSOR), Param("axis", ATTR), Param("before", ATTR), Param("after", ATTR)),
     infer=_pad_edge_infer,
     run=_pad_edge_run,
+    onnx=_pad_edge_onnx,
     doc="Pad one axis by repeating its first and last entries (numpy `edge`, torch `replicate`).",
     behaviour="same in both modes",
     samples=(
@@ -254,12 +294,18 @@ def _concat_run(ctx: RunContext, arrays: list, attrs: dict) -> list[np.ndarray]:
     return [np.concatenate(arrays, axis=attrs["dim"])]
 
 
+def _concat_onnx(ctx, names: list, attrs: dict) -> list[str]:
+    """ONNX Concat."""
+    return [ctx.node("Concat", names, axis=attrs["dim"] % ctx.input_types[0].rank)]
+
+
 define(
     "cat",
     name="concat",
     signature=(Param("tensors", TENSORS), Param("dim", ATTR, 0)),
     infer=_concat_infer,
     run=_concat_run,
+    onnx=_concat_onnx,
     method=False,
     doc="Join tensors along an existing axis.",
     behaviour="same in both modes",
@@ -284,11 +330,18 @@ def _stack_run(ctx: RunContext, arrays: list, attrs: dict) -> list[np.ndarray]:
     return [np.stack(arrays, axis=attrs["dim"])]
 
 
+def _stack_onnx(ctx, names: list, attrs: dict) -> list[str]:
+    """Unsqueeze each tensor at the new axis, then Concat."""
+    axis = attrs["dim"] % (ctx.input_types[0].rank + 1)
+    return [ctx.node("Concat", [ctx.unsqueeze(name, [axis]) for name in names], axis=axis)]
+
+
 define(
     name="stack",
     signature=(Param("tensors", TENSORS), Param("dim", ATTR, 0)),
     infer=_stack_infer,
     run=_stack_run,
+    onnx=_stack_onnx,
     method=False,
     doc="Join equal-shaped tensors along a new axis.",
     behaviour="same in both modes",
@@ -328,11 +381,20 @@ def _split_run(ctx: RunContext, arrays: list, attrs: dict) -> list[np.ndarray]:
     return list(np.split(arrays[0], offsets, axis=attrs["dim"]))
 
 
+def _split_onnx(ctx, names: list, attrs: dict) -> list[str]:
+    """ONNX Split with the piece sizes as an input (symbolic sizes computed at run time)."""
+    axis = attrs["dim"] % ctx.input_types[0].rank
+    sizes = ctx.shape([output.shape[axis] for output in ctx.output_types])
+    pieces = ctx.node("Split", [names[0], sizes], outputs=len(ctx.output_types), axis=axis)
+    return [pieces] if isinstance(pieces, str) else pieces
+
+
 define(
     name="split",
     signature=(Param("x", TENSOR), Param("sections", ATTR), Param("dim", ATTR, 0)),
     infer=_split_infer,
     run=_split_run,
+    onnx=_split_onnx,
     outputs=0,
     count_outputs=_split_count,
     doc="Cut one axis into consecutive pieces of the given sizes (one output per piece).",
@@ -386,6 +448,7 @@ define(
     signature=(Param("x", TENSOR), Param("chunks", ATTR), Param("dim", ATTR, 0)),
     infer=_chunk_infer,
     run=_chunk_run,
+    onnx=_split_onnx,
     outputs=0,
     count_outputs=_chunk_count,
     doc="Cut one axis into `chunks` equal parts (one output per part).",

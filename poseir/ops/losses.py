@@ -11,6 +11,7 @@ from poseir.diagnostics import Label
 from poseir.dims import Tri
 from poseir.ir import TensorType
 from poseir.ops.elementwise import define, require_same_dtype
+from poseir.ops.index import OPEN_END
 from poseir.ops.nn import require_axes
 from poseir.ops.registry import ATTR, TENSOR, Param, RunContext, ShapeContext
 
@@ -45,6 +46,18 @@ def _scalar(value) -> np.ndarray:
     return np.asarray(value, dtype=np.float32)
 
 
+def _onnx_errors(ctx, pred: str, target: str, rank: int, dtype: str) -> str:
+    """Per-joint distances ||P - G|| over the last axis, computed in f32."""
+    difference = ctx.node("Sub", [ctx.cast(pred, dtype, "f32"), ctx.cast(target, dtype, "f32")])
+    squares = ctx.reduce("ReduceSum", ctx.node("Mul", [difference, difference]), [rank - 1], False)
+    return ctx.node("Sqrt", [squares])
+
+
+def _onnx_mean(ctx, name: str, rank: int) -> str:
+    """The mean of every entry, as a rank-0 tensor."""
+    return ctx.reduce("ReduceMean", name, range(rank), False)
+
+
 # --------------------------------------------------------------------------- MPJPE
 
 
@@ -59,11 +72,18 @@ def _mpjpe_run(ctx: RunContext, arrays: list, attrs: dict) -> list[np.ndarray]:
     return [_scalar(np.mean(_position_error(arrays[0], arrays[1])))]
 
 
+def _mpjpe_onnx(ctx, names: list, attrs: dict) -> list[str]:
+    """Mean of the per-joint distances."""
+    pred = ctx.input_types[0]
+    return [_onnx_mean(ctx, _onnx_errors(ctx, names[0], names[1], pred.rank, pred.dtype), pred.rank - 1)]
+
+
 define(
     name="mpjpe",
     signature=(Param("pred", TENSOR), Param("target", TENSOR)),
     infer=_mpjpe_infer,
     run=_mpjpe_run,
+    onnx=_mpjpe_onnx,
     modes=_MODES,
     behaviour=_BEHAVIOUR,
     doc="Mean per-joint position error: mean of the L2 norm over the last axis (protocol #1).",
@@ -88,11 +108,20 @@ def _weighted_run(ctx: RunContext, arrays: list, attrs: dict) -> list[np.ndarray
     return [_scalar(np.mean(np.asarray(arrays[2], dtype=np.float64) * _position_error(arrays[0], arrays[1])))]
 
 
+def _weighted_onnx(ctx, names: list, attrs: dict) -> list[str]:
+    """Mean of the weighted per-joint distances (the weights never enlarge them)."""
+    pred, weights = ctx.input_types[0], ctx.input_types[2]
+    errors = _onnx_errors(ctx, names[0], names[1], pred.rank, pred.dtype)
+    weighted = ctx.node("Mul", [ctx.cast(names[2], weights.dtype, "f32"), errors])
+    return [_onnx_mean(ctx, weighted, pred.rank - 1)]
+
+
 define(
     name="weighted_mpjpe",
     signature=(Param("pred", TENSOR), Param("target", TENSOR), Param("weights", TENSOR)),
     infer=_weighted_infer,
     run=_weighted_run,
+    onnx=_weighted_onnx,
     modes=_MODES,
     behaviour=_BEHAVIOUR,
     doc="MPJPE with each per-joint error multiplied by a broadcast weight before the mean.",
@@ -119,11 +148,26 @@ def _n_mpjpe_run(ctx: RunContext, arrays: list, attrs: dict) -> list[np.ndarray]
     return [_scalar(np.mean(_position_error(cross / own * pred, target)))]
 
 
+def _n_mpjpe_onnx(ctx, names: list, attrs: dict) -> list[str]:
+    """Scale each frame's prediction by mean_j(G . P) / mean_j(P . P), then MPJPE."""
+    dtype = ctx.input_types[0].dtype
+    pred, target = ctx.cast(names[0], dtype, "f32"), ctx.cast(names[1], dtype, "f32")
+
+    def per_frame(left: str, right: str) -> str:
+        dots = ctx.reduce("ReduceSum", ctx.node("Mul", [left, right]), [3], True)
+        return ctx.reduce("ReduceMean", dots, [2], True)
+
+    scale = ctx.node("Div", [per_frame(target, pred), per_frame(pred, pred)])
+    scaled = ctx.node("Mul", [scale, pred])
+    return [_onnx_mean(ctx, _onnx_errors(ctx, scaled, target, 4, "f32"), 3)]
+
+
 define(
     name="n_mpjpe",
     signature=(Param("pred", TENSOR), Param("target", TENSOR)),
     infer=_n_mpjpe_infer,
     run=_n_mpjpe_run,
+    onnx=_n_mpjpe_onnx,
     modes=_MODES,
     behaviour=_BEHAVIOUR,
     doc="Scale-normalized MPJPE (protocol #3) on (B, T, J, 3): the prediction is rescaled per frame first.",
@@ -157,11 +201,26 @@ def _velocity_run(ctx: RunContext, arrays: list, attrs: dict) -> list[np.ndarray
     return [_scalar(np.mean(_position_error(pred, target)))]
 
 
+def _velocity_onnx(ctx, names: list, attrs: dict) -> list[str]:
+    """Frame differences by two Slices (1: minus :-1, no sizes needed), then MPJPE of them."""
+    pred = ctx.input_types[0]
+    axis = ctx.int64s([attrs["axis"] % pred.rank])
+
+    def differences(name: str) -> str:
+        later = ctx.node("Slice", [name, ctx.int64s([1]), ctx.int64s([OPEN_END]), axis])
+        earlier = ctx.node("Slice", [name, ctx.int64s([0]), ctx.int64s([-1]), axis])
+        return ctx.node("Sub", [ctx.cast(later, pred.dtype, "f32"), ctx.cast(earlier, pred.dtype, "f32")])
+
+    errors = _onnx_errors(ctx, differences(names[0]), differences(names[1]), pred.rank, "f32")
+    return [_onnx_mean(ctx, errors, pred.rank - 1)]
+
+
 define(
     name="mean_velocity_error",
     signature=(Param("pred", TENSOR), Param("target", TENSOR), Param("axis", ATTR, 1)),
     infer=_velocity_infer,
     run=_velocity_run,
+    onnx=_velocity_onnx,
     modes=_MODES,
     behaviour=_BEHAVIOUR,
     doc="Mean per-joint velocity error: mean ||dP - dG|| with frame differences along `axis`.",

@@ -9,8 +9,8 @@ import numpy as np
 
 from poseir.diagnostics import Label
 from poseir.dims import Dim, Tri
-from poseir.ir import TensorType
-from poseir.ops.elementwise import define, require_same_dtype
+from poseir.ir import FLOAT_DTYPES, TensorType
+from poseir.ops.elementwise import NUMPY_DTYPES, define, require_same_dtype
 from poseir.ops.registry import ATTR, OPTIONAL_TENSOR, TENSOR, Param, RunContext, ShapeContext
 from poseir.ops.shape import int_attr, shape_text
 
@@ -76,11 +76,17 @@ def _matmul_run(ctx: RunContext, arrays: list, attrs: dict) -> list[np.ndarray]:
     return [np.matmul(arrays[0], arrays[1])]
 
 
+def _matmul_onnx(ctx, names: list, attrs: dict) -> list[str]:
+    """ONNX MatMul has numpy semantics, 1-D operands and broadcasting included."""
+    return [ctx.node("MatMul", names)]
+
+
 define(
     name="matmul",
     signature=(Param("a", TENSOR), Param("b", TENSOR)),
     infer=_matmul_infer,
     run=_matmul_run,
+    onnx=_matmul_onnx,
     doc="Matrix product with numpy semantics (`a @ b`): batched, broadcasting, 1-D operands as vectors.",
     behaviour="same in both modes",
     samples=(
@@ -144,11 +150,21 @@ def _linear_run(ctx: RunContext, arrays: list, attrs: dict) -> list[np.ndarray]:
     return [result + bias if bias is not None else result]
 
 
+def _linear_onnx(ctx, names: list, attrs: dict) -> list[str]:
+    """Gemm (transB) for a rank-2 input; otherwise MatMul with the transposed weight, then Add."""
+    x, weight, bias = names[0], names[1], _optional(names, 2) or ""
+    if ctx.input_types[0].rank == 2:
+        return [ctx.node("Gemm", [x, weight, bias] if bias else [x, weight], transB=1)]
+    result = ctx.node("MatMul", [x, ctx.node("Transpose", [weight], perm=[1, 0])])
+    return [ctx.node("Add", [result, bias]) if bias else result]
+
+
 define(
     name="linear",
     signature=(Param("x", TENSOR), Param("weight", TENSOR), Param("bias", OPTIONAL_TENSOR, None)),
     infer=_linear_infer,
     run=_linear_run,
+    onnx=_linear_onnx,
     doc="Affine map of the last axis: x @ weight.T + bias, weight [out, in] as in torch.",
     behaviour="same in both modes",
     samples=((("B, T, 34", "1024, 34", "1024"), {}), (("N, 32", "16, 32", None), {})),
@@ -257,6 +273,31 @@ def _conv_run(ctx: RunContext, arrays: list, attrs: dict) -> list[np.ndarray]:
     return [conv_nd(x, weight, bias, *per_axis, attrs["groups"])]
 
 
+def require_float_input(ctx, onnx_op: str) -> None:
+    """E406 for an integer or boolean tensor where the ONNX op is defined for floats only."""
+    dtype = ctx.input_types[0].dtype
+    if dtype not in FLOAT_DTYPES:
+        raise ctx.error(f"ONNX {onnx_op} needs a floating-point input, but `{ctx.op}` is given {dtype}",
+                        helps=("cast the input first, e.g. `.cast(\"f32\")`",))
+
+
+def _kernel_shape(weight: TensorType) -> list[int] | None:
+    """The kernel sizes for an ONNX Conv attribute (None lets ONNX read them off the weight)."""
+    sizes = weight.shape[2:]
+    return [dim.value for dim in sizes] if all(dim.is_const for dim in sizes) else None
+
+
+def _conv_onnx(ctx, names: list, attrs: dict) -> list[str]:
+    """ONNX Conv with symmetric pads (all begins, then all ends)."""
+    require_float_input(ctx, "Conv")
+    count = ctx.input_types[0].rank - 2
+    stride, padding, dilation = (list(attrs[name]) if isinstance(attrs[name], tuple) else [attrs[name]] * count
+                                 for name in ("stride", "padding", "dilation"))
+    inputs = [name for name in names if name]
+    return [ctx.node("Conv", inputs, kernel_shape=_kernel_shape(ctx.input_types[1]), strides=stride,
+                     pads=padding + padding, dilations=dilation, group=attrs["groups"])]
+
+
 _CONV_SIGNATURE = (Param("x", TENSOR), Param("weight", TENSOR), Param("bias", OPTIONAL_TENSOR, None),
                    Param("stride", ATTR, 1), Param("padding", ATTR, 0), Param("dilation", ATTR, 1),
                    Param("groups", ATTR, 1))
@@ -266,6 +307,7 @@ define(
     signature=_CONV_SIGNATURE,
     infer=_conv_infer,
     run=_conv_run,
+    onnx=_conv_onnx,
     doc="1-D convolution over x[B, C, L] with weight [O, C/groups, K] (torch Conv1d semantics).",
     behaviour="same in both modes",
     samples=(
@@ -282,6 +324,7 @@ define(
     signature=_CONV_SIGNATURE,
     infer=_conv_infer,
     run=_conv_run,
+    onnx=_conv_onnx,
     doc="2-D convolution over x[B, C, H, W] with weight [O, C/groups, KH, KW] (torch Conv2d semantics).",
     behaviour="same in both modes",
     samples=(
@@ -339,12 +382,23 @@ def _conv_transpose_run(ctx: RunContext, arrays: list, attrs: dict) -> list[np.n
     return [conv_transpose_nd(arrays[0], arrays[1], _optional(arrays, 2), *per_axis)]
 
 
+def _conv_transpose_onnx(ctx, names: list, attrs: dict) -> list[str]:
+    """ONNX ConvTranspose: same weight layout [C, O, KH, KW] and output-size rule as torch."""
+    require_float_input(ctx, "ConvTranspose")
+    stride, padding, extra = (list(attrs[name]) if isinstance(attrs[name], tuple) else [attrs[name]] * 2
+                              for name in ("stride", "padding", "output_padding"))
+    inputs = [name for name in names if name]
+    return [ctx.node("ConvTranspose", inputs, kernel_shape=_kernel_shape(ctx.input_types[1]), strides=stride,
+                     pads=padding + padding, output_padding=extra)]
+
+
 define(
     name="conv_transpose2d",
     signature=(Param("x", TENSOR), Param("weight", TENSOR), Param("bias", OPTIONAL_TENSOR, None),
                Param("stride", ATTR, 1), Param("padding", ATTR, 0), Param("output_padding", ATTR, 0)),
     infer=_conv_transpose_infer,
     run=_conv_transpose_run,
+    onnx=_conv_transpose_onnx,
     doc="2-D transposed convolution with weight [C, O, KH, KW] (torch ConvTranspose2d semantics).",
     behaviour="same in both modes",
     samples=(
@@ -373,11 +427,23 @@ def _max_pool_run(ctx: RunContext, arrays: list, attrs: dict) -> list[np.ndarray
     return [windows.max(axis=-1)]
 
 
+def _max_pool_onnx(ctx, names: list, attrs: dict) -> list[str]:
+    """ONNX MaxPool over the last axis; a rank-2 input gets a batch axis for the pooling."""
+    require_float_input(ctx, "MaxPool")
+    kernel = attrs["kernel_size"]
+    stride = kernel if attrs["stride"] is None else attrs["stride"]
+    batched = ctx.input_types[0].rank == 2
+    x = ctx.unsqueeze(names[0], [0]) if batched else names[0]
+    pooled = ctx.node("MaxPool", [x], kernel_shape=[kernel], strides=[stride])
+    return [ctx.squeeze(pooled, [0]) if batched else pooled]
+
+
 define(
     name="max_pool1d",
     signature=(Param("x", TENSOR), Param("kernel_size", ATTR), Param("stride", ATTR, None)),
     infer=_max_pool_infer,
     run=_max_pool_run,
+    onnx=_max_pool_onnx,
     doc="1-D max pooling over the last axis; the stride defaults to the kernel size.",
     behaviour="same in both modes",
     samples=((("B, 64, 16",), {"kernel_size": 2}), (("B, C, T",), {"kernel_size": 3, "stride": 1}, ("T >= 3",))),
@@ -426,6 +492,44 @@ def _batch_norm_run(ctx: RunContext, arrays: list, attrs: dict) -> list[np.ndarr
     return [(x * scale.reshape(shape) + shift.reshape(shape)).astype(x.dtype, copy=False)]
 
 
+def _channel_vector(ctx, value: float, like: str, like_type: TensorType, dtype: str) -> str:
+    """A per-channel vector filled with `value`, as long as `like` (a missing scale or shift)."""
+    channels = like_type.shape[0]
+    if channels.is_const:
+        return ctx.constant(np.full(channels.value, value), dtype)
+    return ctx.node("Expand", [ctx.scalar(value, dtype), ctx.shape_of(like)])
+
+
+def _batch_norm_onnx(ctx, names: list, attrs: dict) -> list[str]:
+    """BatchNormalization; in the training flow with batch statistics (training_mode=1 from opset 14)."""
+    require_float_input(ctx, "BatchNormalization")
+    x_type, dtype = ctx.input_types[0], ctx.input_types[0].dtype
+    x, mean, var = names[0], names[3], names[4]
+    scale = names[1] or _channel_vector(ctx, 1.0, var, ctx.input_types[4], dtype)
+    shift = names[2] or _channel_vector(ctx, 0.0, var, ctx.input_types[4], dtype)
+    if not ctx.training:
+        return [ctx.node("BatchNormalization", [x, scale, shift, mean, var], epsilon=float(attrs["eps"]))]
+    if ctx.opset < 14:
+        return [_batch_norm_decomposed(ctx, x, x_type, scale, shift, attrs["eps"])]
+    # momentum=1 keeps the running statistics unchanged, as in the reference interpreter; it also
+    # avoids onnxruntime's CPU kernel, whose training-mode Y wrongly depends on momentum otherwise.
+    outputs = ctx.node("BatchNormalization", [x, scale, shift, mean, var], outputs=3, training_mode=1,
+                       momentum=1.0, epsilon=float(attrs["eps"]))
+    return [outputs[0]]
+
+
+def _batch_norm_decomposed(ctx, x: str, x_type: TensorType, scale: str, shift: str, eps: float) -> str:
+    """Batch statistics spelled out (opset 13 has no training_mode attribute)."""
+    axes = [0, *range(2, x_type.rank)]
+    centred = ctx.node("Sub", [x, ctx.reduce("ReduceMean", x, axes, True)])
+    var = ctx.reduce("ReduceMean", ctx.node("Mul", [centred, centred]), axes, True)
+    normalized = ctx.node("Div", [centred, ctx.node("Sqrt", [ctx.node("Add", [var, ctx.scalar(eps, x_type.dtype)])])])
+    channel_axes = list(range(1, x_type.rank - 1))
+    if channel_axes:
+        scale, shift = ctx.unsqueeze(scale, channel_axes), ctx.unsqueeze(shift, channel_axes)
+    return ctx.node("Add", [ctx.node("Mul", [normalized, scale]), shift])
+
+
 define(
     name="batch_norm",
     signature=(Param("x", TENSOR), Param("weight", OPTIONAL_TENSOR), Param("bias", OPTIONAL_TENSOR),
@@ -433,6 +537,7 @@ define(
                Param("eps", ATTR, 1e-5)),
     infer=_batch_norm_infer,
     run=_batch_norm_run,
+    onnx=_batch_norm_onnx,
     doc="Batch normalization over channel axis 1 of x[B, C], x[B, C, L] or x[B, C, H, W].",
     behaviour=("train: normalizes with the batch mean and biased variance over every axis but 1 (the reference "
                "interpreter does not update the running statistics); infer: uses running_mean and running_var, "
@@ -476,12 +581,30 @@ def _layer_norm_run(ctx: RunContext, arrays: list, attrs: dict) -> list[np.ndarr
     return [(result + bias if bias is not None else result).astype(x.dtype, copy=False)]
 
 
+def _layer_norm_onnx(ctx, names: list, attrs: dict) -> list[str]:
+    """LayerNormalization from opset 17; before it, mean and biased variance over the trailing axes."""
+    require_float_input(ctx, "LayerNormalization")
+    x_type = ctx.input_types[0]
+    first = x_type.rank - ctx.input_types[1].rank
+    x, weight, bias = names[0], names[1], _optional(names, 2) or ""
+    if ctx.opset >= 17:
+        inputs = [x, weight, bias] if bias else [x, weight]
+        return [ctx.node("LayerNormalization", inputs, axis=first, epsilon=float(attrs["eps"]))]
+    axes = list(range(first, x_type.rank))
+    centred = ctx.node("Sub", [x, ctx.reduce("ReduceMean", x, axes, True)])
+    var = ctx.reduce("ReduceMean", ctx.node("Mul", [centred, centred]), axes, True)
+    deviation = ctx.node("Sqrt", [ctx.node("Add", [var, ctx.scalar(attrs["eps"], x_type.dtype)])])
+    result = ctx.node("Mul", [ctx.node("Div", [centred, deviation]), weight])
+    return [ctx.node("Add", [result, bias]) if bias else result]
+
+
 define(
     name="layer_norm",
     signature=(Param("x", TENSOR), Param("weight", TENSOR), Param("bias", OPTIONAL_TENSOR, None),
                Param("eps", ATTR, 1e-5)),
     infer=_layer_norm_infer,
     run=_layer_norm_run,
+    onnx=_layer_norm_onnx,
     doc="Layer normalization over the trailing axes that match the weight's shape.",
     behaviour="same in both modes",
     samples=(
@@ -527,11 +650,39 @@ def _drop_path_run(ctx: RunContext, arrays: list, attrs: dict) -> list[np.ndarra
     return [_scaled_mask(ctx, x, (x.shape[0],) + (1,) * (x.ndim - 1), attrs["p"])]
 
 
+def _dropout_onnx(ctx, names: list, attrs: dict) -> list[str]:
+    """Identity in inference; in training an ONNX Dropout with training_mode=true."""
+    if not ctx.training:
+        return [ctx.node("Identity", names)]
+    require_float_input(ctx, "Dropout")
+    ratio = ctx.scalar(attrs["p"], ctx.input_types[0].dtype)
+    return [ctx.node("Dropout", [names[0], ratio, ctx.scalar(True, "bool")])]
+
+
+def _drop_path_onnx(ctx, names: list, attrs: dict) -> list[str]:
+    """Identity in inference (and for p = 0); in training a per-sample mask from RandomUniformLike."""
+    x_type = ctx.input_types[0]
+    if not ctx.training or attrs["p"] == 0:
+        return [ctx.node("Identity", names)]
+    require_float_input(ctx, "RandomUniformLike")
+    p, dtype = float(attrs["p"]), x_type.dtype
+    if p >= 1.0:
+        return [ctx.node("Mul", [names[0], ctx.scalar(0.0, dtype)])]
+    from onnx import numpy_helper
+
+    zero = numpy_helper.from_array(np.zeros(1, dtype=NUMPY_DTYPES[dtype]))
+    samples = ctx.shape([x_type.shape[0]] + [1] * (x_type.rank - 1))
+    uniform = ctx.node("RandomUniformLike", [ctx.node("ConstantOfShape", [samples], value=zero)])
+    keep = ctx.node("Cast", [ctx.node("GreaterOrEqual", [uniform, ctx.scalar(p, dtype)])], to=ctx.onnx_dtype(dtype))
+    return [ctx.node("Mul", [names[0], ctx.node("Mul", [keep, ctx.scalar(1.0 / (1.0 - p), dtype)])])]
+
+
 define(
     name="dropout",
     signature=(Param("x", TENSOR), Param("p", ATTR, 0.5)),
     infer=_dropout_infer,
     run=_dropout_run,
+    onnx=_dropout_onnx,
     doc="Dropout: zero elements with probability p (inverted: survivors scaled by 1 / (1 - p)).",
     behaviour="train: zeroes each element with probability p and scales the rest by 1 / (1 - p); infer: identity",
     samples=((("B, 1024, T",), {"p": 0.25}), (("B, C",), {})),
@@ -542,6 +693,7 @@ define(
     signature=(Param("x", TENSOR), Param("p", ATTR, 0.0)),
     infer=_dropout_infer,
     run=_drop_path_run,
+    onnx=_drop_path_onnx,
     doc="Stochastic depth: zero whole samples (axis 0) with probability p, survivors scaled by 1 / (1 - p).",
     behaviour="train: zeroes each sample along axis 0 with probability p and scales the rest by 1 / (1 - p); "
               "infer: identity",

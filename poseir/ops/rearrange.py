@@ -12,7 +12,7 @@ from poseir.dims import Dim, Tri, parse_dim
 from poseir.ir import TensorType
 from poseir.ops.elementwise import define
 from poseir.ops.registry import ATTR, KEYWORDS, TENSOR, Param, RunContext, ShapeContext
-from poseir.ops.shape import product, size_attr
+from poseir.ops.shape import onnx_reshape, product, size_attr
 
 _TOKEN = re.compile(r"\s*(?:(?P<name>[A-Za-z_][A-Za-z_0-9]*)|(?P<open>\()|(?P<close>\))|(?P<other>\S+?))")
 
@@ -178,11 +178,39 @@ def _rearrange_run(ctx: RunContext, arrays: list, attrs: dict) -> list[np.ndarra
     return [moved.reshape([int(np.prod([known[name] for name in group])) for group in pattern.right])]
 
 
+def elementary_sizes(facts, pattern: Pattern, shape, sizes) -> dict[str, Dim]:
+    """Every elementary axis size as a dim, solved from the input shape (no diagnostics: already checked)."""
+    known = {name: Dim.of(value) for name, value in (sorted(sizes.items()) if isinstance(sizes, dict) else sizes)}
+    for group, dim in zip(pattern.left, shape):
+        unknown = [name for name in group if name not in known]
+        if unknown:
+            part = facts.normalize(product(known[name] for name in group if name in known))
+            quotient = facts.normalize(dim).exact_div(part)
+            known[unknown[0]] = quotient if quotient is not None else facts.normalize(dim // part.value)
+    return known
+
+
+def _rearrange_onnx(ctx, names: list, attrs: dict) -> list[str]:
+    """Reshape to the elementary axes, Transpose, Reshape to the output groups; sizes from runtime dims."""
+    pattern = parse_pattern(attrs["pattern"])
+    known = elementary_sizes(ctx.facts, pattern, ctx.input_types[0].shape, attrs["sizes"])
+    result = names[0]
+    if any(len(group) != 1 for group in pattern.left):
+        result = onnx_reshape(ctx, result, [known[name] for name in pattern.left_names])
+    order = [pattern.left_names.index(name) for name in pattern.right_names]
+    if order != sorted(order):
+        result = ctx.node("Transpose", [result], perm=order)
+    if any(len(group) != 1 for group in pattern.right):
+        result = onnx_reshape(ctx, result, ctx.output_types[0].shape)
+    return [result if result != names[0] else ctx.node("Identity", [result])]
+
+
 define(
     name="rearrange",
     signature=(Param("x", TENSOR), Param("pattern", ATTR), Param("sizes", KEYWORDS, ())),
     infer=_rearrange_infer,
     run=_rearrange_run,
+    onnx=_rearrange_onnx,
     doc="einops-style axis rearrangement, e.g. `b t j c -> b (j c) t`; `sizes` names split sizes.",
     behaviour="same in both modes",
     samples=(

@@ -10,6 +10,7 @@ from poseir.dims import Dim
 from poseir.ir import TensorType
 from poseir.ops.elementwise import as_dtype, define, dtype_name, float_dtype
 from poseir.ops.registry import ATTR, TENSOR, Param, RunContext, ShapeContext
+from poseir.ops.shape import product
 
 
 def reduced_axes(ctx: ShapeContext, dim, rank: int, at: str = "dim") -> tuple[int, ...]:
@@ -55,10 +56,7 @@ def _reduce_infer(result_dtype: Callable[[str], str]) -> Callable:
 
 def _run_axes(array: np.ndarray, dim) -> tuple[int, ...]:
     """Normalized numpy axes for `dim` at run time."""
-    if dim is None:
-        return tuple(range(array.ndim))
-    items = dim if isinstance(dim, tuple) else (dim,)
-    return tuple(sorted(item % array.ndim for item in items))
+    return tuple(_onnx_axes(array.ndim, dim))
 
 
 def _reduce_run(reduction: Callable, result_dtype: Callable[[str], str]) -> Callable:
@@ -103,6 +101,41 @@ def _var(x, axes, keepdims, attrs):
     return np.var(x, axis=axes, keepdims=keepdims, ddof=1 if attrs.get("unbiased") else 0)
 
 
+def _onnx_axes(rank: int, dim) -> list[int]:
+    """Sorted non-negative axes named by `dim` (every axis when it is none), for numpy and ONNX alike."""
+    if dim is None:
+        return list(range(rank))
+    items = dim if isinstance(dim, tuple) else (dim,)
+    return sorted(item % rank for item in items)
+
+
+def _reduce_onnx(op_type: str, result_dtype: Callable[[str], str]) -> Callable:
+    """An ONNX facet: cast to the result dtype as numpy does, then one Reduce* node."""
+
+    def lower(ctx, names: list, attrs: dict) -> list[str]:
+        x_type = ctx.input_types[0]
+        dtype = result_dtype(x_type.dtype)
+        x = ctx.cast(names[0], x_type.dtype, dtype)
+        return [ctx.reduce(op_type, x, _onnx_axes(x_type.rank, attrs["dim"]), attrs["keepdim"])]
+
+    return lower
+
+
+def _var_onnx(ctx, names: list, attrs: dict) -> list[str]:
+    """mean((x - mean x)^2), times n / (n - 1) when unbiased, n the runtime count of reduced entries."""
+    x_type = ctx.input_types[0]
+    dtype = float_dtype(x_type.dtype)
+    axes = _onnx_axes(x_type.rank, attrs["dim"])
+    x = ctx.cast(names[0], x_type.dtype, dtype)
+    centred = ctx.node("Sub", [x, ctx.reduce("ReduceMean", x, axes, True)])
+    if not attrs["unbiased"]:
+        return [ctx.reduce("ReduceMean", ctx.node("Mul", [centred, centred]), axes, attrs["keepdim"])]
+    squares = ctx.reduce("ReduceSum", ctx.node("Mul", [centred, centred]), axes, attrs["keepdim"])
+    count = ctx.dim(product(x_type.shape[axis] for axis in axes) - 1)
+    divisor = ctx.node("Cast", [ctx.squeeze(count, [0])], to=ctx.onnx_dtype(dtype))
+    return [ctx.node("Div", [squares, divisor])]
+
+
 _SIGNATURE = (Param("x", TENSOR), Param("dim", ATTR, None), Param("keepdim", ATTR, False))
 _SAMPLES = (
     (("B, T, 17, 3",), {"dim": -1, "keepdim": False}),
@@ -112,18 +145,21 @@ _SAMPLES = (
 )
 
 _REDUCTIONS = (
-    ("sum", _sum, _sum_dtype, "Sum over `dim` (an axis, a tuple of axes, or none for all)."),
-    ("mean", _mean, float_dtype, "Arithmetic mean over `dim` (an axis, a tuple of axes, or none for all)."),
-    ("amax", _amax, _keep, "Maximum over `dim` (an axis, a tuple of axes, or none for all)."),
-    ("norm", _norm, float_dtype, "Euclidean (L2) norm over `dim` (an axis, a tuple of axes, or none for all)."),
+    ("sum", _sum, "ReduceSum", _sum_dtype, "Sum over `dim` (an axis, a tuple of axes, or none for all)."),
+    ("mean", _mean, "ReduceMean", float_dtype,
+     "Arithmetic mean over `dim` (an axis, a tuple of axes, or none for all)."),
+    ("amax", _amax, "ReduceMax", _keep, "Maximum over `dim` (an axis, a tuple of axes, or none for all)."),
+    ("norm", _norm, "ReduceL2", float_dtype,
+     "Euclidean (L2) norm over `dim` (an axis, a tuple of axes, or none for all)."),
 )
 
-for _name, _reduction, _dtype_rule, _doc in _REDUCTIONS:
+for _name, _reduction, _op_type, _dtype_rule, _doc in _REDUCTIONS:
     define(
         name=_name,
         signature=_SIGNATURE,
         infer=_reduce_infer(_dtype_rule),
         run=_reduce_run(_reduction, _dtype_rule),
+        onnx=_reduce_onnx(_op_type, _dtype_rule),
         doc=_doc,
         behaviour="same in both modes",
         samples=_SAMPLES,
@@ -142,6 +178,7 @@ define(
     signature=(*_SIGNATURE, Param("unbiased", ATTR, False)),
     infer=_var_infer,
     run=_reduce_run(_var, float_dtype),
+    onnx=_var_onnx,
     doc="Variance over `dim`; biased (divide by n) unless `unbiased=true` (divide by n - 1).",
     behaviour="same in both modes",
     samples=(
@@ -186,11 +223,23 @@ def float_dtype_numpy(array: np.ndarray) -> np.dtype:
     return dtype if np.issubdtype(dtype, np.floating) else np.dtype(np.float32)
 
 
+def _softmax_onnx(op_type: str) -> Callable:
+    """Softmax or LogSoftmax along one axis (opset 13 semantics), integers computed in f32."""
+
+    def lower(ctx, names: list, attrs: dict) -> list[str]:
+        x_type = ctx.input_types[0]
+        x = ctx.cast(names[0], x_type.dtype, ctx.output_types[0].dtype)
+        return [ctx.node(op_type, [x], axis=attrs["dim"] % x_type.rank)]
+
+    return lower
+
+
 define(
     name="softmax",
     signature=(Param("x", TENSOR), Param("dim", ATTR)),
     infer=_softmax_infer,
     run=_softmax_run,
+    onnx=_softmax_onnx("Softmax"),
     doc="Numerically stable softmax along `dim`.",
     behaviour="same in both modes",
     samples=((("B, H, N, N",), {"dim": -1}), (("B, 18, D",), {"dim": 2})),
@@ -201,6 +250,7 @@ define(
     signature=(Param("x", TENSOR), Param("dim", ATTR)),
     infer=_softmax_infer,
     run=_log_softmax_run,
+    onnx=_softmax_onnx("LogSoftmax"),
     doc="Numerically stable log of the softmax along `dim`.",
     behaviour="same in both modes",
     samples=((("B, C",), {"dim": 1}), (("B, T, C",), {"dim": -1})),

@@ -106,6 +106,31 @@ def fill_placeholder(ctx: ShapeContext, sizes: list, total: Dim, attr: str, subj
     return [quotient if size is None else size for size in sizes]
 
 
+# --------------------------------------------------------------------------- ONNX helpers
+
+
+def onnx_reshape(ctx, x: str, dims: Sequence[Dim], source: Sequence[Dim] = ()) -> str:
+    """Reshape `x` (of shape `source`) to `dims` without ever writing a symbolic size as a number.
+
+    A symbolic size at the same position as in the input becomes 0 (ONNX: copy the input's size);
+    the costliest remaining one becomes -1; any other is computed from the input shapes at run time.
+    """
+    dims = [Dim.of(dim) for dim in dims]
+    for position, (dim, before) in enumerate(zip(dims, source)):
+        if not dim.is_const and dim == before:
+            dims[position] = Dim.of(0)
+    symbolic = [position for position, dim in enumerate(dims) if not dim.is_const]
+    if symbolic:
+        chosen = max(symbolic, key=lambda position: (len(str(dims[position])), position))
+        dims[chosen] = Dim.of(-1)
+    return ctx.node("Reshape", [x, ctx.shape(dims)])
+
+
+def _reshape_onnx(ctx, names: list, attrs: dict) -> list[str]:
+    """Reshape to the inferred output shape (never to example sizes)."""
+    return [onnx_reshape(ctx, names[0], ctx.output_types[0].shape, ctx.input_types[0].shape)]
+
+
 # --------------------------------------------------------------------------- reshape
 
 
@@ -289,6 +314,7 @@ define(
     signature=(Param("x", TENSOR), Param("shape", VARIADIC)),
     infer=_reshape_infer,
     run=_reshape_run,
+    onnx=_reshape_onnx,
     doc="Regroup neighbouring axes without moving data; one size may be -1.",
     behaviour="same in both modes",
     samples=(
@@ -322,11 +348,18 @@ def _permute_run(ctx: RunContext, arrays: list, attrs: dict) -> list[np.ndarray]
     return [np.transpose(arrays[0], unwrap_sizes(attrs["dims"]))]
 
 
+def _permute_onnx(ctx, names: list, attrs: dict) -> list[str]:
+    """ONNX Transpose with non-negative axes."""
+    rank = ctx.input_types[0].rank
+    return [ctx.node("Transpose", names, perm=[axis % rank for axis in unwrap_sizes(attrs["dims"])])]
+
+
 define(
     name="permute",
     signature=(Param("x", TENSOR), Param("dims", VARIADIC)),
     infer=_permute_infer,
     run=_permute_run,
+    onnx=_permute_onnx,
     doc="Reorder all axes: output axis i is input axis dims[i].",
     behaviour="same in both modes",
     samples=((("B, T, 34",), {"dims": (0, 2, 1)}), (("B, T, 17, 3",), {"dims": (2, 0, -1, 1)})),
@@ -348,11 +381,21 @@ def _transpose_run(ctx: RunContext, arrays: list, attrs: dict) -> list[np.ndarra
     return [np.swapaxes(arrays[0], attrs["dim0"], attrs["dim1"])]
 
 
+def _transpose_onnx(ctx, names: list, attrs: dict) -> list[str]:
+    """ONNX Transpose swapping two axes."""
+    rank = ctx.input_types[0].rank
+    perm = list(range(rank))
+    first, second = attrs["dim0"] % rank, attrs["dim1"] % rank
+    perm[first], perm[second] = perm[second], perm[first]
+    return [ctx.node("Transpose", names, perm=perm)]
+
+
 define(
     name="transpose",
     signature=(Param("x", TENSOR), Param("dim0", ATTR), Param("dim1", ATTR)),
     infer=_transpose_infer,
     run=_transpose_run,
+    onnx=_transpose_onnx,
     doc="Swap two axes.",
     behaviour="same in both modes",
     samples=((("B, T, 34",), {"dim0": 1, "dim1": 2}), (("B, N, C",), {"dim0": -1, "dim1": 0})),
@@ -397,6 +440,7 @@ define(
     signature=(Param("x", TENSOR), Param("start_dim", ATTR, 0), Param("end_dim", ATTR, -1)),
     infer=_flatten_infer,
     run=_flatten_run,
+    onnx=_reshape_onnx,
     doc="Merge the axes start_dim..end_dim (inclusive) into one axis.",
     behaviour="same in both modes",
     samples=(
@@ -439,6 +483,7 @@ define(
     signature=(Param("x", TENSOR), Param("dim", ATTR), Param("sizes", ATTR)),
     infer=_unflatten_infer,
     run=_unflatten_run,
+    onnx=_reshape_onnx,
     doc="Split one axis into several, e.g. 51 into (17, 3); one size may be -1.",
     behaviour="same in both modes",
     samples=(
@@ -469,11 +514,17 @@ def _squeeze_run(ctx: RunContext, arrays: list, attrs: dict) -> list[np.ndarray]
     return [np.squeeze(arrays[0], axis=attrs["dim"])]
 
 
+def _squeeze_onnx(ctx, names: list, attrs: dict) -> list[str]:
+    """ONNX Squeeze of one axis."""
+    return [ctx.squeeze(names[0], [attrs["dim"] % ctx.input_types[0].rank])]
+
+
 define(
     name="squeeze",
     signature=(Param("x", TENSOR), Param("dim", ATTR)),
     infer=_squeeze_infer,
     run=_squeeze_run,
+    onnx=_squeeze_onnx,
     doc="Remove one axis of size 1.",
     behaviour="same in both modes",
     samples=((("B, 1, 17, 3",), {"dim": 1}), (("B, 17, 1",), {"dim": -1})),
@@ -492,11 +543,17 @@ def _unsqueeze_run(ctx: RunContext, arrays: list, attrs: dict) -> list[np.ndarra
     return [np.expand_dims(arrays[0], attrs["dim"])]
 
 
+def _unsqueeze_onnx(ctx, names: list, attrs: dict) -> list[str]:
+    """ONNX Unsqueeze at one position."""
+    return [ctx.unsqueeze(names[0], [attrs["dim"] % (ctx.input_types[0].rank + 1)])]
+
+
 define(
     name="unsqueeze",
     signature=(Param("x", TENSOR), Param("dim", ATTR)),
     infer=_unsqueeze_infer,
     run=_unsqueeze_run,
+    onnx=_unsqueeze_onnx,
     doc="Insert an axis of size 1 at position `dim`.",
     behaviour="same in both modes",
     samples=((("B, T, 3",), {"dim": 2}), (("B, T",), {"dim": -1}), (("",), {"dim": 0})),
@@ -544,11 +601,21 @@ def _expand_run(ctx: RunContext, arrays: list, attrs: dict) -> list[np.ndarray]:
     return [np.ascontiguousarray(np.broadcast_to(x, shape))]
 
 
+def _expand_onnx(ctx, names: list, attrs: dict) -> list[str]:
+    """ONNX Expand; kept axes ask for 1 (Expand broadcasts), so only grown axes need a size."""
+    x, out = ctx.input_types[0], ctx.output_types[0]
+    lead = out.rank - x.rank
+    sizes = list(out.shape[:lead])
+    sizes += [Dim.of(1) if before == after else after for before, after in zip(x.shape, out.shape[lead:])]
+    return [ctx.node("Expand", [names[0], ctx.shape(sizes)])]
+
+
 define(
     name="expand",
     signature=(Param("x", TENSOR), Param("sizes", VARIADIC)),
     infer=_expand_infer,
     run=_expand_run,
+    onnx=_expand_onnx,
     doc="Broadcast size-1 axes to larger sizes (and add leading axes); -1 keeps a size.",
     behaviour="same in both modes",
     samples=(
@@ -577,11 +644,20 @@ def _repeat_run(ctx: RunContext, arrays: list, attrs: dict) -> list[np.ndarray]:
     return [np.tile(arrays[0], unwrap_sizes(attrs["repeats"]))]
 
 
+def _repeat_onnx(ctx, names: list, attrs: dict) -> list[str]:
+    """ONNX Tile; extra leading counts first add leading axes, as torch `repeat` does."""
+    counts = unwrap_sizes(attrs["repeats"])
+    lead = len(counts) - ctx.input_types[0].rank
+    x = ctx.unsqueeze(names[0], range(lead)) if lead else names[0]
+    return [ctx.node("Tile", [x, ctx.shape([Dim.of(count) for count in counts])])]
+
+
 define(
     name="repeat",
     signature=(Param("x", TENSOR), Param("repeats", VARIADIC)),
     infer=_repeat_infer,
     run=_repeat_run,
+    onnx=_repeat_onnx,
     doc="Tile a tensor: each axis is repeated the given number of times (like torch `repeat`).",
     behaviour="same in both modes",
     samples=((("B, 17, 3",), {"repeats": (1, 2, 1)}), (("T, C",), {"repeats": (parse_dim("B"), 1, 3)})),
