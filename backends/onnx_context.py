@@ -120,7 +120,8 @@ class LoweringContext:
         """The doc_string every node carries: the poseir op and its DSL span."""
         if self._node is None:
             return "poseir"
-        return f"poseir {self._node.op} at {self._node.span}"
+        span = self._node.span
+        return f"poseir {self._node.op} at {span}-{span.end_line}:{span.end_column}"
 
     # ------------------------------------------------------------------ constants
 

@@ -9,9 +9,12 @@ from pathlib import Path
 import onnx
 
 from poseir.diagnostics import Diagnostic, DiagnosticError
+from poseir.render import render_location
+from poseir.source import SourceFile, SourceMap
 
-# The doc_string every exported node carries: `poseir <op> at <path>:<line>:<column>`.
-_ORIGIN = re.compile(r"poseir (?P<op>\S+) at (?P<path>.+):(?P<line>\d+):(?P<column>\d+)$")
+# The doc_string every exported node carries: `poseir <op> at <path>:<line>:<column>-<line>:<column>`.
+_ORIGIN = re.compile(r"poseir (?P<op>\S+) at (?P<path>.+):(?P<line>\d+):(?P<column>\d+)"
+                     r"(?:-(?P<end_line>\d+):(?P<end_column>\d+))?$")
 
 
 @dataclass(frozen=True)
@@ -24,6 +27,8 @@ class Origin:
     path: str
     line: int
     column: int
+    end_line: int
+    end_column: int
     sizes_only: bool  # a size computation made for that op, rather than the op itself
 
 
@@ -44,8 +49,11 @@ def find_origin(model: onnx.ModelProto, name: str) -> Origin:
                 raise DiagnosticError(Diagnostic.make(
                     "E407", f"the node `{node.name}` records no `.pose` location", None,
                     notes=(f"its doc_string is `{node.doc_string}`" if node.doc_string else "it has no doc_string",)))
-            return Origin(node.name, node.op_type, match["op"], match["path"], int(match["line"]),
-                          int(match["column"]), node.doc_string.startswith("size computation"))
+            line, column = int(match["line"]), int(match["column"])
+            end_line = int(match["end_line"] or line)
+            end_column = int(match["end_column"] or column + 1)
+            return Origin(node.name, node.op_type, match["op"], match["path"], line, column, end_line, end_column,
+                          node.doc_string.startswith("size computation"))
     raise DiagnosticError(Diagnostic.make(
         "E407", f"the model has no node `{name}` written by poseir", None,
         helps=("node names look like `expand_conv/Conv_0`; list them with `python -c \"import onnx; "
@@ -53,27 +61,26 @@ def find_origin(model: onnx.ModelProto, name: str) -> Origin:
 
 
 def explain_node(model_path: str, name: str) -> str:
-    """The text `poseir explain-node` prints: the node, its poseir op, and the `.pose` line with a caret."""
+    """The text `poseir explain-node` prints: the node, its poseir op, and the `.pose` span underlined."""
     origin = find_origin(load_model(model_path), name)
     role = "a size computation for" if origin.sizes_only else "lowered from"
-    lines = [f"{origin.node}: ONNX {origin.op_type}, {role} poseir `{origin.op}`",
-             f"  --> {origin.path}:{origin.line}:{origin.column}"]
-    text = _source_line(origin.path, origin.line, model_path)
-    if text is not None:
-        gutter = " " * len(str(origin.line))
-        lines += [f"{gutter} |", f"{origin.line} | {text}", f"{gutter} | {' ' * (origin.column - 1)}^"]
-    else:
-        lines.append(f"  = note: `{origin.path}` is not readable from here, so its line is not shown")
-    return "\n".join(lines) + "\n"
+    title = f"{origin.node}: ONNX {origin.op_type}, {role} poseir `{origin.op}`"
+    source = _source_file(origin.path, model_path)
+    if source is None or origin.line > source.line_count:
+        return (f"{title}\n  --> {origin.path}:{origin.line}:{origin.column}\n"
+                f"  = note: `{origin.path}` is not readable from here, so its line is not shown\n")
+    start = source.line_starts[origin.line - 1] + origin.column - 1
+    end_line = min(origin.end_line, source.line_count)
+    end = source.line_starts[end_line - 1] + origin.end_column - 1
+    span = source.span(start, max(start, min(end, len(source.text))))
+    return render_location(title, span, "", SourceMap([source]))
 
 
-def _source_line(path: str, line: int, model_path: str) -> str | None:
-    """Line `line` of the `.pose` file, found as given or next to the model file."""
+def _source_file(path: str, model_path: str) -> SourceFile | None:
+    """The `.pose` file, found as recorded or next to the model file."""
     for candidate in (Path(path), Path(model_path).parent / path):
         try:
-            lines = candidate.read_text(encoding="utf-8").splitlines()
+            return SourceFile(path, candidate.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError):
             continue
-        if 1 <= line <= len(lines):
-            return lines[line - 1].rstrip("\r")
     return None

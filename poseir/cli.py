@@ -211,6 +211,7 @@ def _compile(arguments) -> int:
     from pathlib import Path
 
     from poseir.backends.onnx_export import DEFAULT_OPSET, MAX_OPSET, MIN_OPSET
+    from poseir.compiler import prepare_for_backend
 
     opset = DEFAULT_OPSET if arguments.opset is None else arguments.opset
     if arguments.target == "onnx" and not MIN_OPSET <= opset <= MAX_OPSET:
@@ -223,6 +224,7 @@ def _compile(arguments) -> int:
     if built is None:
         return code
     graph, result = built
+    graph = prepare_for_backend(graph)
     if arguments.target == "ir":
         from poseir.ir import format_graph
 

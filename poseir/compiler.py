@@ -82,6 +82,15 @@ def build(path: str, *, model: str | None = None, mode: str = "infer", overrides
     return graph, result
 
 
+def prepare_for_backend(graph: Graph) -> Graph:
+    """The passes every lowering runs first, in order; each is verified in the test suite."""
+    from poseir.passes.inference_cleanup import inference_cleanup
+
+    for compiler_pass in (inference_cleanup,):
+        graph, _, _ = compiler_pass(graph)
+    return graph
+
+
 def parse_override(text: str) -> tuple[str, object]:
     """`channels=256` -> ("channels", 256); lists, floats, bools and strings too."""
     if "=" not in text:

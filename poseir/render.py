@@ -441,6 +441,16 @@ def render_human(
     return writer.ansi(width) if color else writer.plain()
 
 
+def render_location(title: str, span: Span, message: str, sources: SourceMap, *, color: bool = False) -> str:
+    """A title line and the source snippet of one span, drawn like a diagnostic's primary label."""
+    writer = _Writer()
+    writer.line((title, _EMPHASIS))
+    block = _Block(span.path, span, (_mark(Label(span, message), True, sources),))
+    width = _gutter_width([block], [])
+    _write_block(writer, block, width, sources, _NOTE)
+    return writer.ansi(100) if color else writer.plain()
+
+
 # ---------------------------------------------------------------- machine formats
 
 

@@ -361,9 +361,11 @@ def test_cli_compile_onnx_opsets_and_ir(tmp_path):
     assert again.read_bytes() == (tmp_path / "sb20.onnx").read_bytes()  # across processes too
     text = tmp_path / "sb.txt"
     assert poseir("compile", "examples/simplebaseline.pose", "--target", "ir", "-o", text, *flags).returncode == 0
+    from poseir.compiler import prepare_for_backend
     from poseir.ir import format_graph
 
-    assert text.read_text() == format_graph(graph).replace(example("simplebaseline"), "examples/simplebaseline.pose")
+    prepared = prepare_for_backend(graph)
+    assert text.read_text() == format_graph(prepared).replace(example("simplebaseline"), "examples/simplebaseline.pose")
 
 
 def test_cli_compile_weights_train_and_errors(tmp_path):
