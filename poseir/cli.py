@@ -84,6 +84,12 @@ def _parser() -> argparse.ArgumentParser:
     explain_node.add_argument("node", metavar="NODE", help="a node name (as onnxruntime reports it) or a value name")
     explain_node.set_defaults(handler=_explain_node)
 
+    fix = commands.add_parser("fix", help="show (or apply) the fix-its of a file as a diff")
+    fix.add_argument("path", metavar="PATH")
+    fix.add_argument("--write", action="store_true", help="rewrite the file instead of printing the diff")
+    fix.add_argument("--unsafe", action="store_true", help="also apply fixes that may change meaning")
+    fix.set_defaults(handler=_fix, format="human", color="auto")
+
     explain = commands.add_parser("explain", help="the long explanation of a diagnostic code")
     explain.add_argument("code")
     explain.set_defaults(handler=_explain)
@@ -348,6 +354,43 @@ def _print_params_table(graph) -> None:
     console.print(table)
     trainable = sum(_numel(parameter.shape) for parameter in graph.parameters if parameter.kind == "parameter")
     console.print(f"{len(graph.parameters)} entries, {trainable:,} trainable parameters")
+
+
+def _fix(arguments) -> int:
+    """`poseir fix PATH [--write] [--unsafe]`: a diff by default; the file changes only with --write."""
+    from pathlib import Path
+
+    from poseir.fixes import fix_text
+
+    path = Path(arguments.path)
+    try:
+        original = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        print(f"error[E405]: cannot read `{path}`: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    result = fix_text(str(path), original, unsafe=arguments.unsafe)
+    if result.changed and arguments.write:
+        temporary = path.with_name(path.name + ".poseir-fix")
+        temporary.write_text(result.fixed, encoding="utf-8")
+        os.replace(temporary, path)  # atomic: the file is either the old or the new text
+    elif result.changed:
+        sys.stdout.write(result.diff())
+    _report(result.remaining, result.sources, arguments, stream=sys.stderr)
+    _print_fix_summary(result, arguments)
+    return EXIT_ERRORS if has_errors(result.remaining) else EXIT_OK
+
+
+def _print_fix_summary(result, arguments) -> None:
+    """What was applied (or would be), and a hint when only unsafe fixes are left."""
+    verb = "applied" if arguments.write else "would apply"
+    for message in result.applied:
+        print(f"{verb}: {message}", file=sys.stderr)
+    if not result.applied:
+        print(f"poseir: no {'' if arguments.unsafe else 'safe '}fixes for `{result.path}`", file=sys.stderr)
+    unsafe_left = any(fix for diagnostic in result.remaining for fix in diagnostic.fixes if not fix.safe)
+    if unsafe_left and not arguments.unsafe:
+        print("note: some diagnostics have fixes that may change meaning; review them with --unsafe",
+              file=sys.stderr)
 
 
 def _explain(arguments) -> int:

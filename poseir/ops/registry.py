@@ -241,12 +241,40 @@ class ShapeContext:
         labels = (Label(self.span_of(ats[first]), f"this is {left}"),)
         notes = [f"axis {axis} is {left.shape[axis]} on one side and {right.shape[axis]} on the other",
                  "shapes are aligned from the right, as in numpy and PyTorch"]
-        helps = []
+        helps, fixes = [], []
         if left.rank != right.rank:
-            helps.append("the operands have different ranks; insert the missing axis with "
-                         "`unsqueeze` or index with `none` where it belongs")
+            fix = self._missing_axis_fix(types, ats, first, second)
+            if fix is not None:
+                fixes.append(fix)
+            else:
+                helps.append("the operands have different ranks; insert the missing axis with "
+                             "`unsqueeze` or index with `none` where it belongs")
         self.error("E200", f"shapes {left} and {right} cannot be broadcast", at=ats[second],
-                   label=f"this is {right}", labels=labels, notes=notes, helps=helps)
+                   label=f"this is {right}", labels=labels, notes=notes, helps=helps, fixes=fixes)
+
+    def _missing_axis_fix(self, types, ats, first, second) -> Fix | None:
+        """When exactly one place for a new unit axis makes the shorter operand broadcast, index it there.
+
+        `x[B, T, 17, 3] - root[B, 17, 3]` has one such place (after B), so the fix writes
+        `root[:, none]`; with several candidates the intent is ambiguous and no fix is offered.
+        """
+        short, long_ = (first, second) if types[first].rank < types[second].rank else (second, first)
+        shorter, longer = types[short], types[long_]
+        text = self.text_of(ats[short])
+        if text is None or longer.rank - shorter.rank != 1:
+            return None
+        places = [place for place in range(shorter.rank + 1)
+                  if self._broadcasts_exactly(shorter.shape[:place] + (Dim.of(1),) + shorter.shape[place:], longer)]
+        if len(places) != 1 or places[0] == 0:
+            return None  # a leading axis is implicit in broadcasting, so position 0 never fails
+        index = ", ".join([":"] * places[0] + ["none"])
+        operand = text if text.replace("_", "").replace(".", "").isalnum() else f"({text})"
+        return self.fix(f"insert the missing axis: `{operand}[{index}]`", f"{operand}[{index}]", at=ats[short])
+
+    def _broadcasts_exactly(self, shape, longer: TensorType) -> bool:
+        """Every axis provably equal to the other's or 1 (no assumptions)."""
+        return all(self.equal(mine, theirs) is Tri.YES or self.equal(mine, 1) is Tri.YES
+                   for mine, theirs in zip(shape, longer.shape))
 
 
 @dataclass
