@@ -84,6 +84,13 @@ def _parser() -> argparse.ArgumentParser:
     explain_node.add_argument("node", metavar="NODE", help="a node name (as onnxruntime reports it) or a value name")
     explain_node.set_defaults(handler=_explain_node)
 
+    graph = commands.add_parser("graph", help="draw the model as Graphviz DOT (or SVG with Graphviz)")
+    graph.add_argument("path", metavar="PATH")
+    graph.add_argument("-o", "--output", required=True, help="model.dot, or model.svg (needs Graphviz's `dot`)")
+    graph.add_argument("--mode", choices=("both", "infer", "train"), default="both")
+    _add_model_options(graph)
+    graph.set_defaults(handler=_graph, format="human", color="auto")
+
     fix = commands.add_parser("fix", help="show (or apply) the fix-its of a file as a diff")
     fix.add_argument("path", metavar="PATH")
     fix.add_argument("--write", action="store_true", help="rewrite the file instead of printing the diff")
@@ -354,6 +361,34 @@ def _print_params_table(graph) -> None:
     console.print(table)
     trainable = sum(_numel(parameter.shape) for parameter in graph.parameters if parameter.kind == "parameter")
     console.print(f"{len(graph.parameters)} entries, {trainable:,} trainable parameters")
+
+
+def _graph(arguments) -> int:
+    """`poseir graph PATH -o model.dot|svg`: both flows, shapes on edges, mode-only nodes marked."""
+    from pathlib import Path
+
+    from poseir.graphviz import render_svg, to_dot
+
+    graphs = {}
+    for mode in (("infer", "train") if arguments.mode == "both" else (arguments.mode,)):
+        built, code = _build(arguments, mode)
+        if built is None:
+            return code
+        graphs[mode] = built[0]
+    dot = to_dot(graphs)
+    output = Path(arguments.output)
+    if output.suffix.lower() == ".svg":
+        svg = render_svg(dot)
+        if svg is None:
+            print("error: writing SVG needs Graphviz's `dot` program; install Graphviz or write a .dot file",
+                  file=sys.stderr)
+            return EXIT_USAGE
+        output.write_bytes(svg)
+    else:
+        output.write_text(dot, encoding="utf-8")
+    nodes = sum(len(graph.nodes) for graph in graphs.values())
+    print(f"wrote {output}: {', '.join(graphs)} flow(s), {nodes} nodes", file=sys.stderr)
+    return EXIT_OK
 
 
 def _fix(arguments) -> int:
