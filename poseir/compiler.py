@@ -51,7 +51,7 @@ def check(path: str, text: str | None = None, *, overrides: dict | None = None,
     result.models = list(loaded.models) if models is None else models
     for model in result.models:
         for mode in MODES:
-            elaborated = elaborate(loaded, model, mode, overrides)
+            elaborated = elaborate(loaded, model, mode, overrides, mode_optional=True)
             result.diagnostics.extend(elaborated.diagnostics)
             if elaborated.graph is not None:
                 result.graphs[(model, mode)] = elaborated.graph

@@ -43,16 +43,22 @@ def model_modes(program: Program, model: str) -> tuple[str, ...]:
     return MODES
 
 
-def elaborate(program: Program, model: str, mode: str, overrides: dict | None = None) -> ElaborationResult:
-    """Build the `mode` flow of `model` as a typed IR graph."""
-    return Elaborator(program, model, mode, overrides or {}).run()
+def elaborate(program: Program, model: str, mode: str, overrides: dict | None = None, *,
+              mode_optional: bool = False) -> ElaborationResult:
+    """Build the `mode` flow of `model` as a typed IR graph.
+
+    With `mode_optional`, a model without a forward for `mode` (an inference-only model, say)
+    gives no graph and no diagnostic instead of E101.
+    """
+    return Elaborator(program, model, mode, overrides or {}, mode_optional).run()
 
 
 class Elaborator(PatternMatcher, ExpressionEvaluator):
     """Runs module bodies and forwards at compile time, emitting IR nodes through a GraphBuilder."""
 
-    def __init__(self, program: Program, model: str, mode: str, overrides: dict):
+    def __init__(self, program: Program, model: str, mode: str, overrides: dict, mode_optional: bool = False):
         self.program = program
+        self.mode_optional = mode_optional
         self.model = model
         self.mode = mode
         self.overrides = overrides
@@ -192,6 +198,8 @@ class Elaborator(PatternMatcher, ExpressionEvaluator):
     # ------------------------------------------------------------------ forward
     def run_root_forward(self, root: ModuleInstance, declaration: ast.ModelDecl) -> Graph | None:
         """Create graph inputs from the root forward's signature, run it, and type the outputs."""
+        if self.mode_optional and self.mode not in root.forwards and None not in root.forwards and root.forwards:
+            return None
         forward = self.select_forward(root, declaration.span)
         if forward is None:
             return None

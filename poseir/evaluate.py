@@ -24,6 +24,13 @@ _COMPARE = {"==": "equal", "!=": "not_equal", "<": "less", "<=": "less_equal", "
             ">=": "greater_equal"}
 
 
+def _is_numeric(value) -> bool:
+    """A number, or a (nested) list of numbers, that can become a constant tensor."""
+    if isinstance(value, tuple):
+        return bool(value) and all(_is_numeric(item) for item in value)
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def fail(code: str, message: str, span: Span, **details) -> DiagnosticError:
     """A DiagnosticError to raise for a user mistake at `span`."""
     label = details.pop("label", "")
@@ -206,8 +213,9 @@ class ExpressionEvaluator:
         if isinstance(value, Dim):
             raise fail("E103", f"the symbolic dim `{value}` cannot be used as a tensor value",
                        self.span(part, frame), helps=("only compile-time constants mix with tensors",))
-        if not isinstance(value, (int, float)) or isinstance(value, bool):
-            raise fail("E103", f"cannot combine a tensor with {kind_of(value)}", self.span(part, frame))
+        if not _is_numeric(value):
+            raise fail("E103", f"cannot combine a tensor with {kind_of(value)}", self.span(part, frame),
+                       helps=("numbers and lists of numbers (such as `[-1.0, 1.0]`) become constant tensors",))
         dtype = other.type.dtype if isinstance(other, Tensor) and not other.type.is_error else "f32"
         site = self.site_for(part, frame, [])
         return self.emit_op("constant", [], {"value": value, "dtype": dtype}, site)[0]

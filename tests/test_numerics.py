@@ -166,3 +166,21 @@ def test_poseformer_matches_reference():
         outputs, weights = run_example("poseformer", overrides, {"keypoints": x}, seed)
         expected = reference_poseformer(x, weights, depth=2)
         np.testing.assert_allclose(outputs["pose"], expected, rtol=1e-3, atol=1e-4)
+
+
+H36M_FLIP = [0, 4, 5, 6, 1, 2, 3, 7, 8, 9, 10, 14, 15, 16, 11, 12, 13]  # the reference's L/R lists
+
+
+def test_videopose3d_flip_augmentation_matches_the_recipe():
+    """pose = (f(x) + unflip(f(flip(x)))) / 2 with the reference's joint lists and x negation."""
+    overrides = {"channels": 16, "filter_widths": (3, 3)}
+    plain, _ = build(str(EXAMPLES / "videopose3d.pose"), overrides=overrides)
+    tta, _ = build(str(EXAMPLES / "videopose3d.pose"), overrides={**overrides, "test_time_flip": True})
+    weights = randomized_weights(plain, 5)
+    for batch, frames in ((1, 9), (3, 20)):
+        x = np.random.default_rng(frames).standard_normal((batch, frames, 17, 2)).astype(np.float32)
+        flipped = x[:, :, H36M_FLIP] * np.array([-1, 1], np.float32)
+        y = run_graph(plain, {"keypoints": x}, weights)["pose"]
+        y_flipped = run_graph(plain, {"keypoints": flipped}, weights)["pose"]
+        expected = (y + y_flipped[:, :, H36M_FLIP] * np.array([-1, 1, 1], np.float32)) / 2
+        np.testing.assert_allclose(run_graph(tta, {"keypoints": x}, weights)["pose"], expected, rtol=1e-5, atol=1e-6)
