@@ -100,6 +100,9 @@ def _parser() -> argparse.ArgumentParser:
     explain = commands.add_parser("explain", help="the long explanation of a diagnostic code")
     explain.add_argument("code")
     explain.set_defaults(handler=_explain)
+
+    lsp = commands.add_parser("lsp", help="run the language server over stdio (for editors)")
+    lsp.set_defaults(handler=_lsp)
     return parser
 
 
@@ -438,6 +441,14 @@ def _explain(arguments) -> int:
         print(f"error: no diagnostic code `{arguments.code}`; codes are E001-E900 and W300-W302", file=sys.stderr)
         return EXIT_USAGE
     print(explain(code))
+    return EXIT_OK
+
+
+def _lsp(arguments) -> int:
+    """`poseir lsp`: serve the language server protocol on stdin/stdout."""
+    from poseir.lsp import serve
+
+    serve()
     return EXIT_OK
 
 
