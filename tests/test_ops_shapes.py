@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+from poseir.compiler import check
 from poseir.dims import Facts, parse_dim
 from poseir.ir import TensorType
 from poseir.ops.elementwise import erf
 from poseir.ops.registry import RunContext, ShapeContext, ShapeError, lookup
+from poseir.render import render
 from poseir.source import SourceFile, Span
 
 RNG = np.random.default_rng(1234)
@@ -77,8 +80,9 @@ def test_reshape_baked_size_points_at_the_literal():
     assert diagnostic.code == "E205"
     assert diagnostic.message == "reshape only works when T == 81"
     assert diagnostic.span == literal
-    assert any("`T`" in help_ for help_ in diagnostic.helps)
-    assert [edit.replacement for fix in diagnostic.fixes for edit in fix.edits] == ["T"]
+    (fix,) = diagnostic.fixes
+    assert fix.message == "write `T` instead of `81`" and [edit.replacement for edit in fix.edits] == ["T"]
+    assert not any("symbolically" in help_ for help_ in diagnostic.helps), "the fix is the help; no second copy"
 
 
 def test_reshape_baked_size_in_a_product_suggests_a_symbolic_product():
@@ -87,14 +91,36 @@ def test_reshape_baked_size_in_a_product_suggests_a_symbolic_product():
     assert any("`34*T`" in help_ for help_ in diagnostic.helps)
 
 
-def test_reshape_that_reorders_axes_suggests_permute():
+def test_reshape_baked_literal_multiplied_by_a_dim_blames_that_element():
+    source = SourceFile("t.pose", "y = x.reshape(B * 81, 34)\n")
+    first, second = source.text.index("B * 81"), source.text.index("34)")
+    spans = {("shape", 0): source.span(first, first + 6), ("shape", 1): source.span(second, second + 2)}
+    texts = {("shape", 0): "B * 81", ("shape", 1): "34"}
+    diagnostic = error("reshape", ["B, T, 34"], {"shape": (B * 81, 34)}, spans=spans, texts=texts)
+    assert diagnostic.code == "E205" and diagnostic.span == spans[("shape", 0)]
+    assert diagnostic.labels[0].message == "`B * 81` fits only when T == 81"
+    assert [edit.replacement for fix in diagnostic.fixes for edit in fix.edits] == ["B * T"]
+
+
+def test_reshape_baked_literal_without_texts_falls_back_to_the_sizes():
+    diagnostic = error("reshape", ["B, T, 34"], {"shape": (B * 81, 34)})
+    assert diagnostic.code == "E205" and diagnostic.fixes == ()
+
+
+def test_reshape_that_reorders_axes_suggests_permute_once():
     texts = {0: "x", ("shape", 0): "B", ("shape", 1): "T", ("shape", 2): "17", ("shape", 3): "3"}
     diagnostic = error("reshape", ["B, 51, T"], {"shape": (B, T, 17, 3)}, texts=texts)
     assert diagnostic.code == "E206"
-    assert any("`x.permute(0, 2, 1).reshape(B, T, 17, 3)`" in help_ for help_ in diagnostic.helps)
+    assert diagnostic.helps == (), "the fix is the one help: render shows its message and the rewritten line"
     (fix,) = diagnostic.fixes
-    assert not fix.safe
+    assert not fix.safe and fix.message == "permute the axes first"
     assert fix.edits[0].replacement == "x.permute(0, 2, 1).reshape(B, T, 17, 3)"
+
+
+def test_reshape_that_reorders_axes_without_source_text_helps_instead():
+    diagnostic = error("reshape", ["B, 51, T"], {"shape": (B, T, 17, 3)})
+    assert diagnostic.fixes == ()
+    assert diagnostic.helps == ("permute the axes first: `x.permute(0, 2, 1).reshape(B, T, 17, 3)`",)
 
 
 def test_reshape_receiver_with_an_operator_is_parenthesized():
@@ -113,6 +139,32 @@ def test_reshape_accepts_regroupings(shape, target, expected):
     assert infer("reshape", [shape], {"shape": target}) == ([expected], [])
 
 
+def suggestions(diagnostic) -> list[str]:
+    """The `did you mean` helps of a diagnostic."""
+    return [help_ for help_ in diagnostic.helps if help_.startswith("did you mean")]
+
+
+def test_reshape_suggestion_rewrites_the_literal_of_a_product():
+    texts = {("shape", 0): "B", ("shape", 1): "width", ("shape", 2): "joints * 3"}
+    diagnostic = error("reshape", ["B, 3, 17, 2"], {"shape": (B, 3, 51)}, texts=texts)
+    assert diagnostic.code == "E204"
+    assert suggestions(diagnostic) == ["did you mean `joints * 2` instead of `joints * 3`? that keeps the 102*B "
+                                       "elements"]
+
+
+def test_reshape_suggestion_prefers_the_size_the_input_does_not_have():
+    texts = {("shape", 0): "B", ("shape", 1): "T", ("shape", 2): "3", ("shape", 3): "17"}
+    diagnostic = error("reshape", ["B, T, 17, 2"], {"shape": (B, T, 3, 17)}, texts=texts)
+    assert suggestions(diagnostic) == ["did you mean `2` instead of `3`? that keeps the 34*B*T elements"]
+
+
+def test_reshape_suggestion_is_omitted_when_no_constant_keeps_the_count():
+    texts = {("shape", 0): "B", ("shape", 1): "width", ("shape", 2): "joints * 3"}
+    diagnostic = error("reshape", ["B, T, 17, 2"], {"shape": (B, 17, 51)}, texts=texts)
+    assert diagnostic.code == "E204" and suggestions(diagnostic) == []
+    assert diagnostic.helps == ("write `-1` for one size to let poseir infer it",)
+
+
 def test_reshape_unprovable_count_warns():
     outputs, warnings = infer("reshape", ["B, T, 34"], {"shape": (B, parse_dim("N"), 34)})
     assert outputs == ["f32[B, N, 34]"] and warnings == ["W300"]
@@ -121,6 +173,17 @@ def test_reshape_unprovable_count_warns():
 def test_reshape_minus_one_that_does_not_divide():
     assert error("reshape", ["B, T, 34"], {"shape": (B, T, 3, -1)}).code == "E216"
     assert error("reshape", ["B, T, 34"], {"shape": (B, -1, -1)}).code == "E216"
+
+
+def test_reshape_minus_one_that_may_not_divide():
+    N, F = parse_dim("N"), parse_dim("F")
+    assert infer("reshape", ["N, 32"], {"shape": (-1, 3, 32)}) == (["f32[N // 3, 3, 32]"], ["W300"])
+    facts = Facts().with_relation(N % 3, "==", 0)
+    assert infer("reshape", ["N, 32"], {"shape": (-1, 3, 32)}, facts) == (["f32[N // 3, 3, 32]"], [])
+    diagnostic = error("reshape", ["N, 32"], {"shape": (-1, F, 32)})
+    assert diagnostic.code == "E216" and "cannot prove that N is a multiple of F" in diagnostic.message
+    facts = Facts().with_relation(N, "==", B * F)
+    assert infer("reshape", ["N, 32"], {"shape": (-1, F, 32)}, facts) == (["f32[B, F, 32]"], [])
 
 
 def test_reshape_run_matches_numpy():
@@ -172,6 +235,7 @@ def test_split_and_chunk():
     assert error("split", ["B, T, 1536"], {"sections": (512, 512), "dim": -1}).code == "E216"
     assert infer("chunk", ["B, 12, C"], {"chunks": 3, "dim": 1})[0] == ["f32[B, 4, C]"] * 3
     assert error("chunk", ["B, 10, C"], {"chunks": 3, "dim": 1}).code == "E216"
+    assert infer("chunk", ["B, T, C"], {"chunks": 3, "dim": 1}) == (["f32[B, T // 3, C]"] * 3, ["W300"])
     facts = Facts().with_relation(T % 3, "==", 0)
     assert infer("chunk", ["B, T, C"], {"chunks": 3, "dim": 1}, facts) == (["f32[B, T // 3, C]"] * 3, [])
     x = floats(2, 6, 4)
@@ -324,6 +388,44 @@ def test_batch_norm_uses_batch_statistics_only_in_training():
     assert error("batch_norm", ["B, 64, T", "32", "32", "32", "32"], {"momentum": 0.1, "eps": 1e-5}).code == "E207"
 
 
+def test_batch_norm_accepts_only_the_layer_ranks():
+    vectors = ["64", "64", "64", "64"]
+    diagnostic = error("batch_norm", ["B, 64, T, 2", *vectors], {"ranks": (2, 3)})
+    assert diagnostic.code == "E201"
+    assert diagnostic.message == "batch_norm expects a rank-2 or 3 input, found rank 4"
+    assert infer("batch_norm", ["B, 64, T, 2", *vectors], {"ranks": (4,)})[0] == ["f32[B, 64, T, 2]"]
+    assert infer("batch_norm", ["B, 64, T, 2, 2", *vectors], {})[0] == ["f32[B, 64, T, 2, 2]"]
+    assert error("batch_norm", ["B", *vectors], {}).message == "batch_norm expects a rank-2 or more input, found rank 1"
+    assert error("batch_norm", ["B, 64", *vectors], {"ranks": (1, 2)}).code == "E103"
+    assert error("batch_norm", ["B, 64", *vectors], {"ranks": ()}).code == "E103"
+
+
+def test_layer_dtype_mismatch_blames_the_input():
+    source = SourceFile("t.pose", "y = linear(x, w, b)\n")
+    spans = {index: source.span(source.text.index(name), source.text.index(name) + 1)
+             for index, name in enumerate("xwb")}
+    ctx = context("linear", spans=spans, texts={0: "x"})
+    with pytest.raises(ShapeError) as caught:
+        lookup("linear").infer(ctx, [tensor("B, 32", "f16"), tensor("64, 32"), tensor("64")], {})
+    diagnostic = caught.value.diagnostic
+    assert diagnostic.code == "E203" and diagnostic.span == spans[0]
+    assert diagnostic.message == "`linear` is given an f16 input, but its weight is f32"
+    assert [(label.span, label.message) for label in diagnostic.labels] == [
+        (spans[0], "the input is f16[B, 32]"), (spans[1], "the weight is f32[64, 32]")]
+    assert diagnostic.helps == ("cast the input to the weight's dtype: `x.cast(\"f32\")`",)
+
+
+def test_layer_dtype_mismatch_inside_a_layer_notes_the_weight():
+    with pytest.raises(ShapeError) as caught:
+        lookup("conv1d").infer(context("conv1d"), [tensor("B, 8, T", "f16"), tensor("4, 8, 1"), None], {})
+    diagnostic = caught.value.diagnostic
+    assert diagnostic.code == "E203" and diagnostic.notes == ("the layer's weight is f32[4, 8, 1]",)
+    assert [label.message for label in diagnostic.labels] == ["the input is f16[B, 8, T]"]
+    with pytest.raises(ShapeError) as caught:
+        lookup("linear").infer(context("linear"), [tensor("B, 32"), tensor("64, 32"), tensor("64", "f16")], {})
+    assert caught.value.diagnostic.message == "`linear` has an f32 weight but an f16 bias"
+
+
 def test_layer_norm_normalizes_the_trailing_axes():
     x, weight, bias = floats(2, 3, 4), floats(4), floats(4)
     (result,) = run("layer_norm", x, weight, bias, eps=1e-5)
@@ -457,6 +559,23 @@ def test_rearrange_shapes_and_errors():
         "E216"
 
 
+def test_rearrange_split_that_may_not_divide():
+    N, F = parse_dim("N"), parse_dim("F")
+    pattern = "(b f) n c -> b f n c"
+    assert infer("rearrange", ["N, 17, 32"], {"pattern": pattern, "sizes": (("f", 3),)}) == \
+        (["f32[N // 3, 3, 17, 32]"], ["W300"])
+    diagnostic = error("rearrange", ["N, 17, 32"], {"pattern": pattern, "sizes": (("f", F),)})
+    assert diagnostic.code == "E210"
+    assert diagnostic.message == "cannot infer the size of `b`: poseir cannot prove that N is a multiple of F"
+    assert "`where N == K * F`" in diagnostic.helps[0]
+    facts = Facts().with_relation(N, "==", B * F)
+    assert infer("rearrange", ["N, 17, 32"], {"pattern": pattern, "sizes": (("f", F),)}, facts) == \
+        (["f32[B, F, 17, 32]"], [])
+    x = floats(6, 2, 4)
+    (split,) = run("rearrange", x, pattern="(b f) n c -> b f n c", sizes=(("f", 3),))
+    assert np.array_equal(split, x.reshape(2, 3, 2, 4))
+
+
 def test_rearrange_round_trips():
     x = floats(2, 5, 17, 2)
     (channels,) = run("rearrange", x, pattern="b t j c -> b (j c) t", sizes=())
@@ -504,3 +623,46 @@ def test_integer_division_is_true_division():
     assert str(output) == "f32[B, 3]"
     (result,) = run("div", np.array([3, 4], np.int64), np.array([2, 8], np.int64))
     assert result.dtype == np.float32 and result.tolist() == [1.5, 0.5]
+
+
+# --------------------------------------------------------------------------- diagnostics of whole programs
+
+
+CASES = Path(__file__).parent / "cases"
+
+
+def checked(name: str):
+    """(diagnostics by code, human rendering) of one file of the broken-program corpus."""
+    result = check(str(CASES / f"{name}.pose"))
+    diagnostics = result.sorted_diagnostics()
+    return {diagnostic.code: diagnostic for diagnostic in diagnostics}, render(diagnostics, result.sources, "human")
+
+
+def test_corpus_reshape_suggestion_rewrites_the_literal_that_differs():
+    diagnostics, _ = checked("vp3d_train_and_infer_two_mistakes")
+    assert suggestions(diagnostics["E204"]) == [
+        "did you mean `joints * 2` instead of `joints * 3`? that keeps the 102*B elements"]
+
+
+def test_corpus_permute_suggestion_is_shown_once():
+    diagnostics, text = checked("vp3d_train_and_infer_two_mistakes")
+    assert diagnostics["E206"].helps == ()
+    assert text.count("= help: permute the axes first") == 1
+    assert text.count("x.permute(0, 2, 1).reshape(B, T - 2, joints, 3)") == 1
+
+
+def test_corpus_half_input_into_a_float_layer():
+    diagnostics, _ = checked("half_input_full_weights")
+    e203 = diagnostics["E203"]
+    assert e203.message == "`linear` is given an f16 input, but its weight is f32"
+    assert [label.message for label in e203.labels] == ["the input is f16[B, 32]", "`Linear` created here"]
+    assert e203.notes == ("the layer's weight is f32[64, 32]",)
+    assert e203.helps == ("cast the input to the weight's dtype: `.cast(\"f32\")`",)
+
+
+def test_corpus_baked_clip_length_points_at_its_product():
+    diagnostics, text = checked("clip_length_times_batch_in_reshape")
+    e205 = diagnostics["E205"]
+    assert (e205.span.line, e205.span.column, e205.span.end_column) == (9, 26, 32)
+    assert "`B * 81` fits only when T == 81" in text
+    assert [edit.replacement for fix in e205.fixes for edit in fix.edits] == ["B * T"]

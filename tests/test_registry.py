@@ -9,7 +9,7 @@ import pytest
 
 from poseir.dims import Dim, Facts, parse_dim
 from poseir.ir import TensorType
-from poseir.ops.elementwise import NUMPY_DTYPES, dtype_name
+from poseir.ops.common import NUMPY_DTYPES, dtype_name
 from poseir.ops.registry import ALIASES, REGISTRY, TENSORS, RunContext, ShapeContext, ShapeError, all_ops, lookup
 from poseir.source import Span
 

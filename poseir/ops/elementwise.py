@@ -3,68 +3,13 @@
 from __future__ import annotations
 
 import math
-from dataclasses import replace
 from typing import Callable, Sequence
 
 import numpy as np
 
-from poseir.diagnostics import Label
 from poseir.ir import DTYPES, FLOAT_DTYPES, TensorType, tensor_type
-from poseir.ops.registry import (ATTR, TENSOR, OpDef, Param, RunContext, ShapeContext, elementwise_dtype, register,
-                                 with_defaults)
-
-NUMPY_DTYPES = {
-    "f32": np.float32,
-    "f16": np.float16,
-    "f64": np.float64,
-    "i64": np.int64,
-    "i32": np.int32,
-    "bool": np.bool_,
-}
-_DTYPE_NAMES = {np.dtype(numpy_type): name for name, numpy_type in NUMPY_DTYPES.items()}
-
-
-# --------------------------------------------------------------------------- registration
-
-
-def define(*aliases: str, **fields) -> OpDef:
-    """Register an op (every family uses this) whose rules always see every attribute, defaults filled in."""
-    op = OpDef(**fields)
-    infer, run, counter, lower = op.infer, op.run, op.count_outputs, op.onnx
-
-    def complete_infer(ctx: ShapeContext, types: list, attrs: dict) -> list[TensorType]:
-        return infer(ctx, types, with_defaults(op, attrs))
-
-    def complete_run(ctx: RunContext, arrays: list, attrs: dict) -> list[np.ndarray]:
-        return run(ctx, arrays, with_defaults(op, attrs))
-
-    def complete_count(attrs: dict) -> int:
-        return counter(with_defaults(op, attrs))
-
-    def complete_onnx(ctx, names: list, attrs: dict) -> list[str]:
-        return lower(ctx, names, with_defaults(op, attrs))
-
-    count = complete_count if counter is not None else None
-    onnx = complete_onnx if lower is not None else None
-    return register(replace(op, infer=complete_infer, run=complete_run, count_outputs=count, onnx=onnx), *aliases)
-
-
-# --------------------------------------------------------------------------- dtype helpers
-
-
-def dtype_name(array: np.ndarray) -> str:
-    """The poseir dtype name of a numpy array (KeyError for dtypes poseir does not have)."""
-    return _DTYPE_NAMES[np.asarray(array).dtype]
-
-
-def as_dtype(array, dtype: str) -> np.ndarray:
-    """`array` as an ndarray of the poseir dtype `dtype` (no copy when it already is)."""
-    return np.asarray(array).astype(NUMPY_DTYPES[dtype], copy=False)
-
-
-def float_dtype(dtype: str) -> str:
-    """`dtype` when it is a float type, else f32 (what float-valued functions return)."""
-    return dtype if dtype in FLOAT_DTYPES else "f32"
+from poseir.ops.common import NUMPY_DTYPES, as_dtype, define, dtype_name, float_dtype, require_same_dtype
+from poseir.ops.registry import ATTR, TENSOR, Param, RunContext, ShapeContext, elementwise_dtype
 
 
 def combined_dtype(operands: Sequence[tuple[str, int]]) -> str:
@@ -72,23 +17,6 @@ def combined_dtype(operands: Sequence[tuple[str, int]]) -> str:
     # Scalars (rank 0) are literals turned into constants: they adopt the tensors' dtype.
     ordered = [dtype for dtype, rank in operands if rank > 0] + [dtype for dtype, rank in operands if rank == 0]
     return elementwise_dtype([TensorType(dtype, ()) for dtype in ordered])
-
-
-def require_same_dtype(ctx: ShapeContext, types: Sequence[TensorType | None], ats: Sequence = None,
-                       scalars_exempt: bool = False) -> None:
-    """E203 when tensors of different dtypes meet (poseir never converts implicitly)."""
-    ats = list(ats) if ats is not None else list(range(len(types)))
-    first = None
-    for at, type_ in zip(ats, types):
-        if type_ is None or (scalars_exempt and type_.rank == 0):
-            continue
-        if first is None:
-            first = (at, type_)
-            continue
-        if type_.dtype != first[1].dtype:
-            ctx.error("E203", f"`{ctx.op}` mixes {first[1].dtype} and {type_.dtype} tensors", at=at,
-                      label=f"this is {type_}", labels=(Label(ctx.span_of(first[0]), f"this is {first[1]}"),),
-                      helps=(f"convert one side explicitly, e.g. `.cast(\"{first[1].dtype}\")`",))
 
 
 # --------------------------------------------------------------------------- erf and gelu
@@ -214,7 +142,6 @@ for _name, _function, _op_type, _doc in _BINARY:
         run=_binary_run(_function, true_division=_name == "div"),
         onnx=_binary_onnx(_op_type, true_division=_name == "div"),
         doc=_doc,
-        behaviour="same in both modes",
         samples=_BINARY_SAMPLES,
     )
 
@@ -301,7 +228,6 @@ for _name, _function, _lowering, _real, _doc in _UNARY:
         run=_unary_run(_function, _real),
         onnx=_unary_onnx(_lowering, _real),
         doc=_doc,
-        behaviour="same in both modes",
         samples=_UNARY_SAMPLES,
     )
 
@@ -389,7 +315,6 @@ define(
     onnx=_constant_onnx,
     method=False,
     doc="A compile-time tensor: a number (rank 0) or a nested tuple of numbers.",
-    behaviour="same in both modes",
     samples=(
         ((), {"value": 1.5, "dtype": "f32"}),
         ((), {"value": 2}),
@@ -420,6 +345,5 @@ define(
     run=_cast_run,
     onnx=_cast_onnx,
     doc="Convert a tensor to another dtype (the only way dtypes change).",
-    behaviour="same in both modes",
     samples=((("B, T, 3",), {"dtype": "f16"}), (("i64[B, 3]",), {"dtype": "f32"})),
 )

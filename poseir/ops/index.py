@@ -1,15 +1,13 @@
-"""Ops along one axis: slice (steps, symbolic bounds), select, gather, edge padding, concat/stack, split/chunk."""
+"""Ops that pick or pad positions of one axis: slice (steps, symbolic bounds), select, gather, edge padding."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from poseir.diagnostics import Label
 from poseir.dims import Dim, Tri, parse_dim
 from poseir.ir import TensorType
-from poseir.ops.elementwise import define, require_same_dtype
-from poseir.ops.registry import ATTR, TENSOR, TENSORS, Param, RunContext, ShapeContext
-from poseir.ops.shape import int_attr, size_attr
+from poseir.ops.common import OPEN_END, define, int_attr, size_attr, where_help
+from poseir.ops.registry import ATTR, TENSOR, Param, RunContext, ShapeContext
 
 
 def _bound_attr(ctx: ShapeContext, value, at: str) -> Dim | None:
@@ -38,7 +36,7 @@ def _check_inside(ctx: ShapeContext, x: TensorType, axis: int, bound: Dim, at: s
         fact = ctx.facts.assumption_for(bound, length, "<=")
         ctx.warn("W301", f"cannot prove that slice {at} {original} is within axis {axis} of {x}", at=at,
                  label=f"assumed to be within 0..{length}",
-                 helps=(f"add `where {fact}` to the forward signature to settle it",))
+                 helps=(where_help(fact),))
 
 
 def _slice_infer(ctx: ShapeContext, types: list, attrs: dict) -> list[TensorType]:
@@ -69,7 +67,7 @@ def _check_not_empty(ctx: ShapeContext, x: TensorType, axis: int, start: Dim, st
         fact = ctx.facts.assumption_for(stop, start + 1, ">=")
         ctx.warn("W301", f"cannot prove that this slice of axis {axis} of {x} is not empty",
                  label=f"from {start} to {stop}", notes=(f"axis {axis} has length {x.shape[axis]}",),
-                 helps=(f"add `where {fact}` to the forward signature to settle it",))
+                 helps=(where_help(fact),))
 
 
 def _slice_run(ctx: RunContext, arrays: list, attrs: dict) -> list[np.ndarray]:
@@ -78,9 +76,6 @@ def _slice_run(ctx: RunContext, arrays: list, attrs: dict) -> list[np.ndarray]:
     index = [slice(None)] * x.ndim
     index[attrs["axis"]] = slice(attrs["start"], attrs["stop"], attrs["step"])
     return [x[tuple(index)]]
-
-
-OPEN_END = 2**63 - 1  # an ONNX Slice end meaning "to the end of the axis" (clamped by the runtime)
 
 
 def _slice_onnx(ctx, names: list, attrs: dict) -> list[str]:
@@ -100,7 +95,6 @@ define(
     run=_slice_run,
     onnx=_slice_onnx,
     doc="Python slicing `start:stop:step` of one axis; bounds may be symbolic (`T - 121`) or negative.",
-    behaviour="same in both modes",
     samples=(
         (("B, C, T",), {"axis": 2, "start": 3, "stop": parse_dim("T - 5")}, ("T >= 9",)),
         (("B, C, 81",), {"axis": -1, "start": 1, "stop": None, "step": 3}),
@@ -127,7 +121,7 @@ def _select_infer(ctx: ShapeContext, types: list, attrs: dict) -> list[TensorTyp
         fact = ctx.facts.assumption_for(position + 1, length, "<=")
         ctx.warn("W301", f"cannot prove that index {attrs['index']} is within axis {axis} of {x}", at="index",
                  label=f"assumed to be below {length}",
-                 helps=(f"add `where {fact}` to the forward signature to settle it",))
+                 helps=(where_help(fact),))
     return [TensorType(x.dtype, x.shape[:axis] + x.shape[axis + 1:])]
 
 
@@ -152,7 +146,6 @@ define(
     run=_select_run,
     onnx=_select_onnx,
     doc="Pick one position of an axis and drop that axis (`x[:, 175]`).",
-    behaviour="same in both modes",
     samples=(
         (("B, T, 17, 3",), {"axis": 2, "index": 0}),
         (("B, T, 17, 3",), {"axis": 1, "index": -1}),
@@ -197,7 +190,6 @@ define(
     run=_gather_run,
     onnx=_gather_onnx,
     doc="Pick positions of an axis by a constant index list, e.g. a skeleton's flip permutation.",
-    behaviour="same in both modes",
     samples=(
         (("B, T, 17, 3",), {"indices": _H36M_FLIP, "axis": 2}),
         (("B, T, 17, 3",), {"indices": (0, -1), "axis": -2}),
@@ -240,222 +232,9 @@ define(
     run=_pad_edge_run,
     onnx=_pad_edge_onnx,
     doc="Pad one axis by repeating its first and last entries (numpy `edge`, torch `replicate`).",
-    behaviour="same in both modes",
     samples=(
         (("B, T, 17, 2",), {"axis": 1, "before": 121, "after": 121}),
         (("B, T, 17, 2",), {"axis": 1, "before": 242, "after": 0}),
         (("B, C, T",), {"axis": -1, "before": 1, "after": 2}),
-    ),
-)
-
-
-# --------------------------------------------------------------------------- concat and stack
-
-
-def _same_rank(ctx: ShapeContext, types: list, what: str) -> TensorType:
-    """The first tensor; E213 when there are none or ranks differ."""
-    if not types:
-        ctx.error("E213", f"{what} needs at least one tensor", label="empty list")
-    first = types[0]
-    for index, type_ in enumerate(types[1:], start=1):
-        if type_.rank != first.rank:
-            ctx.error("E213", f"cannot {what} {first} and {type_}: their ranks differ ({first.rank} and {type_.rank})",
-                      at=index, label=f"this is {type_}", labels=(Label(ctx.span_of(0), f"this is {first}"),))
-    return first
-
-
-def _require_same_axes(ctx: ShapeContext, types: list, skip: int | None, what: str) -> None:
-    """E213 (or W300) when any axis but `skip` differs between the tensors."""
-    first = types[0]
-    for index, type_ in enumerate(types[1:], start=1):
-        for axis, (left, right) in enumerate(zip(first.shape, type_.shape)):
-            if axis != skip:
-                ctx.require_equal(left, right, code="E213", at=index,
-                                  message=f"cannot {what} {first} and {type_}: axis {axis} is {left} and {right}",
-                                  label=f"this is {type_}", labels=(Label(ctx.span_of(0), f"this is {first}"),),
-                                  notes=("tensors must match on every axis except the one they are joined along",))
-
-
-def _concat_infer(ctx: ShapeContext, types: list, attrs: dict) -> list[TensorType]:
-    """Join along an existing axis: the sizes there add up."""
-    first = _same_rank(ctx, types, "concatenate")
-    if first.rank == 0:
-        ctx.error("E201", "cannot concatenate rank-0 tensors", at=0, label=f"this is {first}",
-                  helps=("use `stack` to join scalars into a vector",))
-    axis = ctx.axis(attrs["dim"], first.rank, at="dim")
-    require_same_dtype(ctx, types)
-    _require_same_axes(ctx, types, axis, "concatenate")
-    total = ctx.normalize(sum((type_.shape[axis] for type_ in types), Dim.of(0)))
-    return [TensorType(first.dtype, (*first.shape[:axis], total, *first.shape[axis + 1:]))]
-
-
-def _concat_run(ctx: RunContext, arrays: list, attrs: dict) -> list[np.ndarray]:
-    """numpy concatenate."""
-    return [np.concatenate(arrays, axis=attrs["dim"])]
-
-
-def _concat_onnx(ctx, names: list, attrs: dict) -> list[str]:
-    """ONNX Concat."""
-    return [ctx.node("Concat", names, axis=attrs["dim"] % ctx.input_types[0].rank)]
-
-
-define(
-    "cat",
-    name="concat",
-    signature=(Param("tensors", TENSORS), Param("dim", ATTR, 0)),
-    infer=_concat_infer,
-    run=_concat_run,
-    onnx=_concat_onnx,
-    method=False,
-    doc="Join tensors along an existing axis.",
-    behaviour="same in both modes",
-    samples=(
-        ((("B, T, 17, 2", "B, T, 17, 1"),), {"dim": -1}),
-        ((("B, 17, 2", "N, 17, 2", "B, 17, 2"),), {"dim": 0}),
-    ),
-)
-
-
-def _stack_infer(ctx: ShapeContext, types: list, attrs: dict) -> list[TensorType]:
-    """Join equal-shaped tensors along a new axis."""
-    first = _same_rank(ctx, types, "stack")
-    axis = ctx.axis(attrs["dim"], first.rank + 1, at="dim")
-    require_same_dtype(ctx, types)
-    _require_same_axes(ctx, types, None, "stack")
-    return [TensorType(first.dtype, (*first.shape[:axis], Dim.of(len(types)), *first.shape[axis:]))]
-
-
-def _stack_run(ctx: RunContext, arrays: list, attrs: dict) -> list[np.ndarray]:
-    """numpy stack."""
-    return [np.stack(arrays, axis=attrs["dim"])]
-
-
-def _stack_onnx(ctx, names: list, attrs: dict) -> list[str]:
-    """Unsqueeze each tensor at the new axis, then Concat."""
-    axis = attrs["dim"] % (ctx.input_types[0].rank + 1)
-    return [ctx.node("Concat", [ctx.unsqueeze(name, [axis]) for name in names], axis=axis)]
-
-
-define(
-    name="stack",
-    signature=(Param("tensors", TENSORS), Param("dim", ATTR, 0)),
-    infer=_stack_infer,
-    run=_stack_run,
-    onnx=_stack_onnx,
-    method=False,
-    doc="Join equal-shaped tensors along a new axis.",
-    behaviour="same in both modes",
-    samples=(((("B, T, 3", "B, T, 3"),), {"dim": 0}), ((("B, C", "B, C", "B, C"),), {"dim": -1})),
-)
-
-
-# --------------------------------------------------------------------------- split and chunk
-
-
-def _split_count(attrs: dict) -> int:
-    """One output per section size."""
-    sections = attrs["sections"]
-    return len(sections) if isinstance(sections, tuple) and sections else 1
-
-
-def _split_infer(ctx: ShapeContext, types: list, attrs: dict) -> list[TensorType]:
-    """Cut one axis into pieces of the given sizes; E216 when they do not add up."""
-    (x,) = types
-    axis = ctx.axis(attrs["dim"], x.rank, at="dim")
-    sections = attrs["sections"]
-    if not isinstance(sections, tuple) or not sections:
-        ctx.error("E103", f"split sizes must be a non-empty tuple such as (512, 512, 512), found `{sections}`",
-                  at="sections", helps=("to cut an axis into equal parts use `chunk`",))
-    sizes = [size_attr(ctx, value, ("sections", position), "a split size") for position, value in enumerate(sections)]
-    total = ctx.normalize(sum(sizes, Dim.of(0)))
-    length = x.shape[axis]
-    ctx.require_equal(total, length, code="E216", at="sections",
-                      message=f"split sizes add up to {total}, but axis {attrs['dim']} of {x} has {length}",
-                      label=f"{total} in total, expected {length}")
-    return [TensorType(x.dtype, (*x.shape[:axis], ctx.normalize(size), *x.shape[axis + 1:])) for size in sizes]
-
-
-def _split_run(ctx: RunContext, arrays: list, attrs: dict) -> list[np.ndarray]:
-    """numpy split at the running totals of the sizes."""
-    offsets = np.cumsum(attrs["sections"])[:-1]
-    return list(np.split(arrays[0], offsets, axis=attrs["dim"]))
-
-
-def _split_onnx(ctx, names: list, attrs: dict) -> list[str]:
-    """ONNX Split with the piece sizes as an input (symbolic sizes computed at run time)."""
-    axis = attrs["dim"] % ctx.input_types[0].rank
-    sizes = ctx.shape([output.shape[axis] for output in ctx.output_types])
-    pieces = ctx.node("Split", [names[0], sizes], outputs=len(ctx.output_types), axis=axis)
-    return [pieces] if isinstance(pieces, str) else pieces
-
-
-define(
-    name="split",
-    signature=(Param("x", TENSOR), Param("sections", ATTR), Param("dim", ATTR, 0)),
-    infer=_split_infer,
-    run=_split_run,
-    onnx=_split_onnx,
-    outputs=0,
-    count_outputs=_split_count,
-    doc="Cut one axis into consecutive pieces of the given sizes (one output per piece).",
-    behaviour="same in both modes",
-    samples=(
-        (("B, T, 1536",), {"sections": (512, 512, 512), "dim": -1}),
-        (("B, T, C",), {"sections": (1, parse_dim("T - 1")), "dim": 1}),
-    ),
-)
-
-
-def _chunk_count(attrs: dict) -> int:
-    """One output per chunk."""
-    chunks = attrs["chunks"]
-    return chunks if isinstance(chunks, int) and not isinstance(chunks, bool) and chunks > 0 else 1
-
-
-def _chunk_infer(ctx: ShapeContext, types: list, attrs: dict) -> list[TensorType]:
-    """Cut one axis into equal parts; E216 when the count does not divide it."""
-    (x,) = types
-    axis = ctx.axis(attrs["dim"], x.rank, at="dim")
-    chunks = int_attr(ctx, attrs["chunks"], "chunks", "the number of chunks", minimum=1)
-    length = x.shape[axis]
-    part = ctx.normalize(length).exact_div(chunks)
-    if part is None:
-        _require_divisible(ctx, x, length, chunks, attrs["dim"])
-        part = ctx.normalize(length // chunks)
-    return [TensorType(x.dtype, (*x.shape[:axis], part, *x.shape[axis + 1:]))] * chunks
-
-
-def _require_divisible(ctx: ShapeContext, x: TensorType, length: Dim, chunks: int, dim) -> None:
-    """E216 when `length` is provably not a multiple of `chunks`; W300 when unknown."""
-    answer = ctx.facts.divisible(length, chunks)
-    if answer is Tri.NO:
-        ctx.error("E216", f"axis {dim} of {x} has size {length}, which {chunks} equal chunks cannot divide",
-                  at="chunks", label=f"{chunks} chunks",
-                  helps=("pad or slice the axis first, or use `split` with explicit sizes",))
-    if answer is Tri.UNKNOWN:
-        ctx.warn("W300", f"cannot prove that {length} is divisible by {chunks}", at="chunks",
-                 label=f"{length} is assumed to be a multiple of {chunks}",
-                 helps=(f"add `where {length} % {chunks} == 0` to the forward signature to settle it",))
-
-
-def _chunk_run(ctx: RunContext, arrays: list, attrs: dict) -> list[np.ndarray]:
-    """numpy split into equal parts."""
-    return list(np.split(arrays[0], attrs["chunks"], axis=attrs["dim"]))
-
-
-define(
-    name="chunk",
-    signature=(Param("x", TENSOR), Param("chunks", ATTR), Param("dim", ATTR, 0)),
-    infer=_chunk_infer,
-    run=_chunk_run,
-    onnx=_split_onnx,
-    outputs=0,
-    count_outputs=_chunk_count,
-    doc="Cut one axis into `chunks` equal parts (one output per part).",
-    behaviour="same in both modes",
-    samples=(
-        (("B, T, 1536",), {"chunks": 3, "dim": -1}),
-        (("2*B, T, C",), {"chunks": 2, "dim": 0}),
-        (("B, T, C",), {"chunks": 3, "dim": 1}, ("T % 3 == 0",)),
     ),
 )

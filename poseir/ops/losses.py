@@ -10,9 +10,7 @@ import numpy as np
 from poseir.diagnostics import Label
 from poseir.dims import Tri
 from poseir.ir import TensorType
-from poseir.ops.elementwise import define, require_same_dtype
-from poseir.ops.index import OPEN_END
-from poseir.ops.nn import require_axes
+from poseir.ops.common import OPEN_END, define, require_axes, require_same_dtype, where_help
 from poseir.ops.registry import ATTR, TENSOR, Param, RunContext, ShapeContext
 
 _SCALAR = TensorType("f32", ())
@@ -190,7 +188,7 @@ def _velocity_infer(ctx: ShapeContext, types: list, attrs: dict) -> list[TensorT
                   at="axis", label=f"axis {axis} has length {length}")
     if answer is Tri.UNKNOWN:
         ctx.warn("W301", f"cannot prove that axis {axis} of {pred} has at least 2 frames", at="axis",
-                 helps=(f"add `where {ctx.facts.assumption_for(length, 2, '>=')}` to the forward signature",))
+                 helps=(where_help(ctx.facts.assumption_for(length, 2, ">=")),))
     return [_SCALAR]
 
 

@@ -8,11 +8,11 @@ from functools import lru_cache
 
 import numpy as np
 
-from poseir.dims import Dim, Tri, parse_dim
+from poseir.dims import Dim, Facts, Tri, parse_dim
 from poseir.ir import TensorType
-from poseir.ops.elementwise import define
+from poseir.ops.common import (define, divide, onnx_reshape, product, size_attr, unproved_division_help,
+                               warn_unproved_multiple)
 from poseir.ops.registry import ATTR, KEYWORDS, TENSOR, Param, RunContext, ShapeContext
-from poseir.ops.shape import onnx_reshape, product, size_attr
 
 _TOKEN = re.compile(r"\s*(?:(?P<name>[A-Za-z_][A-Za-z_0-9]*)|(?P<open>\()|(?P<close>\))|(?P<other>\S+?))")
 
@@ -123,7 +123,7 @@ def _solve_sizes(ctx: ShapeContext, x: TensorType, pattern: Pattern, given: dict
                       helps=(f"give all but one of them, e.g. `{unknown[-1]}=...`",))
         part = ctx.normalize(product(known[name] for name in group if name in known))
         if unknown:
-            known[unknown[0]] = _divide(ctx, x, axis, dim, part, group)
+            known[unknown[0]] = _divide(ctx, x, axis, dim, part, group, unknown[0])
         else:
             ctx.require_equal(part, dim, code="E210", at="pattern",
                               message=f"`{group_text(group)}` has size {part}, but axis {axis} of {x} has {dim}",
@@ -131,15 +131,20 @@ def _solve_sizes(ctx: ShapeContext, x: TensorType, pattern: Pattern, given: dict
     return known
 
 
-def _divide(ctx: ShapeContext, x: TensorType, axis: int, dim: Dim, part: Dim, group) -> Dim:
-    """`dim / part` for an input group; E216 when it does not divide."""
-    quotient = ctx.normalize(dim).exact_div(part)
-    if quotient is None and part.is_const and ctx.facts.divisible(dim, part.value) is Tri.YES:
-        quotient = ctx.normalize(dim // part.value)
-    if quotient is None:
+def _divide(ctx: ShapeContext, x: TensorType, axis: int, dim: Dim, part: Dim, group, name: str) -> Dim:
+    """`dim / part` for an input group: E216 when provably not whole, W300 when unproved, E210 when inexpressible."""
+    division = divide(ctx.facts, dim, part)
+    if division.divides is Tri.NO:
         ctx.error("E216", f"axis {axis} of {x} has size {dim}, which `{group_text(group)}` cannot split into "
                   f"parts of {part}", at="pattern", label=f"{dim} is not a multiple of {part}")
-    return quotient
+    if division.quotient is None:
+        # A quotient by a symbol no fact settles has no dim to stand for it (dims divide by constants only).
+        ctx.error("E210", f"cannot infer the size of `{name}`: poseir cannot prove that {division.dividend} is a "
+                  f"multiple of {division.divisor}", at="pattern", label=f"axis {axis} has size {dim}",
+                  helps=(unproved_division_help(division, f"give the size of `{name}` too (`{name} = ...`)"),))
+    if division.divides is Tri.UNKNOWN:
+        warn_unproved_multiple(ctx, division.dividend, division.divisor, at="pattern")
+    return division.quotient
 
 
 def _rearrange_infer(ctx: ShapeContext, types: list, attrs: dict) -> list[TensorType]:
@@ -157,21 +162,11 @@ def _rearrange_infer(ctx: ShapeContext, types: list, attrs: dict) -> list[Tensor
     return [TensorType(x.dtype, shape)]
 
 
-def _run_sizes(pattern: Pattern, shape: tuple[int, ...], sizes) -> dict[str, int]:
-    """Elementary axis sizes from a concrete shape and the given sizes."""
-    known = dict(sorted(sizes.items()) if isinstance(sizes, dict) else sizes)
-    for group, dim in zip(pattern.left, shape):
-        unknown = [name for name in group if name not in known]
-        if unknown:
-            known[unknown[0]] = dim // int(np.prod([known[name] for name in group if name in known]))
-    return known
-
-
 def _rearrange_run(ctx: RunContext, arrays: list, attrs: dict) -> list[np.ndarray]:
     """Reshape to the elementary axes, transpose, reshape to the output groups."""
     x = np.asarray(arrays[0])
     pattern = parse_pattern(attrs["pattern"])
-    known = _run_sizes(pattern, x.shape, attrs["sizes"])
+    known = {name: size.value for name, size in elementary_sizes(Facts(), pattern, x.shape, attrs["sizes"]).items()}
     elementary = x.reshape([known[name] for name in pattern.left_names])
     order = [pattern.left_names.index(name) for name in pattern.right_names]
     moved = np.transpose(elementary, order)
@@ -184,9 +179,7 @@ def elementary_sizes(facts, pattern: Pattern, shape, sizes) -> dict[str, Dim]:
     for group, dim in zip(pattern.left, shape):
         unknown = [name for name in group if name not in known]
         if unknown:
-            part = facts.normalize(product(known[name] for name in group if name in known))
-            quotient = facts.normalize(dim).exact_div(part)
-            known[unknown[0]] = quotient if quotient is not None else facts.normalize(dim // part.value)
+            known[unknown[0]] = divide(facts, dim, product(known[name] for name in group if name in known)).quotient
     return known
 
 
@@ -212,12 +205,12 @@ define(
     run=_rearrange_run,
     onnx=_rearrange_onnx,
     doc="einops-style axis rearrangement, e.g. `b t j c -> b (j c) t`; `sizes` names split sizes.",
-    behaviour="same in both modes",
     samples=(
         (("B, T, 17, 2",), {"pattern": "b t j c -> b (j c) t"}),
         (("B*F, P, C",), {"pattern": "(b f) p c -> b f (p c)", "sizes": (("f", parse_dim("F")),)}),
         (("B*F, N, C",), {"pattern": "(b f) n c -> (b n) f c", "sizes": (("f", parse_dim("F")),)}),
         (("B, 51, F",), {"pattern": "b (j c) f -> b f j c", "sizes": (("c", 3),)}),
         (("B, T, C",), {"pattern": "b t c -> b () t c"}),
+        (("N, 17, C",), {"pattern": "(b f) n c -> b f n c", "sizes": (("f", 3),)}, ("N % 3 == 0",)),
     ),
 )

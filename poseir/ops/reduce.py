@@ -8,9 +8,8 @@ import numpy as np
 
 from poseir.dims import Dim
 from poseir.ir import TensorType
-from poseir.ops.elementwise import as_dtype, define, dtype_name, float_dtype
+from poseir.ops.common import as_dtype, define, dtype_name, float_dtype, product
 from poseir.ops.registry import ATTR, TENSOR, Param, RunContext, ShapeContext
-from poseir.ops.shape import product
 
 
 def reduced_axes(ctx: ShapeContext, dim, rank: int, at: str = "dim") -> tuple[int, ...]:
@@ -161,7 +160,6 @@ for _name, _reduction, _op_type, _dtype_rule, _doc in _REDUCTIONS:
         run=_reduce_run(_reduction, _dtype_rule),
         onnx=_reduce_onnx(_op_type, _dtype_rule),
         doc=_doc,
-        behaviour="same in both modes",
         samples=_SAMPLES,
     )
 
@@ -180,7 +178,6 @@ define(
     run=_reduce_run(_var, float_dtype),
     onnx=_var_onnx,
     doc="Variance over `dim`; biased (divide by n) unless `unbiased=true` (divide by n - 1).",
-    behaviour="same in both modes",
     samples=(
         (("B, T, C",), {"dim": -1, "keepdim": True, "unbiased": False}),
         (("B, T, C",), {"dim": (0, 1), "keepdim": False, "unbiased": True}),
@@ -241,7 +238,6 @@ define(
     run=_softmax_run,
     onnx=_softmax_onnx("Softmax"),
     doc="Numerically stable softmax along `dim`.",
-    behaviour="same in both modes",
     samples=((("B, H, N, N",), {"dim": -1}), (("B, 18, D",), {"dim": 2})),
 )
 
@@ -252,6 +248,5 @@ define(
     run=_log_softmax_run,
     onnx=_softmax_onnx("LogSoftmax"),
     doc="Numerically stable log of the softmax along `dim`.",
-    behaviour="same in both modes",
     samples=((("B, C",), {"dim": 1}), (("B, T, C",), {"dim": -1})),
 )

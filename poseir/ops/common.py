@@ -1,0 +1,372 @@
+"""Helpers shared by the op families: registration, dtypes, dims, attributes, layer checks, ONNX reshapes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Sequence
+
+import numpy as np
+
+from poseir.diagnostics import Label
+from poseir.dims import Dim, Facts, Tri, cancel_common
+from poseir.ir import FLOAT_DTYPES, TensorType
+from poseir.ops.registry import OpDef, RunContext, ShapeContext, register, with_defaults
+
+NUMPY_DTYPES = {
+    "f32": np.float32,
+    "f16": np.float16,
+    "f64": np.float64,
+    "i64": np.int64,
+    "i32": np.int32,
+    "bool": np.bool_,
+}
+_DTYPE_NAMES = {np.dtype(numpy_type): name for name, numpy_type in NUMPY_DTYPES.items()}
+
+OPEN_END = 2**63 - 1  # an ONNX Slice end meaning "to the end of the axis" (clamped by the runtime)
+
+
+# --------------------------------------------------------------------------- registration
+
+
+def define(*aliases: str, **fields) -> OpDef:
+    """Register an op (every family uses this) whose rules always see every attribute, defaults filled in."""
+    op = OpDef(**fields)
+    infer, run, counter, lower = op.infer, op.run, op.count_outputs, op.onnx
+
+    def complete_infer(ctx: ShapeContext, types: list, attrs: dict) -> list[TensorType]:
+        return infer(ctx, types, with_defaults(op, attrs))
+
+    def complete_run(ctx: RunContext, arrays: list, attrs: dict) -> list[np.ndarray]:
+        return run(ctx, arrays, with_defaults(op, attrs))
+
+    def complete_count(attrs: dict) -> int:
+        return counter(with_defaults(op, attrs))
+
+    def complete_onnx(ctx, names: list, attrs: dict) -> list[str]:
+        return lower(ctx, names, with_defaults(op, attrs))
+
+    count = complete_count if counter is not None else None
+    onnx = complete_onnx if lower is not None else None
+    return register(replace(op, infer=complete_infer, run=complete_run, count_outputs=count, onnx=onnx), *aliases)
+
+
+# --------------------------------------------------------------------------- dtypes
+
+
+def dtype_name(array: np.ndarray) -> str:
+    """The poseir dtype name of a numpy array (KeyError for dtypes poseir does not have)."""
+    return _DTYPE_NAMES[np.asarray(array).dtype]
+
+
+def as_dtype(array, dtype: str) -> np.ndarray:
+    """`array` as an ndarray of the poseir dtype `dtype` (no copy when it already is)."""
+    return np.asarray(array).astype(NUMPY_DTYPES[dtype], copy=False)
+
+
+def float_dtype(dtype: str) -> str:
+    """`dtype` when it is a float type, else f32 (what float-valued functions return)."""
+    return dtype if dtype in FLOAT_DTYPES else "f32"
+
+
+def require_same_dtype(ctx: ShapeContext, types: Sequence[TensorType | None], ats: Sequence = None,
+                       scalars_exempt: bool = False) -> None:
+    """E203 when tensors of different dtypes meet (poseir never converts implicitly)."""
+    ats = list(ats) if ats is not None else list(range(len(types)))
+    first = None
+    for at, type_ in zip(ats, types):
+        if type_ is None or (scalars_exempt and type_.rank == 0):
+            continue
+        if first is None:
+            first = (at, type_)
+            continue
+        if type_.dtype != first[1].dtype:
+            ctx.error("E203", f"`{ctx.op}` mixes {first[1].dtype} and {type_.dtype} tensors", at=at,
+                      label=f"this is {type_}", labels=(Label(ctx.span_of(first[0]), f"this is {first[1]}"),),
+                      helps=(f"convert one side explicitly, e.g. `.cast(\"{first[1].dtype}\")`",))
+
+
+def require_layer_dtype(ctx: ShapeContext, types: Sequence[TensorType | None], names: Sequence[str]) -> None:
+    """E203 when a layer's input x (input 0) and its parameters (`names` for inputs 1, 2, ...) differ in dtype.
+
+    Parameters that disagree among themselves are blamed first; otherwise the input is: a layer's
+    parameters have the dtype they were created with, so the fix is to cast the input. Inside a
+    prelude layer every argument span is the user's call, so a parameter is then described in a
+    note (the context's labels already show where the layer was constructed).
+    """
+    present = [(at, type_, name) for at, (type_, name) in enumerate(zip(types[1:], names), start=1)
+               if type_ is not None]
+    if not present:
+        return
+    first_at, first, first_name = present[0]
+    for at, type_, name in present[1:]:
+        if type_.dtype != first.dtype:
+            ctx.error("E203", f"`{ctx.op}` has {_article(first.dtype)} {first.dtype} {first_name} but "
+                      f"{_article(type_.dtype)} {type_.dtype} {name}", at=at,
+                      label=f"the {name} is {type_}",
+                      labels=argument_label(ctx, first_at, f"the {first_name} is {first}"),
+                      helps=(f"create the {name} as {first.dtype}",))
+    x = types[0]
+    if x.dtype == first.dtype:
+        return
+    has_span = first_at in ctx.spans and ctx.span_of(first_at) != ctx.span_of(0)
+    receiver = ctx.text_of(0)
+    cast = f"{receiver_text(receiver)}.cast(\"{first.dtype}\")" if receiver else f".cast(\"{first.dtype}\")"
+    ctx.error("E203", f"`{ctx.op}` is given {_article(x.dtype)} {x.dtype} input, but its {first_name} is "
+              f"{first.dtype}", at=0, label=f"the input is {x}",
+              labels=(Label(ctx.span_of(first_at), f"the {first_name} is {first}"),) if has_span else (),
+              notes=() if has_span else (f"the layer's {first_name} is {first}",),
+              helps=(f"cast the input to the {first_name}'s dtype: `{cast}`",))
+
+
+def _article(dtype: str) -> str:
+    """`an` before f32, f16, i64 (read "ef", "eye"), `a` before bool."""
+    return "a" if dtype == "bool" else "an"
+
+
+# --------------------------------------------------------------------------- dims
+
+
+def product(dims) -> Dim:
+    """The product of some dims (1 for none)."""
+    total = Dim.of(1)
+    for dim in dims:
+        total = total * Dim.of(dim)
+    return total
+
+
+def shape_text(dims: Sequence) -> str:
+    """`[B, T, 34]` for a sequence of dims."""
+    return "[" + ", ".join(str(dim) for dim in dims) + "]"
+
+
+def receiver_text(text: str | None) -> str:
+    """Source text usable before `.method(...)`: parenthesized when it has a top-level operator."""
+    if not text:
+        return "x"
+    depth = 0
+    for char in text:
+        depth += char in "([{"
+        depth -= char in ")]}"
+        if depth == 0 and char in " +-*/@%<>=!&|":
+            return f"({text})"
+    return text
+
+
+def where_help(fact: str) -> str:
+    """The help that names the fact settling an unproved shape condition."""
+    return f"add `where {fact}` to the forward signature to settle it"
+
+
+@dataclass(frozen=True)
+class Division:
+    """`dividend / divisor` (common factors cancelled) under the facts.
+
+    `divides` answers whether the division is exact; `quotient` is the exact quotient (YES), the
+    floor quotient (UNKNOWN with a constant divisor), or None (NO, or UNKNOWN with a symbolic
+    divisor, whose quotient a dim cannot express).
+    """
+
+    dividend: Dim
+    divisor: Dim
+    divides: Tri
+    quotient: Dim | None
+
+
+def divide(facts: Facts, total, part) -> Division:
+    """Split `total` into parts of `part` under the facts: whether it divides, and the size of the quotient."""
+    total, part = facts.normalize(total), facts.normalize(part)
+    exact = total.exact_div(part)
+    if exact is not None:
+        return Division(total, part, Tri.YES, exact)
+    dividend, divisor = cancel_common(total, part)
+    if not divisor.is_const or divisor.value <= 0:
+        return Division(dividend, divisor, Tri.UNKNOWN, None)
+    divides = facts.divisible(dividend, divisor.value)
+    quotient = facts.normalize(dividend // divisor.value) if divides is not Tri.NO else None
+    return Division(dividend, divisor, divides, quotient)
+
+
+def warn_unproved_multiple(ctx: ShapeContext, dividend, divisor, *, at) -> None:
+    """W300: `dividend` is assumed to be a multiple of the constant `divisor`, with the fact that settles it."""
+    ctx.warn("W300", f"cannot prove that {dividend} is divisible by {divisor}", at=at,
+             label=f"{dividend} is assumed to be a multiple of {divisor}",
+             helps=(where_help(f"{dividend} % {divisor} == 0"),))
+
+
+# --------------------------------------------------------------------------- attributes
+
+
+def int_attr(ctx: ShapeContext, value, at, what: str, minimum: int | None = None) -> int:
+    """An attribute that must be a plain integer (E103 otherwise), at least `minimum`."""
+    if isinstance(value, Dim) and value.is_const:
+        value = value.value
+    if isinstance(value, bool) or not isinstance(value, int):
+        ctx.error("E103", f"{what} must be an integer, found `{value}`", at=at, label="expected an integer")
+    if minimum is not None and value < minimum:
+        ctx.error("E103", f"{what} must be at least {minimum}, found {value}", at=at, label=f"this is {value}")
+    return value
+
+
+def size_attr(ctx: ShapeContext, value, at, what: str, minimum: int = 1) -> Dim:
+    """A size attribute: an int of at least `minimum` or a symbolic dim (E103 otherwise)."""
+    if isinstance(value, Dim) and not value.is_const:
+        return value
+    return Dim.of(int_attr(ctx, value, at, what, minimum))
+
+
+def number_attr(ctx: ShapeContext, value, at: str, low: float, high: float) -> float:
+    """A float attribute within [low, high] (E103 otherwise)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
+        ctx.error("E103", f"{at} must be a number between {low} and {high}, found `{value}`", at=at,
+                  label="out of range")
+    return float(value)
+
+
+def unwrap_sizes(values) -> tuple:
+    """`(B, T, 34)` given either as separate arguments or as one tuple."""
+    values = tuple(values) if isinstance(values, (tuple, list)) else (values,)
+    if len(values) == 1 and isinstance(values[0], (tuple, list)):
+        return tuple(values[0])
+    return values
+
+
+def is_minus_one(value) -> bool:
+    """Whether a size attribute is the placeholder `-1`."""
+    if isinstance(value, Dim):
+        return value.is_const and value.value == -1
+    return isinstance(value, int) and not isinstance(value, bool) and value == -1
+
+
+def target_sizes(ctx: ShapeContext, values: Sequence, attr: str, what: str) -> list[Dim | None]:
+    """Target sizes as dims, with None for the single `-1` (E216 for a second one)."""
+    sizes: list[Dim | None] = []
+    first_placeholder = None
+    for position, value in enumerate(values):
+        at = (attr, position)
+        if is_minus_one(value):
+            if first_placeholder is not None:
+                ctx.error("E216", f"only one size of a {what} can be -1", at=at, label="second -1",
+                          labels=(Label(ctx.span_of((attr, first_placeholder)), "first -1"),),
+                          helps=("write all but one of the sizes explicitly",))
+            first_placeholder = position
+            sizes.append(None)
+            continue
+        if isinstance(value, int) and not isinstance(value, bool) and value == 0:
+            ctx.error("E103", f"a {what} size must be positive, found 0", at=at, label="zero size",
+                      notes=("unlike ONNX Reshape, 0 does not mean `copy this size from the input`",))
+        sizes.append(size_attr(ctx, value, at, f"a {what} size"))
+    return sizes
+
+
+def fill_placeholder(ctx: ShapeContext, sizes: list, total: Dim, attr: str, subject: str) -> list[Dim]:
+    """Replace the `-1` in `sizes` by `total` divided by the other sizes.
+
+    E216 when that is provably not a whole number, or when it is a quotient by a symbol that
+    no fact settles (a dim cannot express it); W300 when a constant divides it under a fact
+    nobody stated.
+    """
+    if None not in sizes:
+        return sizes
+    position = sizes.index(None)
+    at = (attr, position)
+    known = ctx.normalize(product(size for size in sizes if size is not None))
+    division = divide(ctx.facts, total, known)
+    details = {"at": at, "label": "this size cannot be inferred", "notes": (f"the input is {subject}",)}
+    if division.divides is Tri.NO:
+        ctx.error("E216", f"cannot infer the -1: {total} elements do not divide into parts of {known}",
+                  helps=("check the other sizes; their product must divide the element count",), **details)
+    if division.quotient is None:
+        ctx.error("E216", f"cannot infer the -1: poseir cannot prove that {division.dividend} is a multiple of "
+                  f"{division.divisor}", helps=(unproved_division_help(division, "write this size explicitly"),),
+                  **details)
+    if division.divides is Tri.UNKNOWN:
+        warn_unproved_multiple(ctx, division.dividend, division.divisor, at=at)
+    return [division.quotient if size is None else size for size in sizes]
+
+
+def unproved_division_help(division: Division, alternative: str) -> str:
+    """How to settle a division by a symbol: `alternative`, or name the quotient with a new dim."""
+    return (f"{alternative}, or declare a dim for the quotient (say `K`) and add "
+            f"`where {division.dividend} == K * {division.divisor}` to the forward signature")
+
+
+# --------------------------------------------------------------------------- tensors and layers
+
+
+def optional(items: Sequence, index: int):
+    """The optional input at `index`, or None when absent."""
+    return items[index] if len(items) > index else None
+
+
+def argument_label(ctx: ShapeContext, at, message: str) -> tuple[Label, ...]:
+    """A secondary label on argument `at`, only when that argument has a span of its own."""
+    return (Label(ctx.span_of(at), message),) if at in ctx.spans else ()
+
+
+def require_axes(ctx: ShapeContext, type_: TensorType, at) -> None:
+    """E201 for a rank-0 tensor where the op needs at least one axis."""
+    if type_.rank == 0:
+        ctx.error("E201", f"{ctx.op} needs a tensor with at least one axis, found {type_}", at=at,
+                  label=f"this is {type_}")
+
+
+def require_axis_size(ctx: ShapeContext, x: TensorType, axis: int, wanted: Dim, where: str, *, message: str,
+                      **details) -> None:
+    """E207 when axis `axis` of x is not `wanted`; also when unprovable but another axis has that size."""
+    helps = moved_axis_help(ctx, x, wanted, axis, where)
+    # An unprovable size next to an axis that fits exactly is a layout mistake, not a missing fact.
+    if ctx.equal(x.shape[axis], wanted) is Tri.UNKNOWN and helps:
+        ctx.error("E207", message, at=0, helps=helps, **details)
+    ctx.require_equal(x.shape[axis], wanted, code="E207", at=0, message=message, helps=helps, **details)
+
+
+def moved_axis_help(ctx: ShapeContext, x: TensorType, wanted: Dim, target: int, where: str) -> tuple[str, ...]:
+    """When another axis of x has the wanted size, suggest moving it into place."""
+    for axis, dim in enumerate(x.shape):
+        if axis != target % x.rank and ctx.equal(dim, wanted) is Tri.YES:
+            return (f"axis {axis} of the input has {wanted}; move it {where} with `.transpose({axis}, {target})`",)
+    return ()
+
+
+def check_bias(ctx: ShapeContext, bias: TensorType | None, outputs: Dim, layer: str) -> None:
+    """A bias (input 2) must be a vector with one entry per output channel (E207)."""
+    if bias is None:
+        return
+    if bias.rank != 1:
+        ctx.error("E201", f"{layer} bias must have rank 1, found {bias}", at=2, label=f"this is {bias}")
+    ctx.require_equal(bias.shape[0], outputs, code="E207", at=2,
+                      message=f"{layer} bias has {bias.shape[0]} entries, but the layer has {outputs} outputs",
+                      label=f"this is {bias}")
+
+
+# --------------------------------------------------------------------------- ONNX
+
+
+def require_float_input(ctx, onnx_op: str) -> None:
+    """E406 for an integer or boolean tensor where the ONNX op is defined for floats only."""
+    dtype = ctx.input_types[0].dtype
+    if dtype not in FLOAT_DTYPES:
+        raise ctx.error(f"ONNX {onnx_op} needs a floating-point input, but `{ctx.op}` is given {dtype}",
+                        helps=("cast the input first, e.g. `.cast(\"f32\")`",))
+
+
+def onnx_reshape(ctx, x: str, dims: Sequence[Dim], source: Sequence[Dim] = ()) -> str:
+    """Reshape `x` (of shape `source`) to `dims` without ever writing a symbolic size as a number.
+
+    A symbolic size at the same position as in the input becomes 0 (ONNX: copy the input's size);
+    the costliest remaining one becomes -1; any other is computed from the input shapes at run time.
+    """
+    dims = [Dim.of(dim) for dim in dims]
+    for position, (dim, before) in enumerate(zip(dims, source)):
+        if not dim.is_const and dim == before:
+            dims[position] = Dim.of(0)
+    symbolic = [position for position, dim in enumerate(dims) if not dim.is_const]
+    if symbolic:
+        chosen = max(symbolic, key=lambda position: (len(str(dims[position])), position))
+        dims[chosen] = Dim.of(-1)
+    return ctx.node("Reshape", [x, ctx.shape(dims)])
+
+
+def reshape_to_output(ctx, names: list, attrs: dict) -> list[str]:
+    """An ONNX facet: Reshape to the inferred output shape (never to example sizes)."""
+    return [onnx_reshape(ctx, names[0], ctx.output_types[0].shape, ctx.input_types[0].shape)]

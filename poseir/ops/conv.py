@@ -1,0 +1,276 @@
+"""Sliding-window layers: conv1d/conv2d, conv_transpose2d and max_pool1d (torch semantics and layouts)."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+
+from poseir.dims import Dim, Tri
+from poseir.ir import TensorType
+from poseir.ops.common import (argument_label, check_bias, define, int_attr, optional, require_axis_size,
+                               require_float_input, require_layer_dtype, where_help)
+from poseir.ops.registry import ATTR, OPTIONAL_TENSOR, TENSOR, Param, RunContext, ShapeContext
+
+
+def _spatial_attr(ctx: ShapeContext, value, at: str, count: int, minimum: int) -> tuple[int, ...]:
+    """An int or a tuple of `count` ints, each at least `minimum`."""
+    values = value if isinstance(value, tuple) else (value,) * count
+    if len(values) != count:
+        ctx.error("E103", f"{at} must be an int or {count} ints, found `{value}`", at=at)
+    return tuple(int_attr(ctx, item, at, at, minimum) for item in values)
+
+
+def _per_axis(attrs: dict, names: tuple[str, ...], count: int) -> list[list[int]]:
+    """Checked int-or-tuple attributes as one list of `count` ints each (for run and ONNX facets)."""
+    return [list(attrs[name]) if isinstance(attrs[name], tuple) else [attrs[name]] * count for name in names]
+
+
+def _conv_settings(ctx: ShapeContext, attrs: dict, count: int) -> tuple:
+    """(stride, padding, dilation, groups) as per-axis tuples and an int."""
+    stride = _spatial_attr(ctx, attrs["stride"], "stride", count, 1)
+    padding = _spatial_attr(ctx, attrs["padding"], "padding", count, 0)
+    dilation = _spatial_attr(ctx, attrs["dilation"], "dilation", count, 1)
+    groups = int_attr(ctx, attrs["groups"], "groups", "groups", 1)
+    return stride, padding, dilation, groups
+
+
+def conv_length(length: Dim, kernel: Dim, stride: int, padding: int, dilation: int) -> Dim:
+    """`(L + 2p - d(K - 1) - 1) // s + 1`, the output length of a convolution."""
+    return (length + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
+
+
+def require_long_enough(ctx: ShapeContext, x: TensorType, axis: int, reach: Dim, output: Dim) -> None:
+    """E211 when axis `axis` of x is provably shorter than `reach`; W301 when unknown."""
+    length = x.shape[axis]
+    answer = ctx.facts.greater_equal(length, reach)
+    if answer is Tri.NO:
+        ctx.error("E211", f"axis {axis} of {x} is too short for this {ctx.op}: it needs at least {reach}",
+                  at=0, label=f"this is {x}", notes=(f"the output length would be {ctx.normalize(output)}",),
+                  helps=("use a longer input, more padding, a smaller kernel or a smaller dilation",))
+    if answer is Tri.UNKNOWN:
+        fact = ctx.facts.assumption_for(length, reach, ">=")
+        ctx.warn("W301", f"cannot prove that axis {axis} of {x} is long enough for this {ctx.op}", at=0,
+                 label=f"needs at least {reach}", helps=(where_help(fact),))
+
+
+def _conv_infer(ctx: ShapeContext, types: list, attrs: dict) -> list[TensorType]:
+    """x[B, C, *L] with weight[O, C/groups, *K] gives [B, O, *L'] (conv1d and conv2d)."""
+    count = 1 if ctx.op == "conv1d" else 2
+    x, weight, bias = types[0], types[1], optional(types, 2)
+    ctx.require_rank(x, (count + 2,), at=0)
+    ctx.require_rank(weight, (count + 2,), at=1, what="weight")
+    require_layer_dtype(ctx, [x, weight, bias], ("weight", "bias"))
+    stride, padding, dilation, groups = _conv_settings(ctx, attrs, count)
+    _check_conv_channels(ctx, x, weight, groups)
+    check_bias(ctx, bias, weight.shape[0], ctx.op)
+    sizes = []
+    for index in range(count):
+        kernel = weight.shape[2 + index]
+        reach = ctx.normalize(dilation[index] * (kernel - 1) + 1 - 2 * padding[index])
+        output = conv_length(x.shape[2 + index], kernel, stride[index], padding[index], dilation[index])
+        require_long_enough(ctx, x, 2 + index, reach, output)
+        sizes.append(ctx.normalize(output))
+    return [TensorType(x.dtype, (x.shape[0], weight.shape[0], *sizes))]
+
+
+def _check_conv_channels(ctx: ShapeContext, x: TensorType, weight: TensorType, groups: int) -> None:
+    """E207 when the input channels differ from what the weight expects; E216 for bad groups."""
+    channels, wanted = x.shape[1], ctx.normalize(weight.shape[1] * groups)
+    layer = "Conv1d" if ctx.op == "conv1d" else "Conv2d"
+    require_axis_size(ctx, x, 1, wanted, "to axis 1",
+                      message=f"{layer} expects {wanted} input channels, found {channels}",
+                      label=f"this is {x}", labels=argument_label(ctx, 1, f"weight is {weight}"),
+                      notes=("the channel axis of a convolution input is axis 1",))
+    if weight.shape[0].exact_div(groups) is None:
+        ctx.error("E216", f"{weight.shape[0]} output channels cannot be split into {groups} groups", at="groups")
+
+
+def conv_nd(x: np.ndarray, weight: np.ndarray, bias, stride, padding, dilation, groups: int) -> np.ndarray:
+    """Direct convolution: one matrix product per kernel tap, channels last, no loop over positions."""
+    if any(padding):
+        x = np.pad(x, [(0, 0), (0, 0)] + [(pad, pad) for pad in padding])
+    kernel = weight.shape[2:]
+    sizes = [(x.shape[2 + i] - dilation[i] * (kernel[i] - 1) - 1) // stride[i] + 1 for i in range(len(kernel))]
+    channels_last = np.moveaxis(x, 1, -1)
+    rows = x.shape[0] * int(np.prod(sizes))
+    per_group, outs = weight.shape[1], weight.shape[0] // groups
+    out = np.zeros((rows, weight.shape[0]), dtype=np.result_type(x.dtype, weight.dtype))
+    for tap in itertools.product(*(range(k) for k in kernel)):
+        index = tuple(slice(t * d, t * d + s * (n - 1) + 1, s) for t, d, s, n in zip(tap, dilation, stride, sizes))
+        window = channels_last[(slice(None), *index)].reshape(rows, -1)
+        taps = weight[(slice(None), slice(None), *tap)]
+        for group in range(groups):
+            out[:, group * outs:(group + 1) * outs] += (window[:, group * per_group:(group + 1) * per_group]
+                                                        @ taps[group * outs:(group + 1) * outs].T)
+    if bias is not None:
+        out += bias
+    return np.ascontiguousarray(np.moveaxis(out.reshape(x.shape[0], *sizes, -1), -1, 1))
+
+
+def _conv_run(ctx: RunContext, arrays: list, attrs: dict) -> list[np.ndarray]:
+    """conv_nd with per-axis settings."""
+    x, weight, bias = arrays[0], arrays[1], optional(arrays, 2)
+    per_axis = _per_axis(attrs, ("stride", "padding", "dilation"), x.ndim - 2)
+    return [conv_nd(x, weight, bias, *per_axis, attrs["groups"])]
+
+
+def _kernel_shape(weight: TensorType) -> list[int] | None:
+    """The kernel sizes for an ONNX Conv attribute (None lets ONNX read them off the weight)."""
+    sizes = weight.shape[2:]
+    return [dim.value for dim in sizes] if all(dim.is_const for dim in sizes) else None
+
+
+def _conv_onnx(ctx, names: list, attrs: dict) -> list[str]:
+    """ONNX Conv with symmetric pads (all begins, then all ends)."""
+    require_float_input(ctx, "Conv")
+    stride, padding, dilation = _per_axis(attrs, ("stride", "padding", "dilation"), ctx.input_types[0].rank - 2)
+    inputs = [name for name in names if name]
+    return [ctx.node("Conv", inputs, kernel_shape=_kernel_shape(ctx.input_types[1]), strides=stride,
+                     pads=padding + padding, dilations=dilation, group=attrs["groups"])]
+
+
+_CONV_SIGNATURE = (Param("x", TENSOR), Param("weight", TENSOR), Param("bias", OPTIONAL_TENSOR, None),
+                   Param("stride", ATTR, 1), Param("padding", ATTR, 0), Param("dilation", ATTR, 1),
+                   Param("groups", ATTR, 1))
+
+define(
+    name="conv1d",
+    signature=_CONV_SIGNATURE,
+    infer=_conv_infer,
+    run=_conv_run,
+    onnx=_conv_onnx,
+    doc="1-D convolution over x[B, C, L] with weight [O, C/groups, K] (torch Conv1d semantics).",
+    samples=(
+        (("B, 34, T", "64, 34, 3", "64"), {}, ("T >= 3",)),
+        (("B, 16, T", "16, 16, 3", None), {"dilation": 3}, ("T >= 7",)),
+        (("B, 8, 27", "8, 8, 3", None), {"stride": 3}),
+        (("B, 8, T", "8, 4, 3", "8"), {"padding": 1, "groups": 2}),
+        (("B, 8, T", "4, 8, 1", "4"), {}),
+    ),
+)
+
+define(
+    name="conv2d",
+    signature=_CONV_SIGNATURE,
+    infer=_conv_infer,
+    run=_conv_run,
+    onnx=_conv_onnx,
+    doc="2-D convolution over x[B, C, H, W] with weight [O, C/groups, KH, KW] (torch Conv2d semantics).",
+    samples=(
+        (("B, 3, 16, 16", "8, 3, 7, 7", None), {"stride": 2, "padding": 3}),
+        (("B, 4, H, W", "2, 4, 1, 1", "2"), {}),
+        (("B, 4, 9, 10", "4, 2, 3, 3", "4"), {"stride": (1, 2), "dilation": (2, 1), "groups": 2}),
+    ),
+)
+
+
+def _conv_transpose_infer(ctx: ShapeContext, types: list, attrs: dict) -> list[TensorType]:
+    """x[B, C, H, W] with weight[C, O, KH, KW] gives [B, O, (H-1)s - 2p + K + output_padding, ...]."""
+    x, weight, bias = types[0], types[1], optional(types, 2)
+    ctx.require_rank(x, (4,), at=0)
+    ctx.require_rank(weight, (4,), at=1, what="weight")
+    require_layer_dtype(ctx, [x, weight, bias], ("weight", "bias"))
+    stride = _spatial_attr(ctx, attrs["stride"], "stride", 2, 1)
+    padding = _spatial_attr(ctx, attrs["padding"], "padding", 2, 0)
+    extra = _spatial_attr(ctx, attrs["output_padding"], "output_padding", 2, 0)
+    if any(pad >= step for pad, step in zip(extra, stride)):
+        ctx.error("E103", f"output_padding {attrs['output_padding']} must be smaller than the stride", at="output_padding")
+    ctx.require_equal(x.shape[1], weight.shape[0], code="E207", at=0,
+                      message=f"ConvTranspose2d expects {weight.shape[0]} input channels, found {x.shape[1]}",
+                      label=f"this is {x}", labels=argument_label(ctx, 1, f"weight is {weight}"))
+    check_bias(ctx, bias, weight.shape[1], "ConvTranspose2d")
+    sizes = [ctx.normalize((x.shape[2 + i] - 1) * stride[i] - 2 * padding[i] + weight.shape[2 + i] + extra[i])
+             for i in range(2)]
+    for size in sizes:
+        if ctx.facts.greater_equal(size, 1) is Tri.NO:
+            ctx.error("E211", f"this transposed convolution of {x} has an empty output ({size})", at=0,
+                      label=f"this is {x}", helps=("reduce the padding",))
+    return [TensorType(x.dtype, (x.shape[0], weight.shape[1], *sizes))]
+
+
+def conv_transpose_nd(x: np.ndarray, weight: np.ndarray, bias, stride, padding, extra) -> np.ndarray:
+    """Transposed convolution: scatter one matrix product per kernel tap, then crop the padding."""
+    spatial, kernel = x.shape[2:], weight.shape[2:]
+    full = [(n - 1) * s + k + e for n, s, k, e in zip(spatial, stride, kernel, extra)]
+    rows = np.moveaxis(x, 1, -1).reshape(-1, x.shape[1])
+    out = np.zeros((x.shape[0], *full, weight.shape[1]), dtype=np.result_type(x.dtype, weight.dtype))
+    for tap in itertools.product(*(range(k) for k in kernel)):
+        contribution = rows @ weight[(slice(None), slice(None), *tap)]
+        index = tuple(slice(t, t + s * (n - 1) + 1, s) for t, s, n in zip(tap, stride, spatial))
+        out[(slice(None), *index)] += contribution.reshape(x.shape[0], *spatial, -1)
+    out = out[(slice(None), *(slice(pad, size - pad) for pad, size in zip(padding, full)))]
+    if bias is not None:
+        out = out + bias
+    return np.ascontiguousarray(np.moveaxis(out, -1, 1))
+
+
+def _conv_transpose_run(ctx: RunContext, arrays: list, attrs: dict) -> list[np.ndarray]:
+    """conv_transpose_nd with per-axis settings."""
+    per_axis = _per_axis(attrs, ("stride", "padding", "output_padding"), 2)
+    return [conv_transpose_nd(arrays[0], arrays[1], optional(arrays, 2), *per_axis)]
+
+
+def _conv_transpose_onnx(ctx, names: list, attrs: dict) -> list[str]:
+    """ONNX ConvTranspose: same weight layout [C, O, KH, KW] and output-size rule as torch."""
+    require_float_input(ctx, "ConvTranspose")
+    stride, padding, extra = _per_axis(attrs, ("stride", "padding", "output_padding"), 2)
+    inputs = [name for name in names if name]
+    return [ctx.node("ConvTranspose", inputs, kernel_shape=_kernel_shape(ctx.input_types[1]), strides=stride,
+                     pads=padding + padding, output_padding=extra)]
+
+
+define(
+    name="conv_transpose2d",
+    signature=(Param("x", TENSOR), Param("weight", TENSOR), Param("bias", OPTIONAL_TENSOR, None),
+               Param("stride", ATTR, 1), Param("padding", ATTR, 0), Param("output_padding", ATTR, 0)),
+    infer=_conv_transpose_infer,
+    run=_conv_transpose_run,
+    onnx=_conv_transpose_onnx,
+    doc="2-D transposed convolution with weight [C, O, KH, KW] (torch ConvTranspose2d semantics).",
+    samples=(
+        (("B, 8, H, W", "8, 4, 4, 4", None), {"stride": 2, "padding": 1}),
+        (("B, 4, 5, 6", "4, 2, 3, 3", "2"), {"stride": 2, "padding": 1, "output_padding": 1}),
+    ),
+)
+
+
+def _max_pool_infer(ctx: ShapeContext, types: list, attrs: dict) -> list[TensorType]:
+    """Max over windows of the last axis: length (L - k) // s + 1."""
+    (x,) = types
+    ctx.require_rank(x, (2, 3), at=0)
+    kernel = int_attr(ctx, attrs["kernel_size"], "kernel_size", "kernel_size", 1)
+    stride = kernel if attrs["stride"] is None else int_attr(ctx, attrs["stride"], "stride", "stride", 1)
+    output = conv_length(x.shape[-1], Dim.of(kernel), stride, 0, 1)
+    require_long_enough(ctx, x, x.rank - 1, Dim.of(kernel), output)
+    return [TensorType(x.dtype, (*x.shape[:-1], ctx.normalize(output)))]
+
+
+def _max_pool_run(ctx: RunContext, arrays: list, attrs: dict) -> list[np.ndarray]:
+    """Max over strided sliding windows."""
+    kernel = attrs["kernel_size"]
+    stride = kernel if attrs["stride"] is None else attrs["stride"]
+    windows = np.lib.stride_tricks.sliding_window_view(arrays[0], kernel, axis=-1)[..., ::stride, :]
+    return [windows.max(axis=-1)]
+
+
+def _max_pool_onnx(ctx, names: list, attrs: dict) -> list[str]:
+    """ONNX MaxPool over the last axis; a rank-2 input gets a batch axis for the pooling."""
+    require_float_input(ctx, "MaxPool")
+    kernel = attrs["kernel_size"]
+    stride = kernel if attrs["stride"] is None else attrs["stride"]
+    batched = ctx.input_types[0].rank == 2
+    x = ctx.unsqueeze(names[0], [0]) if batched else names[0]
+    pooled = ctx.node("MaxPool", [x], kernel_shape=[kernel], strides=[stride])
+    return [ctx.squeeze(pooled, [0]) if batched else pooled]
+
+
+define(
+    name="max_pool1d",
+    signature=(Param("x", TENSOR), Param("kernel_size", ATTR), Param("stride", ATTR, None)),
+    infer=_max_pool_infer,
+    run=_max_pool_run,
+    onnx=_max_pool_onnx,
+    doc="1-D max pooling over the last axis; the stride defaults to the kernel size.",
+    samples=((("B, 64, 16",), {"kernel_size": 2}), (("B, C, T",), {"kernel_size": 3, "stride": 1}, ("T >= 3",))),
+)

@@ -1,0 +1,109 @@
+"""Matrix products: matmul (numpy semantics) and linear (torch Linear, weight [out, in])."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from poseir.diagnostics import Label
+from poseir.dims import Dim, Tri
+from poseir.ir import TensorType
+from poseir.ops.common import (argument_label, check_bias, define, optional, require_axes, require_axis_size,
+                               require_layer_dtype, require_same_dtype)
+from poseir.ops.registry import OPTIONAL_TENSOR, TENSOR, Param, RunContext, ShapeContext
+
+
+def _matmul_infer(ctx: ShapeContext, types: list, attrs: dict) -> list[TensorType]:
+    """numpy matmul: (..., m, k) @ (..., k, n), 1-D operands as vectors, batch axes broadcast."""
+    a, b = types
+    for at, type_ in enumerate(types):
+        require_axes(ctx, type_, at)
+    require_same_dtype(ctx, types)
+    inner_a, inner_b = a.shape[-1], b.shape[0] if b.rank == 1 else b.shape[-2]
+    ctx.require_equal(inner_a, inner_b, code="E207", at=1,
+                      message=f"matmul contracts {inner_a} with {inner_b}: the inner dimensions differ",
+                      label=f"this is {b}", labels=(Label(ctx.span_of(0), f"this is {a}"),),
+                      notes=("`a @ b` needs the last axis of `a` to equal the second to last axis of `b`",),
+                      helps=_matmul_helps(ctx, a, b, inner_a))
+    rows = a.shape[-2:-1] if a.rank >= 2 else ()
+    columns = b.shape[-1:] if b.rank >= 2 else ()
+    batch = ()
+    if a.rank > 2 or b.rank > 2:
+        batch = ctx.broadcast([TensorType(a.dtype, a.shape[:-2]), TensorType(b.dtype, b.shape[:-2])])
+    shape = tuple(ctx.normalize(dim) for dim in (*batch, *rows, *columns))
+    return [TensorType(a.dtype, shape)]
+
+
+def _matmul_helps(ctx: ShapeContext, a: TensorType, b: TensorType, inner_a: Dim) -> tuple[str, ...]:
+    """Suggest transposing `b` when its last axis is the one that matches."""
+    if b.rank >= 2 and ctx.equal(b.shape[-1], inner_a) is Tri.YES:
+        return ("the last axis of the right operand matches; transpose it with `.transpose(-2, -1)`",)
+    return ()
+
+
+def _matmul_run(ctx: RunContext, arrays: list, attrs: dict) -> list[np.ndarray]:
+    """numpy matmul."""
+    return [np.matmul(arrays[0], arrays[1])]
+
+
+def _matmul_onnx(ctx, names: list, attrs: dict) -> list[str]:
+    """ONNX MatMul has numpy semantics, 1-D operands and broadcasting included."""
+    return [ctx.node("MatMul", names)]
+
+
+define(
+    name="matmul",
+    signature=(Param("a", TENSOR), Param("b", TENSOR)),
+    infer=_matmul_infer,
+    run=_matmul_run,
+    onnx=_matmul_onnx,
+    doc="Matrix product with numpy semantics (`a @ b`): batched, broadcasting, 1-D operands as vectors.",
+    samples=(
+        (("B, H, N, D", "B, H, D, N"), {}),
+        (("B, N, C", "C, K"), {}),
+        (("1, 16, 16", "B, 16, C"), {}),
+        (("C", "C, K"), {}),
+        (("B, N, C", "C"), {}),
+        (("C", "C"), {}),
+    ),
+)
+
+
+def _linear_infer(ctx: ShapeContext, types: list, attrs: dict) -> list[TensorType]:
+    """x[..., in] with weight[out, in] (and bias[out]) gives [..., out]."""
+    x, weight, bias = types[0], types[1], optional(types, 2)
+    require_axes(ctx, x, 0)
+    ctx.require_rank(weight, (2,), at=1, what="weight")
+    require_layer_dtype(ctx, [x, weight, bias], ("weight", "bias"))
+    features, wanted = x.shape[-1], weight.shape[1]
+    require_axis_size(ctx, x, -1, wanted, "last",
+                      message=f"Linear expects {wanted} input features, found {features}",
+                      label=f"this is {x}", labels=argument_label(ctx, 1, f"weight is {weight}"))
+    check_bias(ctx, bias, weight.shape[0], "Linear")
+    return [TensorType(x.dtype, (*x.shape[:-1], weight.shape[0]))]
+
+
+def _linear_run(ctx: RunContext, arrays: list, attrs: dict) -> list[np.ndarray]:
+    """x @ weight.T + bias."""
+    x, weight, bias = arrays[0], arrays[1], optional(arrays, 2)
+    result = np.matmul(x, weight.T)
+    return [result + bias if bias is not None else result]
+
+
+def _linear_onnx(ctx, names: list, attrs: dict) -> list[str]:
+    """Gemm (transB) for a rank-2 input; otherwise MatMul with the transposed weight, then Add."""
+    x, weight, bias = names[0], names[1], optional(names, 2) or ""
+    if ctx.input_types[0].rank == 2:
+        return [ctx.node("Gemm", [x, weight, bias] if bias else [x, weight], transB=1)]
+    result = ctx.node("MatMul", [x, ctx.node("Transpose", [weight], perm=[1, 0])])
+    return [ctx.node("Add", [result, bias]) if bias else result]
+
+
+define(
+    name="linear",
+    signature=(Param("x", TENSOR), Param("weight", TENSOR), Param("bias", OPTIONAL_TENSOR, None)),
+    infer=_linear_infer,
+    run=_linear_run,
+    onnx=_linear_onnx,
+    doc="Affine map of the last axis: x @ weight.T + bias, weight [out, in] as in torch.",
+    samples=((("B, T, 34", "1024, 34", "1024"), {}), (("N, 32", "16, 32", None), {})),
+)
