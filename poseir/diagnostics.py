@@ -125,3 +125,10 @@ class DiagnosticError(Exception):
     def __init__(self, diagnostic: Diagnostic) -> None:
         super().__init__(f"{diagnostic.code}: {diagnostic.message}")
         self.diagnostic = diagnostic
+
+
+def fail(code: str, message: str, span: Span | None, **details) -> DiagnosticError:
+    """A DiagnosticError for a user mistake at `span`; `label=` labels the primary span."""
+    label = details.pop("label", "")
+    labels = ((Label(span, label),) if label and span is not None else ()) + tuple(details.pop("labels", ()))
+    return DiagnosticError(Diagnostic.make(code, message, span, labels=labels, **details))

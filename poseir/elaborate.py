@@ -7,27 +7,19 @@ from dataclasses import dataclass
 from poseir import ast
 from poseir.builder import CallSite, GraphBuilder, dim_value
 from poseir.diagnostics import Diagnostic, DiagnosticError, Label
-from poseir.dims import Dim, Facts, Tri
-from poseir.evaluate import ExpressionEvaluator, fail
-from poseir.ir import Graph, Parameter, TensorType, Value
-from poseir.program import Program, evaluate_constants
-from poseir.scope import Frame, Scope, Usage, suggest
-from poseir.source import Span
-from poseir.values import (
-    POISON, ModuleDef, ModuleInstance, ModuleList, ParamSpec, Poison, Skeleton, Tensor, kind_of,
-)
+from poseir.dims import Dim, Facts
+from poseir.diagnostics import fail
+from poseir.evaluate import ExpressionEvaluator
+from poseir.ir import Graph, TensorType, Value
+from poseir.modules import ModuleBuilder
 from poseir.patterns import PatternMatcher
+from poseir.program import Program, evaluate_constants
+from poseir.scope import Frame, Usage, suggest
+from poseir.source import Span
+from poseir.statements import ReturnSignal, StatementRunner
+from poseir.values import POISON, ModuleInstance, ModuleList, Poison, Skeleton, Tensor, kind_of
 
 MODES = ("train", "infer")
-
-
-class _Return(Exception):
-    """Unwinds a forward body at `return`; the caller evaluates the returned expressions."""
-
-    def __init__(self, statement: ast.Return, frame: Frame):
-        super().__init__("return")
-        self.statement = statement
-        self.frame = frame
 
 
 @dataclass(frozen=True)
@@ -36,11 +28,6 @@ class ElaborationResult:
 
     graph: Graph | None
     diagnostics: list[Diagnostic]
-
-
-def model_modes(program: Program, model: str) -> tuple[str, ...]:
-    """The modes a model has: both, unless no forward serves one of them (decided by elaborating)."""
-    return MODES
 
 
 def elaborate(program: Program, model: str, mode: str, overrides: dict | None = None, *,
@@ -53,7 +40,7 @@ def elaborate(program: Program, model: str, mode: str, overrides: dict | None = 
     return Elaborator(program, model, mode, overrides or {}, mode_optional).run()
 
 
-class Elaborator(PatternMatcher, ExpressionEvaluator):
+class Elaborator(ModuleBuilder, StatementRunner, PatternMatcher, ExpressionEvaluator):
     """Runs module bodies and forwards at compile time, emitting IR nodes through a GraphBuilder."""
 
     def __init__(self, program: Program, model: str, mode: str, overrides: dict, mode_optional: bool = False):
@@ -96,104 +83,6 @@ class Elaborator(PatternMatcher, ExpressionEvaluator):
         """The exact source text of a node, for messages and fix-its."""
         source = self.program.sources.get(node.span.path)
         return source.text[node.span.start:node.span.end] if source else "?"
-
-    # ------------------------------------------------------------------ modules
-    def instantiate_root(self, declaration: ast.ModelDecl, frame: Frame) -> ModuleInstance:
-        """Evaluate `model name = Module(...)`, applying `--set` overrides to its hyper-parameters."""
-        call = declaration.value
-        if not isinstance(call, ast.Call):
-            raise fail("E103", "a model must be a module instantiation such as `TemporalModel()`", call.span)
-        definition = self.evaluate(call.function, frame)
-        if not isinstance(definition, ModuleDef):
-            raise fail("E103", f"a model must instantiate a module, found {kind_of(definition)}", call.function.span)
-        return self.instantiate(definition, call, frame, overrides=self.overrides)
-
-    def instantiate(self, definition: ModuleDef, call: ast.Call, frame: Frame, overrides: dict | None = None):
-        """Bind hyper-parameters and run the module body, collecting attributes and forwards."""
-        if frame.kind == "forward":
-            raise fail("E105", f"`{definition.name}(...)` creates a module; do that in a module body and call it "
-                               f"from `forward`", self.span(call, frame),
-                       helps=(f"add `self.name = {definition.name}(...)` to the module body",))
-        hyper = self.bind_hyper_parameters(definition, call, frame, overrides or {})
-        instance = ModuleInstance(definition, hyper, self.span(call, frame))
-        site = CallSite(instance.span) if definition.builtin else None
-        body_frame = Frame(definition.scope.child(dict(hyper)), "module", instance, definition.builtin, site)
-        self.run_statements(definition.declaration.body, body_frame)
-        return instance
-
-    def bind_hyper_parameters(self, definition: ModuleDef, call: ast.Call, frame: Frame, overrides: dict) -> dict:
-        """Match call arguments to `module Name(a: int = 1, ...)`; E102 for mismatches."""
-        params = definition.declaration.hyper_params
-        names = [param.name for param in params]
-        values: dict = {}
-        positional = [argument for argument in call.arguments if argument.name is None]
-        if len(positional) > len(params):
-            raise fail("E102", f"`{definition.name}` takes {len(params)} arguments, {len(positional)} given",
-                       self.span(positional[len(params)], frame), notes=(self.module_signature(definition),))
-        for param, argument in zip(params, positional):
-            values[param.name] = self.evaluate(argument.value, frame)
-        for argument in call.arguments:
-            if argument.name is None:
-                continue
-            if argument.name not in names:
-                guess = suggest(argument.name, names)
-                raise fail("E102", f"`{definition.name}` has no hyper-parameter `{argument.name}`",
-                           self.span(argument, frame), label="unknown argument",
-                           notes=(self.module_signature(definition),),
-                           helps=(f"did you mean `{guess}`?",) if guess else ())
-            if argument.name in values:
-                raise fail("E102", f"`{argument.name}` given twice", self.span(argument, frame))
-            values[argument.name] = self.evaluate(argument.value, frame)
-        self.apply_overrides(definition, values, overrides)
-        for param in params:
-            if param.name in values:
-                continue
-            if param.default is None:
-                raise fail("E102", f"`{definition.name}` needs the hyper-parameter `{param.name}`",
-                           self.span(call, frame), notes=(self.module_signature(definition),))
-            values[param.name] = self.evaluate(param.default, Frame(definition.scope.child(values), "file"))
-        return {param.name: values[param.name] for param in params}
-
-    def apply_overrides(self, definition: ModuleDef, values: dict, overrides: dict) -> None:
-        """`--set key=value` replaces (or supplies) a root hyper-parameter."""
-        names = [param.name for param in definition.declaration.hyper_params]
-        for key, value in overrides.items():
-            if key not in names:
-                guess = suggest(key, names)
-                helps = (f"did you mean `{guess}`?",) if guess else ()
-                raise DiagnosticError(Diagnostic.make(
-                    "E106", f"`{definition.name}` has no hyper-parameter `{key}` to set", None,
-                    notes=(self.module_signature(definition),), helps=helps))
-            values[key] = value
-
-    def module_signature(self, definition: ModuleDef) -> str:
-        """`Conv1d(in_channels, out_channels, kernel_size, stride = 1, ...)` for notes."""
-        parts = []
-        for param in definition.declaration.hyper_params:
-            parts.append(param.name + (f" = {self.source_text(param.default)}" if param.default else ""))
-        return f"signature: {definition.name}({', '.join(parts)})"
-
-    def append_module(self, target: ModuleList, call: ast.Call, frame: Frame):
-        """`self.layers.append(Module(...))`."""
-        if len(call.arguments) != 1 or call.arguments[0].name is not None:
-            raise fail("E102", "`append` takes one module", self.span(call, frame))
-        value = self.evaluate(call.arguments[0].value, frame)
-        if not isinstance(value, (ModuleInstance, ModuleList, Poison)):
-            raise fail("E103", f"a module list holds modules, found {kind_of(value)}", call.arguments[0].span)
-        target.items.append(value)
-        return None
-
-    def register_parameters(self, root: ModuleInstance) -> None:
-        """Give every parameter its state_dict key, in PyTorch's order (own params, buffers, children)."""
-        for path, owner, name, spec in _walk_parameters(root, ""):
-            # A built-in layer's parameter is reported where the user created the layer.
-            span = owner.span if owner.definition is not None and owner.definition.builtin else spec.span
-            parameter = Parameter(path, spec.type, spec.kind, spec.init, span)
-            self.parameter_tensors[(id(owner), name)] = self.builder.add_parameter(parameter)
-
-    def parameter_tensor(self, instance: ModuleInstance, name: str) -> Tensor:
-        """The graph value of `self.name` for a parameter or buffer."""
-        return self.parameter_tensors[(id(instance), name)]
 
     # ------------------------------------------------------------------ forward
     def run_root_forward(self, root: ModuleInstance, declaration: ast.ModelDecl) -> Graph | None:
@@ -355,7 +244,7 @@ class Elaborator(PatternMatcher, ExpressionEvaluator):
             frame.usage = Usage(other_mode=self.other_mode_names(decl))
         try:
             self.run_statements(decl.body, frame)
-        except _Return as returned:
+        except ReturnSignal as returned:
             values = self.returned_values(decl, returned, span)
             self.report_unused(frame)
             return values
@@ -388,7 +277,7 @@ class Elaborator(PatternMatcher, ExpressionEvaluator):
                 "W302", f"`{name}` is computed but never used", span, labels=(Label(span, "assigned here"),),
                 helps=(f"remove it, or name it `_{name}` if it is meant to be unused",)))
 
-    def returned_values(self, decl: ast.Forward, returned: _Return, span: Span):
+    def returned_values(self, decl: ast.Forward, returned: ReturnSignal, span: Span):
         """Evaluate the returned expressions that exist in this mode; check declared types."""
         statement, frame = returned.statement, returned.frame
         if decl.outputs is None:
@@ -444,125 +333,6 @@ class Elaborator(PatternMatcher, ExpressionEvaluator):
 
         return lookup(name)
 
-    # ------------------------------------------------------------------ statements
-    def run_statements(self, statements, frame: Frame) -> None:
-        """Run statements in order; a user mistake is recorded and the statement's names poisoned."""
-        for statement in statements:
-            try:
-                self.run_statement(statement, frame)
-            except DiagnosticError as error:
-                self.diagnostics.append(error.diagnostic)
-                self.poison_targets(statement, frame)
-
-    def poison_targets(self, statement, frame: Frame) -> None:
-        """After a failed assignment its names hold POISON, so later uses report nothing more."""
-        if isinstance(statement, ast.Assign):
-            for target in statement.targets:
-                if target.on_self and frame.instance is not None:
-                    frame.instance.attributes.setdefault(target.name, POISON)
-                elif not target.on_self:
-                    frame.scope.define(target.name, POISON)
-
-    def run_statement(self, statement, frame: Frame) -> None:
-        """Dispatch on the statement kind."""
-        handler = getattr(self, "_run_" + type(statement).__name__)
-        handler(statement, frame)
-
-    def _run_Assign(self, statement: ast.Assign, frame: Frame) -> None:
-        value = self.evaluate(statement.value, frame)
-        if statement.annotation is not None and isinstance(value, Tensor):
-            self.check_declared(statement.annotation, value, frame, statement.value.span, "the value")
-        targets = statement.targets
-        if len(targets) > 1:
-            if isinstance(value, Poison):
-                value = (POISON,) * len(targets)
-            if not isinstance(value, tuple) or len(value) != len(targets):
-                count = len(value) if isinstance(value, tuple) else 1
-                raise fail("E102", f"cannot unpack {count} value(s) into {len(targets)} names", statement.span)
-            for target, item in zip(targets, value):
-                self.assign(target, item, frame)
-            return
-        self.assign(targets[0], value, frame)
-
-    def assign(self, target: ast.Target, value, frame: Frame) -> None:
-        """Bind a local, or set `self.name` in a module body."""
-        if not target.on_self:
-            frame.scope.define(target.name, value)
-            if frame.usage is not None:
-                frame.usage.assigned[target.name] = (target.span, value)
-                frame.usage.read.discard(target.name)
-            return
-        if frame.kind != "module":
-            raise fail("E105", "`self.name = ...` is only allowed in a module body, not in `forward`", target.span,
-                       helps=("use a local name instead",))
-        if target.name in frame.instance.attributes and not isinstance(frame.instance.attributes[target.name], Poison):
-            # Report it, then replace the old value as PyTorch would, so later uses see the new one.
-            self.diagnostics.append(Diagnostic.make(
-                "E104", f"`self.{target.name}` is already defined", target.span,
-                labels=(Label(target.span, "redefined here"),),
-                helps=("give each submodule its own name; a second assignment silently replaces the first",)))
-        if isinstance(value, tuple) and value and all(isinstance(item, (ModuleInstance, ModuleList)) for item in value):
-            value = ModuleList(list(value), target.span)
-        elif value == ():
-            value = ModuleList([], target.span)
-        frame.instance.attributes[target.name] = value
-
-    def _run_ExprStatement(self, statement: ast.ExprStatement, frame: Frame) -> None:
-        self.evaluate(statement.expr, frame)
-
-    def _run_AssertType(self, statement: ast.AssertType, frame: Frame) -> None:
-        value = self.evaluate(statement.expr, frame)
-        if isinstance(value, Poison):
-            return
-        if not isinstance(value, Tensor):
-            raise fail("E103", f"`assert x: type` needs a tensor, found {kind_of(value)}", statement.expr.span)
-        self.check_declared(statement.type, value, frame, statement.expr.span, f"`{self.source_text(statement.expr)}`")
-
-    def _run_AssertCondition(self, statement: ast.AssertCondition, frame: Frame) -> None:
-        if not self.condition(statement.condition, frame):
-            message = statement.message or f"assertion `{self.source_text(statement.condition)}` failed"
-            raise fail("E105", message, self.span(statement, frame), label="this is false")
-
-    def _run_Return(self, statement: ast.Return, frame: Frame) -> None:
-        if frame.kind != "forward":
-            raise fail("E105", "`return` is only allowed in `forward`", statement.span)
-        raise _Return(statement, frame)
-
-    def _run_For(self, statement: ast.For, frame: Frame) -> None:
-        for item in self.iterate(statement.iterable, frame):
-            frame.scope.define(statement.var, item)
-            self.run_statements(statement.body, frame)
-
-    def _run_If(self, statement: ast.If, frame: Frame) -> None:
-        for condition, body in statement.branches:
-            if self.condition(condition, frame):
-                self.run_statements(body, frame)
-                return
-        if statement.otherwise is not None:
-            self.run_statements(statement.otherwise, frame)
-
-    def _run_ModeBlock(self, statement: ast.ModeBlock, frame: Frame) -> None:
-        if frame.kind != "forward":
-            raise fail("E105", f"`{statement.mode} {{ }}` blocks belong in `forward`; parameters are shared by "
-                               f"both modes", statement.span)
-        if statement.mode == self.mode:
-            self.run_statements(statement.body, frame)
-
-    def _run_Forward(self, statement: ast.Forward, frame: Frame) -> None:
-        if frame.kind != "module":
-            raise fail("E105", "`forward` is declared in a module body", statement.span)
-        seen: dict = {}
-        for param in (*statement.params, *(statement.outputs or ())):
-            if param.name in seen and (param.mode is None or seen[param.name].mode in (None, param.mode)):
-                raise fail("E104", f"`{param.name}` is declared twice in this forward", param.span,
-                           labels=(Label(param.span, "declared again here"),
-                                   Label(seen[param.name].span, "first declared here")))
-            seen[param.name] = param
-        if statement.mode in frame.instance.forwards:
-            raise fail("E104", f"`{frame.instance.name}` already has a {statement.mode or 'plain'} forward",
-                       statement.span)
-        frame.instance.forwards[statement.mode] = (statement, frame.scope)
-
     # ------------------------------------------------------------------ skeletons
     def skeleton(self, item: ast.SkeletonDecl, frame: Frame) -> Skeleton:
         """`skeleton name { joints = [...]  parents = [...]  pairs = [...] }`, validated."""
@@ -576,22 +346,3 @@ def _count(number: int, noun: str) -> str:
     return f"{number} {noun}{'' if number == 1 else 's'}"
 
 
-def _walk_parameters(instance: ModuleInstance, prefix: str):
-    """Yield (state_dict key, owner, attribute, ParamSpec): own parameters, buffers, then children."""
-    instance.path = prefix.rstrip(".")
-    for kind in ("parameter", "buffer"):
-        for name, value in instance.attributes.items():
-            if isinstance(value, ParamSpec) and value.kind == kind:
-                yield prefix + name, instance, name, value
-    for name, value in instance.attributes.items():
-        yield from _walk_child(value, prefix + name)
-
-
-def _walk_child(value, path: str):
-    """Recurse into a submodule or a module list (`layers.0`, `layers.1`, ...)."""
-    if isinstance(value, ModuleInstance):
-        yield from _walk_parameters(value, path + ".")
-    elif isinstance(value, ModuleList):
-        value.path = path
-        for index, item in enumerate(value.items):
-            yield from _walk_child(item, f"{path}.{index}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from poseir import ast
 from poseir.builder import CallSite, dim_value
 from poseir.dims import Dim
-from poseir.evaluate import fail
+from poseir.diagnostics import fail
 from poseir.scope import Frame
 from poseir.values import POISON, Poison, Tensor, kind_of
 

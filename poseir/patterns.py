@@ -6,7 +6,7 @@ from poseir import ast
 from poseir.builder import dim_value
 from poseir.diagnostics import Diagnostic, DiagnosticError, Label
 from poseir.dims import Dim, Tri
-from poseir.evaluate import fail
+from poseir.diagnostics import fail
 from poseir.scope import Frame
 from poseir.source import Span
 from poseir.values import Tensor, kind_of

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from poseir import ast
-from poseir.evaluate import fail
+from poseir.diagnostics import fail
 from poseir.scope import Frame
 from poseir.values import Skeleton
 
