@@ -5,16 +5,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 from poseir.diagnostics import Diagnostic
-from poseir.dims import Facts
-from poseir.ir import ERROR_TYPE, Graph, Node, TensorType, Value, freeze_values
+from poseir.ir import ERROR_TYPE, Graph, TensorType, freeze_values
 from poseir.ops.registry import OpDef, ShapeContext, ShapeError, lookup
-from poseir.source import Span
-
-
-def output_count(op: OpDef, attrs: dict) -> int:
-    """How many outputs a node of `op` has with these attributes."""
-    counter = getattr(op, "count_outputs", None)
-    return counter(attrs) if counter is not None else op.outputs
 
 
 def infer_node(op: OpDef, types: list, attrs: dict, context: ShapeContext) -> tuple[list[TensorType], list[Diagnostic]]:
@@ -22,7 +14,7 @@ def infer_node(op: OpDef, types: list, attrs: dict, context: ShapeContext) -> tu
 
     Returns the output types and the diagnostics (at most one error plus warnings).
     """
-    count = output_count(op, attrs)
+    count = op.output_count(attrs)
     if any(type_ is not None and type_.is_error for type_ in types):
         return [ERROR_TYPE] * count, []
     try:
@@ -76,11 +68,3 @@ def verify(graph: Graph) -> None:
     _, _, changed = infer_shapes(graph)
     if changed:
         raise AssertionError("recorded types differ from re-inferred types")
-
-
-def make_node(op: str, inputs, outputs, attrs: dict, span: Span, scope: str = "") -> Node:
-    """A node with attributes in a canonical (signature) order."""
-    return Node(op, tuple(inputs), tuple(outputs), tuple(attrs.items()), span, scope)
-
-
-__all__ = ["infer_node", "infer_shapes", "verify", "make_node", "output_count", "Facts", "Value"]

@@ -6,7 +6,8 @@ import re
 from dataclasses import dataclass, field, replace
 
 from poseir.diagnostics import Diagnostic, Label
-from poseir.dims import Dim, Facts
+from poseir.dims import Dim
+from poseir.facts import Facts
 from poseir.ir import Graph, Node, Parameter, TensorType, Value, freeze_values
 from poseir.ops.registry import OpDef, ShapeContext
 from poseir.passes.infer_shapes import infer_node

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from poseir import ast
 from poseir.builder import CallSite, GraphBuilder, dim_value
 from poseir.diagnostics import Diagnostic, DiagnosticError, Label
-from poseir.dims import Dim, Facts
+from poseir.dims import Dim
+from poseir.facts import Facts
 from poseir.diagnostics import fail
 from poseir.evaluate import ExpressionEvaluator
 from poseir.ir import Graph, TensorType, Value

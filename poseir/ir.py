@@ -6,7 +6,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Mapping
 
-from poseir.dims import Dim, Facts
+from poseir.dims import Dim
+from poseir.facts import Facts
 from poseir.source import Span
 
 DTYPES = ("f32", "f16", "f64", "i64", "i32", "bool")

@@ -8,7 +8,7 @@ from pathlib import Path
 from importlib import resources
 
 from lark import Lark, Token, Transformer, v_args
-from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
+from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken, VisitError
 
 from poseir import ast
 from poseir.diagnostics import Diagnostic, Label
@@ -78,7 +78,17 @@ def parse(source: SourceFile) -> tuple[ast.File | None, list[Diagnostic]]:
         tree = _parser().parse(text)
     except UnexpectedInput as error:
         return None, [_syntax_diagnostic(source, error)]
-    return _Builder(source).transform(tree), []
+    try:
+        return _Builder(source).transform(tree), []
+    except VisitError as error:
+        if not isinstance(error.orig_exc, TargetError):
+            raise
+        span = error.orig_exc.span
+        target = source.text[span.start:span.end]
+        return None, [Diagnostic.make("E001", f"cannot assign to `{target}`", span,
+                                      labels=(Label(span, "not a name or `self.name`"),),
+                                      helps=("assign to a local name (`x = ...`) or, in a module body, to "
+                                             "`self.name = ...`",))]
 
 
 def _syntax_diagnostic(source: SourceFile, error: UnexpectedInput) -> Diagnostic:

@@ -25,7 +25,8 @@ from poseir.backends.onnx_explain import explain_node, find_origin
 from poseir.backends.onnx_export import export, save
 from poseir.compiler import build
 from poseir.diagnostics import DiagnosticError
-from poseir.dims import Dim, Facts
+from poseir.dims import Dim
+from poseir.facts import Facts
 from poseir.ir import Graph, TensorType, freeze_values
 from poseir.weights import initialize
 from test_examples import SIZES, SMALL, example

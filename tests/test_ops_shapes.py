@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from poseir.compiler import check
-from poseir.dims import Facts, parse_dim
+from poseir.dims import parse_dim
+from poseir.facts import Facts
 from poseir.ir import TensorType
 from poseir.ops.elementwise import erf
 from poseir.ops.registry import RunContext, ShapeContext, ShapeError, lookup

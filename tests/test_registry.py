@@ -7,7 +7,8 @@ import re
 import numpy as np
 import pytest
 
-from poseir.dims import Dim, Facts, parse_dim
+from poseir.dims import Dim, parse_dim
+from poseir.facts import Facts
 from poseir.ir import TensorType
 from poseir.ops.common import NUMPY_DTYPES, dtype_name
 from poseir.ops.registry import ALIASES, REGISTRY, TENSORS, RunContext, ShapeContext, ShapeError, all_ops, lookup

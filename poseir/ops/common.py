@@ -8,7 +8,8 @@ from typing import Sequence
 import numpy as np
 
 from poseir.diagnostics import Label
-from poseir.dims import Dim, Facts, Tri, cancel_common
+from poseir.dims import Dim, Tri, cancel_common
+from poseir.facts import Facts
 from poseir.ir import FLOAT_DTYPES, TensorType
 from poseir.ops.registry import OpDef, RunContext, ShapeContext, register, with_defaults
 

@@ -8,7 +8,8 @@ from typing import Callable, NoReturn, Sequence
 import numpy as np
 
 from poseir.diagnostics import Diagnostic, Edit, Fix, Label
-from poseir.dims import Dim, Facts, Tri
+from poseir.dims import Dim, Tri
+from poseir.facts import Facts
 from poseir.ir import TensorType
 from poseir.source import Span
 
