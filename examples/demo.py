@@ -33,6 +33,15 @@ EXAMPLES = [
         ({"keypoints": (2, 81, 17, 2)}, []),
         ({"keypoints": (3, 27, 17, 2)}, ["--set", "num_frame=27"]),
     ]),
+    ("mixste.pose", [
+        ({"keypoints": (2, 27, 17, 2)}, ["--set", "embed_dim_ratio=32", "--set", "depth=2", "--set", "num_frame=27"]),
+        ({"keypoints": (3, 9, 17, 2)}, ["--set", "embed_dim_ratio=32", "--set", "depth=2", "--set", "num_frame=9"]),
+    ]),
+    # One export serves both clip lengths: T is read from the input (T <= maxlen).
+    ("motionbert.pose", [
+        ({"keypoints": (2, 27, 17, 3)}, ["--set", "dim_feat=32", "--set", "dim_rep=32", "--set", "depth=2"]),
+        ({"keypoints": (1, 100, 17, 3)}, ["--set", "dim_feat=32", "--set", "dim_rep=32", "--set", "depth=2"]),
+    ]),
 ]
 
 

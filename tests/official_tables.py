@@ -1,6 +1,6 @@
 """The official PyTorch state_dict tables of the example networks, written out from the reference.
 
-Source: ../shared/reference/pose-networks.md (sections 3.1, 3.2 and 3.4), which lists every key
+Source: ../shared/reference/pose-networks.md (sections 3.1 to 3.5), which lists every key
 and shape of the official implementations. These tables are independent of poseir's code.
 """
 
@@ -79,6 +79,62 @@ def poseformer(frames: int = 81, joints: int = 17, ratio: int = 32, depth: int =
     return table
 
 
+def mixste(frames: int = 243, joints: int = 17, width: int = 512, depth: int = 8) -> dict:
+    """JinluZhang1126/MixSTE MixSTE2: 204 entries for the 243-frame model (spatial = temporal width)."""
+    table = {
+        "Spatial_pos_embed": (1, joints, width),
+        "Temporal_pos_embed": (1, frames, width),
+        "Spatial_patch_to_embedding.weight": (width, 2),
+        "Spatial_patch_to_embedding.bias": (width,),
+    }
+    for block in range(depth):
+        table.update(_transformer_block(f"STEblocks.{block}", width, 2 * width))
+        table.update(_transformer_block(f"TTEblocks.{block}", width, 2 * width))
+    table.update({
+        "Spatial_norm.weight": (width,), "Spatial_norm.bias": (width,),
+        "Temporal_norm.weight": (width,), "Temporal_norm.bias": (width,),
+        "head.0.weight": (width,), "head.0.bias": (width,),
+        "head.1.weight": (3, width), "head.1.bias": (3,),
+    })
+    return table
+
+
+def motionbert(width: int = 512, hidden: int = 1024, depth: int = 5, maxlen: int = 243, joints: int = 17,
+               rep: int = 512) -> dict:
+    """Walter0807/MotionBERT DSTformer (dim_in 3, dim_out 3, dim_rep 512, att_fuse): 260 entries."""
+    table = {
+        "temp_embed": (1, maxlen, 1, width),
+        "pos_embed": (1, joints, width),
+        "joints_embed.weight": (width, 3),
+        "joints_embed.bias": (width,),
+    }
+    for stage in ("st", "ts"):
+        for block in range(depth):
+            prefix = f"blocks_{stage}.{block}"
+            for stream in ("s", "t"):
+                for norm in ("norm1", "norm2"):
+                    table[f"{prefix}.{norm}_{stream}.weight"] = (width,)
+                    table[f"{prefix}.{norm}_{stream}.bias"] = (width,)
+                table[f"{prefix}.attn_{stream}.qkv.weight"] = (3 * width, width)
+                table[f"{prefix}.attn_{stream}.qkv.bias"] = (3 * width,)
+                table[f"{prefix}.attn_{stream}.proj.weight"] = (width, width)
+                table[f"{prefix}.attn_{stream}.proj.bias"] = (width,)
+                table[f"{prefix}.mlp_{stream}.fc1.weight"] = (hidden, width)
+                table[f"{prefix}.mlp_{stream}.fc1.bias"] = (hidden,)
+                table[f"{prefix}.mlp_{stream}.fc2.weight"] = (width, hidden)
+                table[f"{prefix}.mlp_{stream}.fc2.bias"] = (width,)
+    table.update({
+        "norm.weight": (width,), "norm.bias": (width,),
+        "pre_logits.fc.weight": (rep, width), "pre_logits.fc.bias": (rep,),
+        "head.weight": (3, rep), "head.bias": (3,),
+    })
+    for block in range(depth):
+        table[f"ts_attn.{block}.weight"] = (2, 2 * width)
+        table[f"ts_attn.{block}.bias"] = (2,)
+    return table
+
+
 # Trainable parameter counts the reference quotes (buffers excluded).
-PARAMETER_COUNTS = {"videopose3d": 16_952_371, "simplebaseline": 4_291_632, "poseformer": 9_602_885}
-ENTRY_COUNTS = {"videopose3d": 56, "simplebaseline": 37, "poseformer": 110}
+PARAMETER_COUNTS = {"videopose3d": 16_952_371, "simplebaseline": 4_291_632, "poseformer": 9_602_885,
+                    "mixste": 33_783_811, "motionbert": 42_466_317}
+ENTRY_COUNTS = {"videopose3d": 56, "simplebaseline": 37, "poseformer": 110, "mixste": 204, "motionbert": 260}

@@ -20,6 +20,8 @@ SMALL = {
     "videopose3d": {"channels": 64},
     "simplebaseline": {"linear_size": 64},
     "poseformer": {"embed_dim_ratio": 8, "depth": 2},
+    "mixste": {"embed_dim_ratio": 16, "depth": 2, "num_frame": 9},
+    "motionbert": {"dim_feat": 16, "dim_rep": 16, "depth": 2, "maxlen": 27},
 }
 
 # Two different sizes per example and mode: a size baked into a reshape cannot pass both.
@@ -33,6 +35,13 @@ SIZES = {
     ("poseformer", "infer"): [({"keypoints": (2, 81, 17, 2)}, {}), ({"keypoints": (3, 27, 17, 2)}, {"num_frame": 27})],
     ("poseformer", "train"): [({"keypoints": (2, 81, 17, 2), "target": (2, 1, 17, 3)}, {}),
                               ({"keypoints": (3, 9, 17, 2), "target": (3, 1, 17, 3)}, {"num_frame": 9})],
+    ("mixste", "infer"): [({"keypoints": (2, 9, 17, 2)}, {}), ({"keypoints": (3, 27, 17, 2)}, {"num_frame": 27})],
+    ("mixste", "train"): [({"keypoints": (2, 9, 17, 2), "target": (2, 9, 17, 3)}, {}),
+                          ({"keypoints": (1, 12, 17, 2), "target": (1, 12, 17, 3)}, {"num_frame": 12})],
+    # One set of hyper-parameters (maxlen 27) serves every clip length T <= maxlen.
+    ("motionbert", "infer"): [({"keypoints": (2, 9, 17, 3)}, {}), ({"keypoints": (3, 27, 17, 3)}, {})],
+    ("motionbert", "train"): [({"keypoints": (2, 5, 17, 3), "target": (2, 5, 17, 3)}, {}),
+                              ({"keypoints": (1, 16, 17, 3), "target": (1, 16, 17, 3)}, {})],
 }
 
 

@@ -184,3 +184,141 @@ def test_videopose3d_flip_augmentation_matches_the_recipe():
         y_flipped = run_graph(plain, {"keypoints": flipped}, weights)["pose"]
         expected = (y + y_flipped[:, :, H36M_FLIP] * np.array([-1, 1, 1], np.float32)) / 2
         np.testing.assert_allclose(run_graph(tta, {"keypoints": x}, weights)["pose"], expected, rtol=1e-5, atol=1e-6)
+
+
+def perturbed(weights, seed):
+    """Also make LayerNorm scales, embeddings and MotionBERT's zero-initialized fusion weights non-trivial."""
+    rng = np.random.default_rng(seed + 200)
+    for name, value in weights.items():
+        if name.endswith("weight") and value.ndim == 1:
+            weights[name] = rng.uniform(0.5, 1.5, value.shape).astype(np.float32)
+        elif name.endswith("embed") or name.startswith("ts_attn"):
+            weights[name] = rng.normal(0, 0.3, value.shape).astype(np.float32)
+    return weights
+
+
+def run_both_modes(name, overrides, inputs, targets, seed):
+    """Inference outputs and the training flow's loss (dropout and drop path at 0), on the same weights."""
+    infer, result = build(str(EXAMPLES / f"{name}.pose"), mode="infer", overrides=overrides)
+    assert infer is not None, result.diagnostics
+    train, result = build(str(EXAMPLES / f"{name}.pose"), mode="train", overrides=overrides)
+    assert train is not None, result.diagnostics
+    weights = perturbed(randomized_weights(infer, seed), seed)
+    outputs = run_graph(infer, inputs, weights)
+    trained = run_graph(train, {**inputs, **targets}, weights)
+    np.testing.assert_allclose(trained["pose"], outputs["pose"], rtol=1e-5, atol=1e-6)
+    return outputs["pose"], trained["loss"], weights
+
+
+def mpjpe(pred, target):
+    return np.mean(np.linalg.norm(pred - target, axis=-1))
+
+
+MIXSTE_JOINT_WEIGHTS = np.array([1, 1, 2.5, 2.5, 1, 2.5, 2.5, 1, 1, 1, 1.5, 1.5, 4, 4, 1.5, 4, 4])
+
+
+def reference_mixste(x, w, depth, heads=8):
+    """MixSTE2: STE/TTE stage 0 with the embeddings, then stages 1.. with the same two norms."""
+    batch, frames, joints, _ = x.shape
+    h = linear(x.reshape(batch * frames, joints, -1), w, "Spatial_patch_to_embedding") + w["Spatial_pos_embed"]
+    for stage in range(depth):
+        h = h.reshape(batch * frames, joints, -1)  # b f n c -> (b f) n c
+        h = layer_norm(attention_block(h, w, f"STEblocks.{stage}", heads), w, "Spatial_norm", 1e-6)
+        # (b f) n c -> (b n) f c: the frames of each joint become one sequence.
+        h = h.reshape(batch, frames, joints, -1).transpose(0, 2, 1, 3).reshape(batch * joints, frames, -1)
+        if stage == 0:
+            h = h + w["Temporal_pos_embed"]
+        h = layer_norm(attention_block(h, w, f"TTEblocks.{stage}", heads), w, "Temporal_norm", 1e-6)
+        h = h.reshape(batch, joints, frames, -1).transpose(0, 2, 1, 3)  # (b n) f c -> b f n c
+    return linear(layer_norm(h, w, "head.0", 1e-5), w, "head.1")
+
+
+def reference_mixste_loss(pred, target):
+    """w-MPJPE + 0.5 * weighted temporal consistency + 2 * MPJVE along the frames."""
+    weights = MIXSTE_JOINT_WEIGHTS
+    weighted = np.mean(weights * np.linalg.norm(pred - target, axis=-1))
+    motion = pred[:, 1:] - pred[:, :-1]
+    consistency = np.mean(weights[:, None] * motion ** 2)
+    velocity = mpjpe(np.diff(pred, axis=1), np.diff(target, axis=1))
+    return weighted + 0.5 * consistency + 2.0 * velocity
+
+
+def test_mixste_matches_reference():
+    for batch, frames, seed in ((2, 9, 0), (3, 27, 1)):
+        rng = np.random.default_rng(seed)
+        x = rng.standard_normal((batch, frames, 17, 2)).astype(np.float32)
+        target = rng.standard_normal((batch, frames, 17, 3)).astype(np.float32)
+        overrides = {"num_frame": frames, "embed_dim_ratio": 16, "depth": 2, "drop_path_rate": 0.0}
+        pose, loss, weights = run_both_modes("mixste", overrides, {"keypoints": x}, {"target": target}, seed)
+        expected = reference_mixste(x, weights, depth=2)
+        assert pose.shape == expected.shape == (batch, frames, 17, 3)
+        np.testing.assert_allclose(pose, expected, rtol=1e-3, atol=1e-4)
+        np.testing.assert_allclose(loss, reference_mixste_loss(expected, target), rtol=1e-4)
+
+
+def softmax_last(x):
+    x = np.exp(x - x.max(-1, keepdims=True))
+    return x / x.sum(-1, keepdims=True)
+
+
+def dstformer_attention(x, w, prefix, heads, frames, temporal):
+    """One attention head at a time: over the joints of a frame, or over the frames of a joint."""
+    tokens, joints, width = x.shape
+    head = width // heads
+    qkv = linear(x, w, prefix + ".qkv")  # (B*T, J, 3*width), laid out as (3, heads, head)
+    out = np.zeros_like(x)
+    for index in range(heads):
+        q, k, v = (qkv[:, :, part * width + index * head:part * width + (index + 1) * head] for part in range(3))
+        if temporal:  # (B*T, J, d) -> (B, J, T, d)
+            q, k, v = (a.reshape(tokens // frames, frames, joints, head).transpose(0, 2, 1, 3) for a in (q, k, v))
+        mixed = softmax_last(q @ np.swapaxes(k, -1, -2) * head ** -0.5) @ v
+        if temporal:
+            mixed = mixed.transpose(0, 2, 1, 3).reshape(tokens, joints, head)
+        out[:, :, index * head:(index + 1) * head] = mixed
+    return linear(out, w, prefix + ".proj")
+
+
+def dstformer_block(x, w, prefix, heads, frames, order):
+    """Four residual sub-layers; order "st" = spatial first, "ts" = temporal first."""
+    for stream in order:
+        h = layer_norm(x, w, f"{prefix}.norm1_{stream}", 1e-6)
+        x = x + dstformer_attention(h, w, f"{prefix}.attn_{stream}", heads, frames, stream == "t")
+        h = layer_norm(x, w, f"{prefix}.norm2_{stream}", 1e-6)
+        x = x + linear(gelu(linear(h, w, f"{prefix}.mlp_{stream}.fc1")), w, f"{prefix}.mlp_{stream}.fc2")
+    return x
+
+
+def reference_motionbert(x, w, depth, heads=8):
+    """DSTformer with att_fuse: embeddings (temp_embed cut to T), ST/TS pairs fused per token, tanh head."""
+    batch, frames, joints, _ = x.shape
+    h = linear(x.reshape(batch * frames, joints, -1), w, "joints_embed") + w["pos_embed"]
+    h = (h.reshape(batch, frames, joints, -1) + w["temp_embed"][:, :frames]).reshape(batch * frames, joints, -1)
+    for index in range(depth):
+        x_st = dstformer_block(h, w, f"blocks_st.{index}", heads, frames, "st")
+        x_ts = dstformer_block(h, w, f"blocks_ts.{index}", heads, frames, "ts")
+        alpha = softmax_last(linear(np.concatenate([x_st, x_ts], -1), w, f"ts_attn.{index}"))
+        h = x_st * alpha[:, :, 0:1] + x_ts * alpha[:, :, 1:2]
+    h = layer_norm(h, w, "norm", 1e-6).reshape(batch, frames, joints, -1)
+    return linear(np.tanh(linear(h, w, "pre_logits.fc")), w, "head")
+
+
+def reference_motionbert_loss(pred, target):
+    """MPJPE + 0.5 * N-MPJPE + 20 * velocity error (MB_ft_h36m's non-zero loss weights)."""
+    scale = (np.mean(np.sum(target * pred, axis=3, keepdims=True), axis=2, keepdims=True)
+             / np.mean(np.sum(pred * pred, axis=3, keepdims=True), axis=2, keepdims=True))
+    velocity = mpjpe(pred[:, 1:] - pred[:, :-1], target[:, 1:] - target[:, :-1])
+    return mpjpe(pred, target) + 0.5 * mpjpe(scale * pred, target) + 20.0 * velocity
+
+
+def test_motionbert_matches_reference():
+    """One set of hyper-parameters (maxlen 27), two clip lengths: temp_embed is cut to the runtime T."""
+    overrides = {"dim_feat": 16, "dim_rep": 24, "depth": 2, "maxlen": 27, "mlp_ratio": 2.0}
+    for batch, frames, seed in ((2, 9, 0), (1, 27, 1)):
+        rng = np.random.default_rng(seed)
+        x = rng.standard_normal((batch, frames, 17, 3)).astype(np.float32)
+        target = rng.standard_normal((batch, frames, 17, 3)).astype(np.float32)
+        pose, loss, weights = run_both_modes("motionbert", overrides, {"keypoints": x}, {"target": target}, seed)
+        expected = reference_motionbert(x, weights, depth=2)
+        assert pose.shape == expected.shape == (batch, frames, 17, 3)
+        np.testing.assert_allclose(pose, expected, rtol=1e-3, atol=1e-4)
+        np.testing.assert_allclose(loss, reference_motionbert_loss(expected, target), rtol=1e-4)

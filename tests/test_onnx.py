@@ -32,7 +32,7 @@ from poseir.weights import initialize
 from test_examples import SIZES, SMALL, example
 
 ROOT = Path(__file__).resolve().parent.parent
-NAMES = ("videopose3d", "simplebaseline", "poseformer")
+NAMES = ("videopose3d", "simplebaseline", "poseformer", "mixste", "motionbert")
 
 
 def randomized_weights(graph: Graph, seed: int) -> dict[str, np.ndarray]:
@@ -216,7 +216,8 @@ def baked(graph: Graph, env: dict) -> Graph:
 
 # Example sizes are distinct primes above 1000: no hyper-parameter of the examples produces them
 # (asserted below), so an integer in the file equal to one of their dims can only be a baked size.
-EXAMPLE_SIZES = {"videopose3d": {"B": 1013, "T": 1291}, "simplebaseline": {"B": 1019}, "poseformer": {"B": 1021}}
+EXAMPLE_SIZES = {"videopose3d": {"B": 1013, "T": 1291}, "simplebaseline": {"B": 1019}, "poseformer": {"B": 1021},
+                 "mixste": {"B": 1031}, "motionbert": {"B": 1033, "T": 1039}}
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -242,6 +243,27 @@ def test_videopose3d_runs_at_any_clip_length():
     model = export(graph, weights)
     for seed, shape in enumerate([(1, 243, 17, 2), (2, 300, 17, 2), (3, 251, 17, 2)]):
         assert_matches_numpy(model, graph, weights, random_inputs({"keypoints": shape}, seed))
+
+
+def test_motionbert_runs_at_any_clip_length():
+    """One export, several T <= maxlen: temp_embed[:, :T] and the temporal attention's split use the runtime T."""
+    graph = small_graph("motionbert")
+    weights = randomized_weights(graph, 6)
+    model = export(graph, weights)
+    for seed, shape in enumerate([(1, 27, 17, 3), (2, 4, 17, 3), (3, 13, 17, 3)]):
+        assert_matches_numpy(model, graph, weights, random_inputs({"keypoints": shape}, seed))
+
+
+@pytest.mark.parametrize(("name", "overrides"), [("mixste", {"drop_path_rate": 0.0}), ("motionbert", {})])
+def test_transformer_train_flows_match_numpy(name, overrides):
+    """MixSTE's weighted loss and MotionBERT's MPJPE + N-MPJPE + velocity loss, in onnxruntime."""
+    graph = small_graph(name, "train", **overrides)
+    weights = randomized_weights(graph, 8)
+    model = export(graph, weights)
+    onnx.checker.check_model(model, full_check=True)
+    for seed, (shapes, extra) in enumerate(SIZES[(name, "train")]):
+        if not extra:
+            assert_matches_numpy(model, graph, weights, random_inputs(shapes, seed))
 
 
 # --------------------------------------------------------------------------- determinism
