@@ -90,7 +90,8 @@ def run_graph(graph: Graph, inputs: dict[str, np.ndarray], weights: dict[str, np
     for value in graph.inputs:
         arrays[value.name] = np.asarray(inputs[value.name]).astype(NUMPY_DTYPES[value.type.dtype], copy=False)
     for parameter in graph.parameters:
-        arrays[parameter.name] = np.asarray(weights[parameter.name])
+        # Like load_state_dict, values are cast to the declared dtype (a float64 checkpoint runs as f32).
+        arrays[parameter.name] = np.asarray(weights[parameter.name]).astype(NUMPY_DTYPES[parameter.type.dtype], copy=False)
     context = RunContext(behaviour or graph.mode, np.random.default_rng(seed))
     for node in graph.nodes:
         op = lookup(node.op)

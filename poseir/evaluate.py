@@ -113,9 +113,11 @@ class ExpressionEvaluator(OpCaller):
             raise fail("E105", f"`{node.kind}` can only be declared in a module body", node.span)
         type_ = self.concrete_type(node.type, frame)
         init = self.evaluate(node.init, frame) if node.init is not None else ("zeros",)
+        if isinstance(init, Poison):
+            return POISON
         if not (isinstance(init, tuple) and init and isinstance(init[0], str)):
             raise fail("E103", f"expected an initializer such as `zeros()` or `uniform(-b, b)`, found {kind_of(init)}",
-                       node.init.span)
+                       self.span(node.init, frame))
         return ParamSpec("parameter" if node.kind == "param" else "buffer", type_, init, node.span)
 
     # ------------------------------------------------------------------ operators

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from poseir import ast
-from poseir.diagnostics import Diagnostic, DiagnosticError
+from poseir.diagnostics import Diagnostic, DiagnosticError, Label
+from poseir.dims import Dim
 from poseir.diagnostics import fail
 from poseir.ir import Parameter
 from poseir.scope import Frame, suggest
@@ -60,6 +61,9 @@ class ModuleBuilder:
             if argument.name in values:
                 raise fail("E102", f"`{argument.name}` given twice", self.span(argument, frame))
             values[argument.name] = self.evaluate(argument.value, frame)
+        for param in params:
+            if param.name in values:
+                self.check_kind(definition, param, values[param.name], self.span(call, frame))
         self.apply_overrides(definition, values, overrides)
         for param in params:
             if param.name in values:
@@ -80,7 +84,19 @@ class ModuleBuilder:
                 raise DiagnosticError(Diagnostic.make(
                     "E106", f"`{definition.name}` has no hyper-parameter `{key}` to set", None,
                     notes=(self.module_signature(definition),), helps=helps))
+            param = next(param for param in definition.declaration.hyper_params if param.name == key)
+            self.check_kind(definition, param, value, None, code="E106")
             values[key] = value
+
+    def check_kind(self, definition: ModuleDef, param: ast.HyperParam, value, span, *, code: str = "E103") -> None:
+        """A hyper-parameter declared `int`, `float`, `bool`, `list` or `str` must get such a value."""
+        accepted = _KINDS.get(param.kind)
+        if accepted is None or isinstance(value, Poison) or accepted(value):
+            return
+        raise fail(code, f"`{param.name}` of `{definition.name}` is declared `{param.kind}`, found {kind_of(value)}",
+                   span, labels=(Label(param.span, "declared here"),) if not definition.builtin else (),
+                   notes=(self.module_signature(definition),),
+                   helps=("convert it with `int(...)`",) if param.kind == "int" and isinstance(value, float) else ())
 
     def module_signature(self, definition: ModuleDef) -> str:
         """`Conv1d(in_channels, out_channels, kernel_size, stride = 1, ...)` for notes."""
@@ -131,3 +147,18 @@ def _walk_child(value, path: str):
         value.path = path
         for index, item in enumerate(value.items):
             yield from _walk_child(item, f"{path}.{index}")
+
+
+def _is_int(value) -> bool:
+    """An int or a dim (symbolic sizes are ints whose value is known later)."""
+    return (isinstance(value, int) and not isinstance(value, bool)) or isinstance(value, Dim)
+
+
+# What each declared hyper-parameter kind accepts.
+_KINDS = {
+    "int": _is_int,
+    "float": lambda value: _is_int(value) or isinstance(value, float),
+    "bool": lambda value: isinstance(value, bool),
+    "list": lambda value: isinstance(value, tuple),
+    "str": lambda value: isinstance(value, str),
+}
