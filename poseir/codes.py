@@ -317,6 +317,39 @@ _declare("E107", _ERROR, "tensor-dependent control flow", """
 
 # ---------------------------------------------------------------- E2xx: shapes
 
+_declare("E108", _ERROR, "statement has no effect", """
+    A line computes a value and throws it away. Statements end at the end of
+    their line (inside `()` and `[]` excepted), so a line that starts with an
+    operator does not continue the line above: it is a statement of its own,
+    and the term it holds silently vanishes from the expression above it.
+
+    Erroneous example:
+
+    ```
+    dim B, T
+    module Loss() {
+        forward(position: f32[], velocity: f32[]) -> (loss: f32[]) {
+            loss = position
+                + 20.0 * velocity
+            return loss
+        }
+    }
+    ```
+
+    Corrected example:
+
+    ```
+    dim B, T
+    module Loss() {
+        forward(position: f32[], velocity: f32[]) -> (loss: f32[]) {
+            loss = (position
+                    + 20.0 * velocity)
+            return loss
+        }
+    }
+    ```
+""")
+
 _declare("E200", _ERROR, "shapes cannot be broadcast", """
     An element-wise operation combines two tensors whose shapes do not
     broadcast. Shapes are aligned from the last axis; each pair of sizes must

@@ -88,6 +88,8 @@ class Elaborator(ModuleBuilder, StatementRunner, PatternMatcher, ExpressionEvalu
     # ------------------------------------------------------------------ forward
     def run_root_forward(self, root: ModuleInstance, declaration: ast.ModelDecl) -> Graph | None:
         """Create graph inputs from the root forward's signature, run it, and type the outputs."""
+        if root.broken:
+            return None
         if self.mode_optional and self.mode not in root.forwards and None not in root.forwards and root.forwards:
             return None
         forward = self.select_forward(root, declaration.span)
@@ -193,6 +195,9 @@ class Elaborator(ModuleBuilder, StatementRunner, PatternMatcher, ExpressionEvalu
         if frame.kind != "forward":
             raise fail("E105", "modules can only be called inside `forward`", self.span(call, frame))
         arguments = [self.evaluate(argument.value, frame) for argument in call.arguments]
+        if getattr(callee, "broken", False) or any(getattr(item, "broken", False)
+                                                   for item in getattr(callee, "items", ())):
+            return POISON
         if isinstance(callee, ModuleList):
             return self.call_sequential(callee, call, frame, arguments)
         forward = self.select_forward(callee, self.span(call, frame))

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from poseir import ast
-from poseir.diagnostics import Diagnostic, DiagnosticError, Label
-from poseir.diagnostics import fail
+from poseir.diagnostics import Diagnostic, DiagnosticError, Label, fail
 from poseir.scope import Frame
 from poseir.values import POISON, ModuleInstance, ModuleList, Poison, Tensor, kind_of
 
@@ -84,7 +83,16 @@ class StatementRunner:
         frame.instance.attributes[target.name] = value
 
     def _run_ExprStatement(self, statement: ast.ExprStatement, frame: Frame) -> None:
-        self.evaluate(statement.expr, frame)
+        if not isinstance(statement.expr, ast.Call):
+            raise fail("E108", "this statement computes a value and throws it away", self.span(statement, frame),
+                       label="this line is a statement of its own",
+                       helps=_discarded_helps(self.source_text(statement.expr)))
+        value = self.evaluate(statement.expr, frame)
+        if isinstance(value, Tensor) and not value.is_error and not frame.builtin:
+            self.builder.diagnostics.append(Diagnostic.make(
+                "W302", "the result of this call is never used", statement.span,
+                labels=(Label(statement.span, f"this is {value.type}"),),
+                helps=("assign it (`x = ...`) or remove the call",)))
 
     def _run_AssertType(self, statement: ast.AssertType, frame: Frame) -> None:
         value = self.evaluate(statement.expr, frame)
@@ -96,6 +104,10 @@ class StatementRunner:
 
     def _run_AssertCondition(self, statement: ast.AssertCondition, frame: Frame) -> None:
         if not self.condition(statement.condition, frame):
+            if frame.kind == "module" and frame.instance is not None:
+                # The configuration is invalid: running the module's forward would only report
+                # consequences of this one mistake.
+                frame.instance.broken = True
             message = statement.message or f"assertion `{self.source_text(statement.condition)}` failed"
             raise fail("E105", message, self.span(statement, frame), label="this is false")
 
@@ -138,3 +150,11 @@ class StatementRunner:
             raise fail("E104", f"`{frame.instance.name}` already has a {statement.mode or 'plain'} forward",
                        statement.span)
         frame.instance.forwards[statement.mode] = (statement, frame.scope)
+
+
+def _discarded_helps(text: str) -> tuple[str, ...]:
+    """A line that starts with `+ ...` was almost always meant to continue the previous one."""
+    if text.lstrip().startswith(("+", "-", "*", "/")):
+        return ("a statement ends at the end of its line; to continue an expression on the next line, "
+                "put the whole expression in parentheses",)
+    return ("assign the value to a name, or remove the line",)

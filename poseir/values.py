@@ -66,6 +66,7 @@ class ModuleInstance:
     attributes: dict = field(default_factory=dict)
     forwards: dict = field(default_factory=dict)  # mode or None -> (ast.Forward, env)
     path: str = ""
+    broken: bool = False  # an `assert` of its body failed, so its forward is not run
 
     @property
     def name(self) -> str:
