@@ -234,11 +234,12 @@ class ModeBlock(Node):
 
 @dataclass(frozen=True)
 class Relation(Node):
-    """A declared fact such as `T >= 243` or `T % 3 == 0`."""
+    """A declared fact such as `T >= 243` or `T % 3 == 0`; `mode` limits it to one flow."""
 
     op: str
     left: Node
     right: Node
+    mode: str | None = None
 
 
 @dataclass(frozen=True)

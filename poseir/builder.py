@@ -99,7 +99,10 @@ class GraphBuilder:
         """Add "`T` bound here" labels for the symbols a shape diagnostic talks about."""
         if diagnostic.code not in _BINDING_CODES:
             return diagnostic
-        mentioned = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", diagnostic.message))
+        # The `where ...` help names exactly the symbols that matter; else those of the message.
+        wheres = [text for text in diagnostic.helps if "where " in text]
+        basis = " ".join(text.split("where ", 1)[1] for text in wheres) if wheres else diagnostic.message
+        mentioned = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", basis))
         extra = tuple(Label(span, f"`{name}` bound here") for name, span in self.symbols
                       if name in mentioned and diagnostic.span is not None and span.line != diagnostic.span.line)
         if not extra:

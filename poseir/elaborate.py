@@ -115,7 +115,7 @@ class Elaborator(ModuleBuilder, StatementRunner, PatternMatcher, ExpressionEvalu
             frame.dims[name] = Dim.symbol(name)
         facts = Facts()
         relations = [(fact, Frame(unit.scope, "file", dims=frame.dims)) for fact, unit in self.program.dim_facts]
-        relations += [(fact, frame) for fact in decl.facts]
+        relations += [(fact, frame) for fact in decl.facts if fact.mode in (None, self.mode)]
         for relation, relation_frame in relations:
             try:
                 facts = self.add_fact(facts, relation, relation_frame)

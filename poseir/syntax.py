@@ -375,8 +375,8 @@ class _Builder(Transformer):
 
     @v_args(meta=True)
     def relation(self, meta, children):
-        left, op, right = children
-        return ast.Relation(self._span(meta), str(op), left, right)
+        mode, left, op, right = children
+        return ast.Relation(self._span(meta), str(op), left, right, mode)
 
     # -------------------------------------------------------------- types
     @v_args(meta=True)

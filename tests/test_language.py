@@ -205,3 +205,19 @@ def test_strided_slices_and_gather_with_skeleton():
     """)
     result = check("m.pose", text)
     assert codes(result) == [], render(result.sorted_diagnostics(), result.sources, "human")
+
+
+def test_where_facts_can_be_limited_to_one_mode():
+    text = textwrap.dedent("""\
+        dim B, T
+        model m = M()
+        module M() {
+            forward(x: f32[B, T, 3]) -> (y: f32[B, T - 1, 3]) where train T >= 2, T <= 9 {
+                return x[:, 1:] - x[:, :-1]
+            }
+        }
+    """)
+    result = check("m.pose", text)
+    assert codes(result) == [("W301", 5), ("W301", 5)], "inference cannot prove the slices are non-empty"
+    train, infer = result.graphs[("m", "train")], result.graphs[("m", "infer")]
+    assert train.facts.bounds("T") == (2, 9) and infer.facts.bounds("T") == (1, 9)
