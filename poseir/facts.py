@@ -381,9 +381,18 @@ class Facts:
 
     # ---- normalization and residues
 
+    @cached_property
+    def _memo(self) -> dict:
+        """Results of normalize/equal for these facts (immutable, so they never go stale)."""
+        return {}
+
     def normalize(self, d: Dim | int) -> Dim:
         """Substitute fixed symbols and simplify floor divisions using modulus facts."""
-        return self._fold_multiples(_rebuild(Dim.of(d), self._normalize_atom))
+        d = Dim.of(d)
+        key = ("normalize", d)
+        if key not in self._memo:
+            self._memo[key] = self._fold_multiples(_rebuild(d, self._normalize_atom))
+        return self._memo[key]
 
     def _normalize_atom(self, atom: Atom) -> Dim:
         """Normalized replacement of one atom."""
@@ -488,6 +497,13 @@ class Facts:
 
     def equal(self, a: Dim | int, b: Dim | int) -> Tri:
         """Whether `a == b` under the facts."""
+        key = ("equal", Dim.of(a), Dim.of(b))
+        if key not in self._memo:
+            self._memo[key] = self._equal(a, b)
+        return self._memo[key]
+
+    def _equal(self, a: Dim | int, b: Dim | int) -> Tri:
+        """`equal` without the memo."""
         difference = self.normalize(Dim.of(a) - Dim.of(b))
         if difference.is_zero:
             return Tri.YES
