@@ -54,9 +54,8 @@ def _parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="execute a model with the numpy backend")
     run.add_argument("path", metavar="PATH")
     run.add_argument("--inputs", required=True, help=".npz keyed by the model's input names")
-    run.add_argument("--weights", help=".safetensors or .npz keyed by state_dict names (default: seeded init)")
     run.add_argument("--mode", choices=("infer", "train"), default="infer")
-    run.add_argument("--seed", type=int, default=0, help="seed for initialization and dropout")
+    _add_weight_options(run, "seed for initialization and dropout")
     run.add_argument("-o", "--output", required=True, help="output .npz keyed by the model's output names")
     _add_model_options(run)
     run.set_defaults(handler=_run)
@@ -73,8 +72,7 @@ def _parser() -> argparse.ArgumentParser:
     compile_.add_argument("--target", choices=("onnx", "ir"), default="onnx")
     compile_.add_argument("--mode", choices=("infer", "train"), default="infer")
     compile_.add_argument("--opset", type=int, default=None, help="ONNX opset, 13 to 23 (default 17)")
-    compile_.add_argument("--weights", help=".safetensors or .npz keyed by state_dict names (default: seeded init)")
-    compile_.add_argument("--seed", type=int, default=0, help="seed for the default initialization")
+    _add_weight_options(compile_, "seed for the default initialization")
     compile_.add_argument("-o", "--output", required=True, help="the file to write (.onnx or .txt)")
     _add_model_options(compile_)
     compile_.set_defaults(handler=_compile)
@@ -109,6 +107,11 @@ def _parser() -> argparse.ArgumentParser:
 def _add_format(parser, formats) -> None:
     parser.add_argument("--format", choices=formats, default="human")
     parser.add_argument("--color", choices=("auto", "always", "never"), default="auto")
+
+
+def _add_weight_options(parser, seed_help: str) -> None:
+    parser.add_argument("--weights", help=".safetensors or .npz keyed by state_dict names (default: seeded init)")
+    parser.add_argument("--seed", type=int, default=0, help=seed_help)
 
 
 def _add_model_options(parser) -> None:
