@@ -162,16 +162,30 @@ def _check(arguments) -> int:
         return _usage_error(error.diagnostic, arguments)
     sources = SourceMap()
     diagnostics = []
-    for path in arguments.paths:
+    paths = _expand_paths(arguments.paths)
+    for path in paths:
         result = check(path, overrides=overrides, sources=sources,
                        models=[arguments.model] if arguments.model else None)
         diagnostics.extend(result.sorted_diagnostics())
     _report(diagnostics, sources, arguments)
     if arguments.format == "human" and not diagnostics:
-        print(f"poseir: {len(arguments.paths)} file(s) checked, no problems found", file=sys.stderr)
+        print(f"poseir: {len(paths)} file(s) checked, no problems found", file=sys.stderr)
     if any(diagnostic.code in USAGE_CODES for diagnostic in diagnostics):
         return EXIT_USAGE
     return EXIT_ERRORS if has_errors(diagnostics) else EXIT_OK
+
+
+def _expand_paths(paths: list[str]) -> list[str]:
+    """Files as given; a directory stands for the `.pose` files below it, in sorted order."""
+    from pathlib import Path
+
+    expanded = []
+    for path in paths:
+        if Path(path).is_dir():
+            expanded.extend(str(found) for found in sorted(Path(path).rglob("*.pose")))
+        else:
+            expanded.append(path)
+    return expanded
 
 
 def _build(arguments, mode: str):

@@ -64,6 +64,12 @@ def test_check_clean_examples_exit_zero():
     assert "no problems found" in result.stderr
 
 
+def test_check_a_directory_checks_every_pose_file_below_it():
+    result = poseir("check", EXAMPLES)
+    assert result.returncode == 0
+    assert f"{len(list(EXAMPLES.glob('*.pose')))} file(s) checked" in result.stderr
+
+
 def test_check_reports_rustc_style_and_exits_one(broken):
     result = poseir("check", broken)
     assert result.returncode == 1
