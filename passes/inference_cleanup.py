@@ -21,13 +21,13 @@ def inference_cleanup(graph: Graph) -> tuple[Graph, list[Diagnostic], bool]:
     """Bypass inference identities and remove dead nodes; a training graph is returned unchanged."""
     if graph.mode != "infer":
         return graph, [], False
-    bypassed, renamed = _bypass_identities(graph)
+    bypassed = _bypass_identities(graph)
     pruned = _remove_dead_nodes(bypassed)
     changed = pruned.nodes != graph.nodes
     return (pruned if changed else graph), [], changed
 
 
-def _bypass_identities(graph: Graph) -> tuple[Graph, dict[str, str]]:
+def _bypass_identities(graph: Graph) -> Graph:
     """Consumers of an identity read its input instead; graph outputs keep their names."""
     output_names = {value.name for value in graph.outputs}
     alias: dict[str, str] = {}
@@ -41,7 +41,7 @@ def _bypass_identities(graph: Graph) -> tuple[Graph, dict[str, str]]:
             # A graph output keeps its name through a plain copy.
             node = replace(node, op="identity", inputs=node.inputs[:1], attrs=())
         nodes.append(node)
-    return replace(graph, nodes=tuple(nodes)), alias
+    return replace(graph, nodes=tuple(nodes))
 
 
 def _remove_dead_nodes(graph: Graph) -> Graph:
