@@ -168,3 +168,16 @@ def test_tensors_parameters_are_listed():
     assert stack.tensor_params[0].kind == TENSORS
     graph = one_node_graph(stack, stack.samples[1], "infer")
     assert len(graph.nodes[0].inputs) == 3
+
+
+def test_scatter_is_exact():
+    """ScatterElements into a constant filled vector moves values without arithmetic: bit-equal to numpy."""
+    op = next(op for op in all_ops() if op.name == "scatter")
+    sample = (("6",), {"indices": (9, 0, 4, 13, 2, 7), "size": 16, "fill": -9e15})
+    graph = one_node_graph(op, sample, "infer")
+    values = np.random.default_rng(0).standard_normal(6).astype(np.float32)
+    expected, _ = run_numpy(op, graph, {"x0": values}, {}, "infer")
+    for opset in OPSETS:
+        (got,) = run_onnx(export(graph, {}, opset), {"x0": values})
+        np.testing.assert_array_equal(got, expected[0])
+        assert got.dtype == np.float32 and got[1] == np.float32(-9e15)

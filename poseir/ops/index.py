@@ -1,12 +1,15 @@
-"""Ops that pick or pad positions of one axis: slice (steps, symbolic bounds), select, gather, edge padding."""
+"""Ops that pick, place or pad positions of one axis: slice (steps, symbolic bounds), select, gather, scatter,
+edge padding."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from poseir.dims import Dim, Tri, parse_dim
-from poseir.ir import TensorType
-from poseir.ops.common import OPEN_END, define, int_attr, size_attr, where_help
+from poseir.ir import FLOAT_DTYPES, TensorType
+from poseir.ops.common import (
+    NUMPY_DTYPES, OPEN_END, argument_label, define, int_attr, receiver_text, size_attr, where_help,
+)
 from poseir.ops.registry import ATTR, TENSOR, Param, RunContext, ShapeContext
 
 
@@ -194,6 +197,82 @@ define(
         (("B, T, 17, 3",), {"indices": _H36M_FLIP, "axis": 2}),
         (("B, T, 17, 3",), {"indices": (0, -1), "axis": -2}),
         (("B, T, C",), {"indices": (0, 0, 1), "axis": 1}),
+    ),
+)
+
+
+def _scatter_infer(ctx: ShapeContext, types: list, attrs: dict) -> list[TensorType]:
+    """K values placed at K distinct constant positions of a new axis of length `size`; the dual of gather.
+
+    E201 unless the values are a vector, E214 for an index outside 0..size-1 or repeated, E207 when
+    the values and the index list differ in length.
+    """
+    (values,) = types
+    if values.rank != 1:
+        receiver = receiver_text(ctx.text_of(0))
+        ctx.error("E201", f"scatter needs a vector of values (rank 1), found {values}", at=0,
+                  label=f"this is {values}", helps=(f"flatten the values first: `{receiver}.view(-1)`",))
+    size = int_attr(ctx, attrs["size"], "size", "the scatter size", minimum=1)
+    indices = attrs["indices"]
+    if not isinstance(indices, tuple) or not indices:
+        ctx.error("E103", f"scatter indices must be a non-empty tuple of ints, found `{indices}`", at="indices")
+    seen: dict[int, int] = {}
+    for position, index in enumerate(indices):
+        index = int_attr(ctx, index, ("indices", position), "a scatter index")
+        if not 0 <= index < size:
+            ctx.error("E214", f"scatter index {index} is outside the result of size {size}",
+                      at=("indices", position), label=f"valid indices are 0..{size - 1}",
+                      helps=("scatter indices count from 0 and cannot be negative",))
+        if index in seen:
+            ctx.error("E214", f"scatter index {index} is repeated: two values would land at position {index}",
+                      at=("indices", position), label="repeated index",
+                      labels=argument_label(ctx, ("indices", seen[index]), "first used here"),
+                      notes=(f"it is entry {seen[index]} and entry {position} of the index list",))
+        seen[index] = position
+    ctx.require_equal(values.shape[0], len(indices), code="E207", at=0,
+                      message=f"scatter is given {values.shape[0]} values for {len(indices)} indices",
+                      label=f"this is {values}", notes=("scatter needs exactly one value per index",))
+    fill = attrs["fill"]
+    if isinstance(fill, bool) or not isinstance(fill, (int, float)):
+        ctx.error("E103", f"the scatter fill must be a number, found `{fill}`", at="fill", label="expected a number")
+    if values.dtype not in FLOAT_DTYPES and float(fill) != int(fill):
+        ctx.error("E103", f"the fill {fill} is not a whole number, but the values are {values.dtype}", at="fill",
+                  label=f"not representable in {values.dtype}")
+    return [TensorType(values.dtype, (Dim.of(size),))]
+
+
+def _scatter_base(attrs: dict, dtype) -> np.ndarray:
+    """The result before scattering: `size` copies of `fill` (-9e15 overflows f16 to -inf, as in torch)."""
+    with np.errstate(over="ignore"):
+        return np.full(attrs["size"], attrs["fill"], dtype=dtype)
+
+
+def _scatter_run(ctx: RunContext, arrays: list, attrs: dict) -> list[np.ndarray]:
+    """numpy fancy-index assignment into a filled vector."""
+    values = np.asarray(arrays[0])
+    result = _scatter_base(attrs, values.dtype)
+    result[np.asarray(attrs["indices"], dtype=np.int64)] = values
+    return [result]
+
+
+def _scatter_onnx(ctx, names: list, attrs: dict) -> list[str]:
+    """ScatterElements of the values into a constant filled vector (exact: no arithmetic)."""
+    base = ctx.constant(_scatter_base(attrs, NUMPY_DTYPES[ctx.output_types[0].dtype]))
+    return [ctx.node("ScatterElements", [base, ctx.int64s(attrs["indices"]), names[0]], axis=0)]
+
+
+define(
+    name="scatter",
+    signature=(Param("values", TENSOR), Param("indices", ATTR), Param("size", ATTR), Param("fill", ATTR, 0.0)),
+    infer=_scatter_infer,
+    run=_scatter_run,
+    onnx=_scatter_onnx,
+    doc="Place K values at K distinct constant positions of a new vector of length `size`, `fill` elsewhere.",
+    samples=(
+        (("5",), {"indices": (0, 3, 7, 2, 9), "size": 10}),
+        (("4",), {"indices": (0, 5, 10, 15), "size": 16, "fill": -9e15}),
+        (("i64[3]",), {"indices": (2, 0, 1), "size": 3, "fill": -1}),
+        (("f64[2]",), {"indices": (6, 1), "size": 7, "fill": 0.5}),
     ),
 )
 
