@@ -42,6 +42,12 @@ EXAMPLES = [
         ({"keypoints": (2, 27, 17, 3)}, ["--set", "dim_feat=32", "--set", "dim_rep=32", "--set", "depth=2"]),
         ({"keypoints": (1, 100, 17, 3)}, ["--set", "dim_feat=32", "--set", "dim_rep=32", "--set", "depth=2"]),
     ]),
+    # A slim ResNet (width 16, 32 deconv filters) with the default 18 joints x 64 depth bins: the paper's
+    # 256x256 patch and a 128x192 image share one export (any sides that are multiples of 32).
+    ("integral.pose", [
+        ({"image": (2, 3, 256, 256)}, ["--set", "width=16", "--set", "deconv_filters=32"]),
+        ({"image": (1, 3, 128, 192)}, ["--set", "width=16", "--set", "deconv_filters=32"]),
+    ]),
 ]
 
 

@@ -134,7 +134,46 @@ def motionbert(width: int = 512, hidden: int = 1024, depth: int = 5, maxlen: int
     return table
 
 
+def integral(joints: int = 18, depth: int = 64, blocks=(3, 4, 6, 3), width: int = 64, filters: int = 256) -> dict:
+    """JimmySuen/integral-human-pose ResPoseNet (ResNet-50, 3 deconvs x 256, 18 joints, depth 64): 338 entries.
+
+    The backbone is torchvision's ResNet-50 minus avgpool and fc; its Bottleneck holds conv1 (1x1),
+    conv2 (3x3), conv3 (1x1, expansion 4), bn1..bn3 and, in each stage's first block, downsample.0
+    (1x1 conv) and downsample.1 (BN). The head is one nn.Sequential `features`: per deconv layer a
+    ConvTranspose2d (in, out, 4, 4) without bias, a BN and a parameterless ReLU; then a 1x1 conv.
+    """
+    table = {"backbone.conv1.weight": (width, 3, 7, 7)}
+    table.update(_batch_norm("backbone.bn1", width))
+    inplanes = width
+    for stage, count in enumerate(blocks):
+        planes = width * 2 ** stage
+        for block in range(count):
+            prefix = f"backbone.layer{stage + 1}.{block}"
+            table[f"{prefix}.conv1.weight"] = (planes, inplanes, 1, 1)
+            table.update(_batch_norm(f"{prefix}.bn1", planes))
+            table[f"{prefix}.conv2.weight"] = (planes, planes, 3, 3)
+            table.update(_batch_norm(f"{prefix}.bn2", planes))
+            table[f"{prefix}.conv3.weight"] = (planes * 4, planes, 1, 1)
+            table.update(_batch_norm(f"{prefix}.bn3", planes * 4))
+            if block == 0:
+                table[f"{prefix}.downsample.0.weight"] = (planes * 4, inplanes, 1, 1)
+                table.update(_batch_norm(f"{prefix}.downsample.1", planes * 4))
+            inplanes = planes * 4
+    channels = inplanes
+    for layer in range(3):
+        table[f"head.features.{3 * layer}.weight"] = (channels, filters, 4, 4)
+        table.update(_batch_norm(f"head.features.{3 * layer + 1}", filters))
+        channels = filters
+    table["head.features.9.weight"] = (joints * depth, filters, 1, 1)
+    table["head.features.9.bias"] = (joints * depth,)
+    return table
+
+
 # Trainable parameter counts the reference quotes (buffers excluded).
 PARAMETER_COUNTS = {"videopose3d": 16_952_371, "simplebaseline": 4_291_632, "poseformer": 9_602_885,
                     "mixste": 33_783_811, "motionbert": 42_466_317}
 ENTRY_COUNTS = {"videopose3d": 56, "simplebaseline": 37, "poseformer": 110, "mixste": 204, "motionbert": 260}
+
+# Integral regression (section 3.8): 338 entries, counting the 56 BatchNorms' num_batches_tracked.
+PARAMETER_COUNTS["integral"] = 34_291_392
+ENTRY_COUNTS["integral"] = 338

@@ -22,6 +22,7 @@ SMALL = {
     "poseformer": {"embed_dim_ratio": 8, "depth": 2},
     "mixste": {"embed_dim_ratio": 16, "depth": 2, "num_frame": 9},
     "motionbert": {"dim_feat": 16, "dim_rep": 16, "depth": 2, "maxlen": 27},
+    "integral": {"width": 8, "depth": 8, "deconv_filters": 16},
 }
 
 # Two different sizes per example and mode: a size baked into a reshape cannot pass both.
@@ -42,6 +43,11 @@ SIZES = {
     ("motionbert", "infer"): [({"keypoints": (2, 9, 17, 3)}, {}), ({"keypoints": (3, 27, 17, 3)}, {})],
     ("motionbert", "train"): [({"keypoints": (2, 5, 17, 3), "target": (2, 5, 17, 3)}, {}),
                               ({"keypoints": (1, 16, 17, 3), "target": (1, 16, 17, 3)}, {})],
+    # Images of two different sizes (multiples of 32) per mode, with a slim ResNet (width 8).
+    ("integral", "infer"): [({"image": (2, 3, 64, 64)}, {}), ({"image": (1, 3, 96, 128)}, {})],
+    ("integral", "train"): [({"image": (2, 3, 64, 96), "target": (2, 18, 3), "visibility": (2, 18, 3)}, {}),
+                            ({"image": (3, 3, 32, 64), "target": (3, 5, 3), "visibility": (3, 5, 3)},
+                             {"joints": 5, "layers": (1, 2, 1, 1)})],
 }
 
 

@@ -322,3 +322,129 @@ def test_motionbert_matches_reference():
         assert pose.shape == expected.shape == (batch, frames, 17, 3)
         np.testing.assert_allclose(pose, expected, rtol=1e-3, atol=1e-4)
         np.testing.assert_allclose(loss, reference_motionbert_loss(expected, target), rtol=1e-4)
+
+
+# --------------------------------------------------------------------------- Integral regression
+
+
+def conv2d_taps(x, weight, stride=1, padding=0):
+    """out[b, o, i, j] = sum_{c, u, v} w[o, c, u, v] xpad[b, c, i*stride + u, j*stride + v], one tap at a time."""
+    x = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+    kernel_h, kernel_w = weight.shape[2:]
+    out_h = (x.shape[2] - kernel_h) // stride + 1
+    out_w = (x.shape[3] - kernel_w) // stride + 1
+    out = np.zeros((x.shape[0], weight.shape[0], out_h, out_w))
+    for u in range(kernel_h):
+        for v in range(kernel_w):
+            window = x[:, :, u:u + stride * (out_h - 1) + 1:stride, v:v + stride * (out_w - 1) + 1:stride]
+            out += np.einsum("oc,bchw->bohw", weight[:, :, u, v], window)
+    return out
+
+
+def max_pool_3x3_s2_p1(x):
+    """torch MaxPool2d(3, 2, 1): the maximum over each window, padding with -inf."""
+    x = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)), constant_values=-np.inf)
+    out_h, out_w = (x.shape[2] - 3) // 2 + 1, (x.shape[3] - 3) // 2 + 1
+    out = np.full((*x.shape[:2], out_h, out_w), -np.inf)
+    for u in range(3):
+        for v in range(3):
+            out = np.maximum(out, x[:, :, u:u + 2 * (out_h - 1) + 1:2, v:v + 2 * (out_w - 1) + 1:2])
+    return out
+
+
+def conv_transpose_k4_s2_p1(x, weight):
+    """ConvTranspose2d(k 4, stride 2, padding 1) by its definition: input pixel (i, j) adds x[:, c, i, j] *
+    w[c, o, u, v] at output (2i + u - 1, 2j + v - 1); what falls outside the (2H, 2W) output is dropped."""
+    batch, _, height, width = x.shape
+    full = np.zeros((batch, weight.shape[1], 2 * height + 2, 2 * width + 2))  # offset by the padding, 1
+    for i in range(height):
+        for j in range(width):
+            full[:, :, 2 * i:2 * i + 4, 2 * j:2 * j + 4] += np.einsum("bc,couv->bouv", x[:, :, i, j], weight)
+    return full[:, :, 1:-1, 1:-1]
+
+
+def batch_norm_batch_stats(x, w, prefix, eps=1e-5):
+    """BatchNorm2d in training: normalized by the batch's mean and biased variance over (N, H, W)."""
+    mean, var = x.mean(axis=(0, 2, 3), keepdims=True), x.var(axis=(0, 2, 3), keepdims=True)
+    return (x - mean) / np.sqrt(var + eps) * w[prefix + ".weight"][None, :, None, None] \
+        + w[prefix + ".bias"][None, :, None, None]
+
+
+def reference_soft_argmax(heatmaps, joints, depth):
+    """Reference steps 5-7: one softmax per joint over its (depth, H, W) volume, marginals, expectations."""
+    batch, _, height, width = heatmaps.shape
+    p = softmax_last(heatmaps.reshape(batch, joints, depth * height * width)).reshape(batch, joints, depth, height,
+                                                                                       width)
+    expected_x = (p.sum(axis=(2, 3)) * np.arange(width)).sum(-1)
+    expected_y = (p.sum(axis=(2, 4)) * np.arange(height)).sum(-1)
+    expected_z = (p.sum(axis=(3, 4)) * np.arange(depth)).sum(-1)
+    return np.stack([expected_x / width - 0.5, expected_y / height - 0.5, expected_z / depth - 0.5], axis=-1)
+
+
+def reference_integral(image, w, layers, joints, depth, train=False):
+    """ResPoseNet: torchvision ResNet (v1.5 Bottlenecks, no avgpool/fc), 3 deconv layers, 1x1 conv, soft-argmax."""
+    relu = lambda v: np.maximum(v, 0)  # noqa: E731
+    norm = batch_norm_batch_stats if train else batch_norm_eval
+    h = relu(norm(conv2d_taps(image.astype(np.float64), w["backbone.conv1.weight"], 2, 3), w, "backbone.bn1"))
+    h = max_pool_3x3_s2_p1(h)
+    for stage, count in enumerate(layers):
+        for block in range(count):
+            prefix = f"backbone.layer{stage + 1}.{block}"
+            stride = 2 if stage > 0 and block == 0 else 1
+            out = relu(norm(conv2d_taps(h, w[prefix + ".conv1.weight"]), w, prefix + ".bn1"))
+            out = relu(norm(conv2d_taps(out, w[prefix + ".conv2.weight"], stride, 1), w, prefix + ".bn2"))
+            out = norm(conv2d_taps(out, w[prefix + ".conv3.weight"]), w, prefix + ".bn3")
+            if block == 0:
+                h = norm(conv2d_taps(h, w[prefix + ".downsample.0.weight"], stride), w, prefix + ".downsample.1")
+            h = relu(out + h)
+    for layer in range(3):
+        h = conv_transpose_k4_s2_p1(h, w[f"head.features.{3 * layer}.weight"])
+        h = relu(norm(h, w, f"head.features.{3 * layer + 1}"))
+    heatmaps = conv2d_taps(h, w["head.features.9.weight"]) + w["head.features.9.bias"][None, :, None, None]
+    return heatmaps, reference_soft_argmax(heatmaps, joints, depth)
+
+
+def test_integral_matches_reference():
+    """Heatmaps and coordinates in inference, and coordinates and the L1 loss in training (batch statistics)."""
+    cases = [((2, 64, 64), {"width": 8, "depth": 8, "deconv_filters": 16}, 0),
+             ((1, 96, 64), {"width": 4, "depth": 6, "joints": 5, "layers": (1, 2, 1, 1), "deconv_filters": 8}, 1)]
+    for (batch, height, width), overrides, seed in cases:
+        joints, depth = overrides.get("joints", 18), overrides["depth"]
+        layers = overrides.get("layers", (3, 4, 6, 3))
+        path = str(EXAMPLES / "integral.pose")
+        infer, _ = build(path, mode="infer", overrides=overrides)
+        train, _ = build(path, mode="train", overrides=overrides)
+        weights = perturbed(randomized_weights(infer, seed), seed)
+        weights["head.features.9.weight"] *= 20  # peaked heatmaps: the coordinates then vary between joints
+        rng = np.random.default_rng(seed)
+        image = rng.standard_normal((batch, 3, height, width)).astype(np.float32)
+        target = rng.uniform(-0.5, 0.5, (batch, joints, 3)).astype(np.float32)
+        visibility = (rng.random((batch, joints, 3)) < 0.8).astype(np.float32)
+        outputs = run_graph(infer, {"image": image}, weights)
+        heatmaps, coords = reference_integral(image, weights, layers, joints, depth)
+        assert outputs["heatmaps"].shape == heatmaps.shape == (batch, joints * depth, height // 4, width // 4)
+        np.testing.assert_allclose(outputs["heatmaps"], heatmaps, rtol=1e-3, atol=1e-3)
+        assert coords.shape == (batch, joints, 3) and np.ptp(coords) > 0.1
+        np.testing.assert_allclose(outputs["coords"], coords, rtol=1e-3, atol=1e-4)
+        trained = run_graph(train, {"image": image, "target": target, "visibility": visibility}, weights)
+        _, coords = reference_integral(image, weights, layers, joints, depth, train=True)
+        np.testing.assert_allclose(trained["coords"], coords, rtol=1e-3, atol=5e-4)  # float32 batch statistics
+        loss = np.sum(np.abs(coords - target) * visibility) / batch  # the reference's L1: sum, divided by B
+        np.testing.assert_allclose(trained["loss"], loss, rtol=1e-3)
+
+
+def test_soft_argmax_finds_the_peak_of_each_joint():
+    """One sharp peak per joint at (z, y, x): SoftArgmax3d gives (x / W - 0.5, y / H - 0.5, z / D - 0.5)."""
+    text = ("dim B, H, W\nmodel m = M()\nmodule M() {\n    self.integral = SoftArgmax3d(3, 4, max_size = 16)\n"
+            "    forward(x: f32[B, 12, H, W]) -> (y: f32[B, 3, 3]) where H <= 16, W <= 16 {\n"
+            "        return self.integral(x)\n    }\n}\n")
+    graph, result = build("peak.pose", text=text)
+    assert graph is not None, result.diagnostics
+    peaks = [(0, 2, 7), (3, 0, 0), (1, 5, 9)]  # (z, y, x) of joints 0, 1, 2
+    for height, width in ((6, 10), (16, 12)):
+        x = np.zeros((2, 12, height, width), np.float32)
+        for joint, (z, y, col) in enumerate(peaks):
+            x[:, joint * 4 + z, y, col] = 40.0
+        coords = run_graph(graph, {"x": x}, {})["y"]
+        expected = [[col / width - 0.5, y / height - 0.5, z / 4 - 0.5] for z, y, col in peaks]
+        np.testing.assert_allclose(coords, np.broadcast_to(expected, (2, 3, 3)), atol=1e-5)

@@ -33,6 +33,7 @@ from test_examples import SIZES, SMALL, example
 
 ROOT = Path(__file__).resolve().parent.parent
 NAMES = ("videopose3d", "simplebaseline", "poseformer", "mixste", "motionbert")
+NAMES = (*NAMES, "integral")
 
 
 def randomized_weights(graph: Graph, seed: int) -> dict[str, np.ndarray]:
@@ -218,6 +219,8 @@ def baked(graph: Graph, env: dict) -> Graph:
 # (asserted below), so an integer in the file equal to one of their dims can only be a baked size.
 EXAMPLE_SIZES = {"videopose3d": {"B": 1013, "T": 1291}, "simplebaseline": {"B": 1019}, "poseformer": {"B": 1021},
                  "mixste": {"B": 1031}, "motionbert": {"B": 1033, "T": 1039}}
+# Image sides are multiples of 32 whose halvings (35, 70, 140, 280, 560; 37, 74, ...) are no constant.
+EXAMPLE_SIZES["integral"] = {"B": 1051, "H": 1120, "W": 1184}
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -463,3 +466,23 @@ def test_symbols_are_solved_from_linear_axes_or_reported():
     assert raised.value.diagnostic.code == "E406" and "the size `T` cannot be computed" in str(raised.value)
     with pytest.raises(DiagnosticError, match="opset 12 is not supported"):
         export(reshape_graph("B, 2*T", "T, 2*B"), opset=12)
+
+
+def test_integral_train_flow_matches_numpy():
+    """Integral regression's train flow: batch-statistics BN in every ResNet and deconv layer, the L1 loss.
+
+    53 batch-statistics normalizations in float32 amplify rounding differences to a few 1e-4.
+    """
+    graph = small_graph("integral", "train")
+    weights = randomized_weights(graph, 9)
+    model = export(graph, weights)
+    onnx.checker.check_model(model, full_check=True)
+    assert {"MaxPool", "ConvTranspose", "Softmax"} <= {node.op_type for node in model.graph.node}
+    # The first train size, and one more: one export serves every image size that is a multiple of 32.
+    shapes = [SIZES[("integral", "train")][0][0], {"image": (1, 3, 128, 32), "target": (1, 18, 3),
+                                                   "visibility": (1, 18, 3)}]
+    for seed, shape in enumerate(shapes):
+        inputs = random_inputs(shape, seed)
+        expected, got = run_graph(graph, inputs, weights), run_onnx(model, inputs)
+        for name in ("heatmaps", "coords", "loss"):
+            np.testing.assert_allclose(got[name], expected[name], rtol=1e-3, atol=1e-3, err_msg=name)

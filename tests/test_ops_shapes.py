@@ -360,6 +360,46 @@ def test_conv_transpose2d_matches_scatter_loops():
         == ["f32[B, 256, 16, 16]"]
 
 
+@pytest.mark.parametrize(("kernel", "stride", "padding"), [(3, 2, 1), (2, None, 0), ((3, 2), (1, 2), (1, 0))])
+def test_max_pool2d_matches_loops(kernel, stride, padding):
+    x = floats(2, 3, 7, 8)
+    (result,) = run("max_pool2d", x, kernel_size=kernel, stride=stride, padding=padding)
+    kh, kw = kernel if isinstance(kernel, tuple) else (kernel, kernel)
+    sh, sw = (kh, kw) if stride is None else stride if isinstance(stride, tuple) else (stride, stride)
+    ph, pw = padding if isinstance(padding, tuple) else (padding, padding)
+    out_h, out_w = (7 + 2 * ph - kh) // sh + 1, (8 + 2 * pw - kw) // sw + 1
+    expected = np.full((2, 3, out_h, out_w), -np.inf, np.float32)
+    for i in range(out_h):
+        for j in range(out_w):
+            for u in range(kh):
+                for v in range(kw):
+                    row, col = i * sh + u - ph, j * sw + v - pw
+                    if 0 <= row < 7 and 0 <= col < 8:
+                        expected[:, :, i, j] = np.maximum(expected[:, :, i, j], x[:, :, row, col])
+    assert result.dtype == np.float32
+    np.testing.assert_array_equal(result, expected)
+    (unbatched,) = run("max_pool2d", x[0], kernel_size=kernel, stride=stride, padding=padding)
+    np.testing.assert_array_equal(unbatched, expected[0])
+
+
+def test_max_pool2d_shapes_and_diagnostics():
+    assert infer("max_pool2d", ["B, 64, 128, 96"], {"kernel_size": 3, "stride": 2, "padding": 1}) == \
+        (["f32[B, 64, 64, 48]"], [])
+    assert infer("max_pool2d", ["B, 8, H, W"], {"kernel_size": 3, "stride": 2, "padding": 1})[1] == []
+    assert infer("max_pool2d", ["C, 9, 10"], {"kernel_size": (3, 2)}) == (["f32[C, 3, 5]"], [])
+    too_much_padding = error("max_pool2d", ["B, 8, 16, 16"], {"kernel_size": 3, "stride": 2, "padding": 2})
+    assert too_much_padding.code == "E103" and "at most half the kernel size" in too_much_padding.message
+    assert error("max_pool2d", ["B, 8, 2, 16"], {"kernel_size": 3}).code == "E211"
+    assert infer("max_pool2d", ["B, 8, H, W"], {"kernel_size": 2})[1] == ["W301", "W301"]
+    assert error("max_pool2d", ["B, 8"], {"kernel_size": 2}).code == "E201"
+    assert error("max_pool2d", ["B, 8, 4, 4"], {"kernel_size": (2, 2, 2)}).code == "E103"
+    assert error("max_pool2d", ["B, 8, 4, 4"], {"kernel_size": 2, "stride": 0}).code == "E103"
+    # Integers pad with their smallest value: a window mostly outside the input keeps its one negative element.
+    (ints,) = run("max_pool2d", np.arange(16, dtype=np.int64).reshape(1, 4, 4) - 20, kernel_size=2, padding=1)
+    assert ints.dtype == np.int64 and ints.tolist() == [[[-20, -18, -17], [-12, -10, -9], [-8, -6, -5]]]
+
+
+
 def test_linear_and_matmul_numbers():
     x, weight, bias = floats(2, 3, 4), floats(5, 4), floats(5)
     (result,) = run("linear", x, weight, bias)

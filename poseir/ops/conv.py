@@ -1,4 +1,4 @@
-"""Sliding-window layers: conv1d/conv2d, conv_transpose2d and max_pool1d (torch semantics and layouts)."""
+"""Sliding-window layers: conv1d/conv2d, conv_transpose2d, max_pool1d/max_pool2d (torch semantics and layouts)."""
 
 from __future__ import annotations
 
@@ -273,4 +273,83 @@ define(
     onnx=_max_pool_onnx,
     doc="1-D max pooling over the last axis; the stride defaults to the kernel size.",
     samples=((("B, 64, 16",), {"kernel_size": 2}), (("B, C, T",), {"kernel_size": 3, "stride": 1}, ("T >= 3",))),
+)
+
+
+def _pool2d_settings(ctx: ShapeContext, attrs: dict) -> tuple:
+    """(kernel, stride, padding) as pairs; the stride defaults to the kernel, padding is at most half the kernel."""
+    kernel = _spatial_attr(ctx, attrs["kernel_size"], "kernel_size", 2, 1)
+    stride = kernel if attrs["stride"] is None else _spatial_attr(ctx, attrs["stride"], "stride", 2, 1)
+    padding = _spatial_attr(ctx, attrs["padding"], "padding", 2, 0)
+    for pad, size in zip(padding, kernel):
+        if 2 * pad > size:
+            ctx.error("E103", f"padding {attrs['padding']} must be at most half the kernel size {attrs['kernel_size']}",
+                      at="padding", label=f"this is {attrs['padding']}",
+                      notes=("torch's max pooling requires padding <= kernel_size / 2 on every axis",),
+                      helps=(f"use padding = {size // 2} or less",))
+    return kernel, stride, padding
+
+
+def _max_pool2d_infer(ctx: ShapeContext, types: list, attrs: dict) -> list[TensorType]:
+    """Max over windows of the last two axes: each length (L + 2p - k) // s + 1."""
+    (x,) = types
+    ctx.require_rank(x, (3, 4), at=0)
+    kernel, stride, padding = _pool2d_settings(ctx, attrs)
+    sizes = []
+    for index in range(2):
+        axis = x.rank - 2 + index
+        output = conv_length(x.shape[axis], Dim.of(kernel[index]), stride[index], padding[index], 1)
+        require_long_enough(ctx, x, axis, Dim.of(kernel[index] - 2 * padding[index]), output)
+        sizes.append(ctx.normalize(output))
+    return [TensorType(x.dtype, (*x.shape[:-2], *sizes))]
+
+
+def _lowest(dtype: np.dtype):
+    """The padding value no element can lose to: -inf for floats, the smallest int, False."""
+    if np.issubdtype(dtype, np.floating):
+        return -np.inf
+    return np.iinfo(dtype).min if np.issubdtype(dtype, np.integer) else False
+
+
+def _pool2d_pairs(attrs: dict) -> tuple[list[int], list[int], list[int]]:
+    """Checked kernel, stride (defaulting to the kernel) and padding as pairs, for the run and ONNX facets."""
+    kernel, padding = _per_axis(attrs, ("kernel_size", "padding"), 2)
+    stride = kernel if attrs["stride"] is None else _per_axis(attrs, ("stride",), 2)[0]
+    return kernel, stride, padding
+
+
+def _max_pool2d_run(ctx: RunContext, arrays: list, attrs: dict) -> list[np.ndarray]:
+    """Pad with the lowest value, then max over strided sliding windows of the last two axes."""
+    x = arrays[0]
+    kernel, stride, padding = _pool2d_pairs(attrs)
+    if any(padding):
+        widths = [(0, 0)] * (x.ndim - 2) + [(pad, pad) for pad in padding]
+        x = np.pad(x, widths, constant_values=_lowest(x.dtype))
+    windows = np.lib.stride_tricks.sliding_window_view(x, kernel, axis=(-2, -1))
+    return [np.ascontiguousarray(windows[..., ::stride[0], ::stride[1], :, :].max(axis=(-2, -1)))]
+
+
+def _max_pool2d_onnx(ctx, names: list, attrs: dict) -> list[str]:
+    """ONNX MaxPool (padding never wins the max); a rank-3 input gets a batch axis for the pooling."""
+    require_float_input(ctx, "MaxPool")
+    kernel, stride, padding = _pool2d_pairs(attrs)
+    batched = ctx.input_types[0].rank == 3
+    x = ctx.unsqueeze(names[0], [0]) if batched else names[0]
+    pooled = ctx.node("MaxPool", [x], kernel_shape=kernel, strides=stride, pads=padding + padding)
+    return [ctx.squeeze(pooled, [0]) if batched else pooled]
+
+
+define(
+    name="max_pool2d",
+    signature=(Param("x", TENSOR), Param("kernel_size", ATTR), Param("stride", ATTR, None), Param("padding", ATTR, 0)),
+    infer=_max_pool2d_infer,
+    run=_max_pool2d_run,
+    onnx=_max_pool2d_onnx,
+    doc="2-D max pooling over the last two axes of (N, C, H, W) or (C, H, W); the stride defaults to the kernel size.",
+    samples=(
+        (("B, 64, H, W",), {"kernel_size": 3, "stride": 2, "padding": 1}),
+        (("B, 8, 16, 12",), {"kernel_size": 2}),
+        (("B, 4, 9, 10",), {"kernel_size": (3, 2), "stride": (2, 1), "padding": (1, 0)}),
+        (("C, H, W",), {"kernel_size": 2, "stride": 1}, ("H >= 2", "W >= 2")),
+    ),
 )
