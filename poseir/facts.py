@@ -128,6 +128,35 @@ def _match_modulus(difference: Dim) -> tuple[Dim, int, int, int] | None:
     return None
 
 
+def _floor_inequality(difference: Dim, op: str) -> tuple[Dim, str, Dim] | None:
+    """`a*(p // c) + b op 0` (one floor atom) as an equivalent relation on `p` itself.
+
+    For integers, `p // c <= k` holds exactly when `p <= c*k + c - 1`, and `p // c >= k` when
+    `p >= c*k`; so `where H // 32 <= 32` bounds `H` and everything computed from it.
+    """
+    terms = [(monomial, coefficient) for monomial, coefficient in difference.terms if monomial]
+    constant = difference - sum((Dim._of_atom(monomial[0][0]) * coefficient for monomial, coefficient in terms),
+                                Dim.const(0))
+    if len(terms) != 1 or not constant.is_const or op not in ("<=", "<", ">=", ">"):
+        return None
+    (monomial, coefficient), = terms
+    if len(monomial) != 1 or monomial[0][1] != 1 or not isinstance(monomial[0][0], FloorDiv):
+        return None
+    atom = monomial[0][0]
+    # a*f + b op 0  =>  f op' k with k a rational bound; keep integers exact by flooring/ceiling.
+    if coefficient < 0:
+        coefficient, constant = -coefficient, -constant
+        op = {"<=": ">=", "<": ">", ">=": "<=", ">": "<"}[op]
+    bound = -constant.value
+    if op in ("<", ">"):
+        bound, op = (bound - 1, "<=") if op == "<" else (bound + 1, ">=")
+    if op == "<=":
+        limit = bound // coefficient  # f <= limit
+        return atom.numerator, "<=", Dim.const(atom.divisor * limit + atom.divisor - 1)
+    limit = -((-bound) // coefficient)  # f >= limit
+    return atom.numerator, ">=", Dim.const(atom.divisor * limit)
+
+
 def _solve_unit_symbol(difference: Dim) -> tuple[str, Dim] | None:
     """For `difference == 0` with some symbol S as `±S` and nowhere else, (S, its value)."""
     for symbol in sorted(difference.symbols, reverse=True):
@@ -260,6 +289,9 @@ class Facts:
                 return self._with_matched_modulus(modulus, relation)
         linear = difference.is_linear_in_one_symbol()
         if linear is None:
+            floor_bound = _floor_inequality(difference, op)
+            if floor_bound is not None:
+                return self._absorb(floor_bound)
             solved = _solve_unit_symbol(difference) if op == "==" else None
             return self._with_substitution(*solved) if solved is not None else None
         return self._with_linear(linear, op)

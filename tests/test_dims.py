@@ -519,3 +519,12 @@ def test_holds_only_when_is_sound(facts_and_env, p, q):
 def _consistent(truth: bool) -> set[Tri]:
     """Verdicts that do not contradict an observed truth value."""
     return {Tri.of(truth), Tri.UNKNOWN}
+
+
+def test_floor_division_facts_bound_the_numerator():
+    """`where H // 32 <= 32` bounds H itself, so sizes computed from H are bounded too."""
+    facts = Facts().with_relation(parse_dim("H // 32"), "<=", 32)
+    assert facts.bounds("H") == (1, 32 * 32 + 31)
+    assert facts.less_equal(parse_dim("8 * (H // 32)"), 256) is Tri.YES
+    assert Facts().with_relation(parse_dim("H // 32"), ">=", 2).bounds("H")[0] == 64
+    assert Facts().with_relation(parse_dim("2 * (H // 32) - 3"), "<", 10).bounds("H")[1] == 223
