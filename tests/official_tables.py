@@ -1,6 +1,6 @@
 """The official PyTorch state_dict tables of the example networks, written out from the reference.
 
-Source: ../shared/reference/pose-networks.md (sections 3.1 to 3.5), which lists every key
+Source: ../shared/reference/pose-networks.md (sections 3.1 to 3.5, 3.7 and 3.8), which lists every key
 and shape of the official implementations. These tables are independent of poseir's code.
 """
 
@@ -134,6 +134,24 @@ def motionbert(width: int = 512, hidden: int = 1024, depth: int = 5, maxlen: int
     return table
 
 
+def _sem_graph_conv(prefix: str, width_in: int, width_out: int, nonzeros: int = 46) -> dict:
+    """A SemGraphConv: W (2, in, out), e (1, adjacency non-zeros), bias (out,)."""
+    return {f"{prefix}.W": (2, width_in, width_out), f"{prefix}.e": (1, nonzeros), f"{prefix}.bias": (width_out,)}
+
+
+def semgcn(hid_dim: int = 128, num_layers: int = 4) -> dict:
+    """garyzhao/SemGCN SemGCN without non-local blocks (section 3.7): 75 entries."""
+    table = _sem_graph_conv("gconv_input.0.gconv", 2, hid_dim)
+    table.update(_batch_norm("gconv_input.0.bn", hid_dim))
+    for layer in range(num_layers):
+        for conv in ("gconv1", "gconv2"):
+            prefix = f"gconv_layers.{layer}.{conv}"
+            table.update(_sem_graph_conv(f"{prefix}.gconv", hid_dim, hid_dim))
+            table.update(_batch_norm(f"{prefix}.bn", hid_dim))
+    table.update(_sem_graph_conv("gconv_output", hid_dim, 3))
+    return table
+
+
 def integral(joints: int = 18, depth: int = 64, blocks=(3, 4, 6, 3), width: int = 64, filters: int = 256) -> dict:
     """JimmySuen/integral-human-pose ResPoseNet (ResNet-50, 3 deconvs x 256, 18 joints, depth 64): 338 entries.
 
@@ -173,6 +191,10 @@ def integral(joints: int = 18, depth: int = 64, blocks=(3, 4, 6, 3), width: int 
 PARAMETER_COUNTS = {"videopose3d": 16_952_371, "simplebaseline": 4_291_632, "poseformer": 9_602_885,
                     "mixste": 33_783_811, "motionbert": 42_466_317}
 ENTRY_COUNTS = {"videopose3d": 56, "simplebaseline": 37, "poseformer": 110, "mixste": 204, "motionbert": 260}
+
+# SemGCN (section 3.7): its table leaves out num_batches_tracked, but its 75 entries count it (9 BatchNorms).
+PARAMETER_COUNTS["semgcn"] = 267_343
+ENTRY_COUNTS["semgcn"] = 75
 
 # Integral regression (section 3.8): 338 entries, counting the 56 BatchNorms' num_batches_tracked.
 PARAMETER_COUNTS["integral"] = 34_291_392

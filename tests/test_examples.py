@@ -22,6 +22,7 @@ SMALL = {
     "poseformer": {"embed_dim_ratio": 8, "depth": 2},
     "mixste": {"embed_dim_ratio": 16, "depth": 2, "num_frame": 9},
     "motionbert": {"dim_feat": 16, "dim_rep": 16, "depth": 2, "maxlen": 27},
+    "semgcn": {"hid_dim": 32, "num_layers": 2},
     "integral": {"width": 8, "depth": 8, "deconv_filters": 16},
 }
 
@@ -43,6 +44,10 @@ SIZES = {
     ("motionbert", "infer"): [({"keypoints": (2, 9, 17, 3)}, {}), ({"keypoints": (3, 27, 17, 3)}, {})],
     ("motionbert", "train"): [({"keypoints": (2, 5, 17, 3), "target": (2, 5, 17, 3)}, {}),
                               ({"keypoints": (1, 16, 17, 3), "target": (1, 16, 17, 3)}, {})],
+    # SemGCN lifts single poses: two batch sizes, and the second also with another depth and width.
+    ("semgcn", "infer"): [({"pose_2d": (2, 16, 2)}, {}), ({"pose_2d": (5, 16, 2)}, {"hid_dim": 24, "num_layers": 1})],
+    ("semgcn", "train"): [({"pose_2d": (3, 16, 2), "target": (3, 16, 3)}, {}),
+                          ({"pose_2d": (8, 16, 2), "target": (8, 16, 3)}, {"num_layers": 3})],
     # Images of two different sizes (multiples of 32) per mode, with a slim ResNet (width 8).
     ("integral", "infer"): [({"image": (2, 3, 64, 64)}, {}), ({"image": (1, 3, 96, 128)}, {})],
     ("integral", "train"): [({"image": (2, 3, 64, 96), "target": (2, 18, 3), "visibility": (2, 18, 3)}, {}),

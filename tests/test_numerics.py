@@ -324,6 +324,83 @@ def test_motionbert_matches_reference():
         np.testing.assert_allclose(loss, reference_motionbert_loss(expected, target), rtol=1e-4)
 
 
+# --------------------------------------------------------------------------- SemGCN
+
+# SemGCN's 16 joints (reference section 1.1, "Other layouts"), written out here, not read from poseir.
+SEMGCN_PARENTS = [-1, 0, 1, 2, 0, 4, 5, 0, 7, 8, 8, 10, 11, 8, 13, 14]
+
+
+def semgcn_mask():
+    """The adjacency's non-zero pattern: the 15 parent edges in both directions plus the 16 self loops."""
+    mask = np.eye(len(SEMGCN_PARENTS), dtype=bool)
+    for child, parent in enumerate(SEMGCN_PARENTS):
+        if parent >= 0:
+            mask[child, parent] = mask[parent, child] = True
+    return mask
+
+
+def sem_graph_conv(x, w, prefix, mask):
+    """SemGraphConv: e on the mask (row-major, as torch's `adj[m] = e` fills it), -9e15 elsewhere,
+    softmax over each row; the diagonal mixes x W[0], the rest x W[1]; plus the bias."""
+    h0 = x @ w[prefix + ".W"][0]
+    h1 = x @ w[prefix + ".W"][1]
+    logits = np.full(mask.shape, -9e15)
+    logits[mask] = w[prefix + ".e"][0]
+    adj = np.exp(logits - logits.max(axis=1, keepdims=True))
+    adj /= adj.sum(axis=1, keepdims=True)
+    eye = np.eye(len(mask))
+    return (adj * eye) @ h0 + (adj * (1 - eye)) @ h1 + w[prefix + ".bias"].reshape(1, 1, -1)
+
+
+def batch_norm_train(x, w, prefix, eps=1e-5):
+    """BatchNorm with the batch's statistics (biased variance) over every axis but 1."""
+    axes = (0, *range(2, x.ndim))
+    mean, var = x.mean(axis=axes, keepdims=True), x.var(axis=axes, keepdims=True)
+    shape = (1, -1) + (1,) * (x.ndim - 2)
+    return (x - mean) / np.sqrt(var + eps) * w[prefix + ".weight"].reshape(shape) + w[prefix + ".bias"].reshape(shape)
+
+
+def reference_semgcn(x, w, layers, train=False):
+    """Input _GraphConv, `layers` residual pairs, output SemGraphConv; BN over the channels of each joint."""
+    mask = semgcn_mask()
+    norm = batch_norm_train if train else batch_norm_eval
+
+    def graph_conv(h, prefix):
+        h = sem_graph_conv(h, w, prefix + ".gconv", mask).transpose(0, 2, 1)  # (B, C, J) for BatchNorm1d
+        return np.maximum(norm(h, w, prefix + ".bn").transpose(0, 2, 1), 0)
+
+    h = graph_conv(x.astype(np.float64), "gconv_input.0")
+    for layer in range(layers):
+        h = h + graph_conv(graph_conv(h, f"gconv_layers.{layer}.gconv1"), f"gconv_layers.{layer}.gconv2")
+    return sem_graph_conv(h, w, "gconv_output", mask)
+
+
+def test_semgcn_matches_reference():
+    """Inference (running statistics) and training (batch statistics, MSE loss), with random `e` and BN."""
+    assert semgcn_mask().sum() == 46
+    overrides = {"hid_dim": 32, "num_layers": 2}
+    infer, result = build(str(EXAMPLES / "semgcn.pose"), mode="infer", overrides=overrides)
+    assert infer is not None, result.diagnostics
+    train, result = build(str(EXAMPLES / "semgcn.pose"), mode="train", overrides=overrides)
+    assert train is not None, result.diagnostics
+    for batch, seed in ((2, 0), (9, 1)):
+        weights = perturbed(randomized_weights(infer, seed), seed)
+        rng = np.random.default_rng(seed)
+        for name in weights:
+            if name.endswith(".e"):  # the learned adjacency weights, initialized to 1
+                weights[name] = rng.normal(0, 1.0, weights[name].shape).astype(np.float32)
+        x = rng.standard_normal((batch, 16, 2)).astype(np.float32)
+        target = rng.standard_normal((batch, 16, 3)).astype(np.float32)
+        pose = run_graph(infer, {"pose_2d": x}, weights)["pose_3d"]
+        expected = reference_semgcn(x, weights, layers=2)
+        assert pose.shape == expected.shape == (batch, 16, 3)
+        np.testing.assert_allclose(pose, expected, rtol=1e-4, atol=1e-4)
+        trained = run_graph(train, {"pose_2d": x, "target": target}, weights)
+        expected = reference_semgcn(x, weights, layers=2, train=True)
+        np.testing.assert_allclose(trained["pose_3d"], expected, rtol=1e-4, atol=1e-4)
+        np.testing.assert_allclose(trained["loss"], np.mean((expected - target) ** 2), rtol=1e-4)
+
+
 # --------------------------------------------------------------------------- Integral regression
 
 

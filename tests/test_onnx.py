@@ -32,7 +32,7 @@ from poseir.weights import initialize
 from test_examples import SIZES, SMALL, example
 
 ROOT = Path(__file__).resolve().parent.parent
-NAMES = ("videopose3d", "simplebaseline", "poseformer", "mixste", "motionbert")
+NAMES = ("videopose3d", "simplebaseline", "poseformer", "mixste", "motionbert", "semgcn")
 NAMES = (*NAMES, "integral")
 
 
@@ -219,6 +219,7 @@ def baked(graph: Graph, env: dict) -> Graph:
 # (asserted below), so an integer in the file equal to one of their dims can only be a baked size.
 EXAMPLE_SIZES = {"videopose3d": {"B": 1013, "T": 1291}, "simplebaseline": {"B": 1019}, "poseformer": {"B": 1021},
                  "mixste": {"B": 1031}, "motionbert": {"B": 1033, "T": 1039}}
+EXAMPLE_SIZES["semgcn"] = {"B": 1049}
 # Image sides are multiples of 32 whose halvings (35, 70, 140, 280, 560; 37, 74, ...) are no constant.
 EXAMPLE_SIZES["integral"] = {"B": 1051, "H": 1120, "W": 1184}
 
@@ -233,9 +234,16 @@ def test_no_constant_equals_an_example_size(name):
     model = export(graph)
     assert not integers_in(model) & sizes
     # Control: the same graph with the example sizes substituted, as a tracing exporter would see it,
-    # is caught wherever the lowering needs a size (SimpleBaseline's Gemms need none).
-    needs_sizes = any(node.op_type in ("Reshape", "Slice", "Expand", "Split") for node in model.graph.node)
-    assert needs_sizes == (name != "simplebaseline")
+    # is caught wherever the lowering needs a size: a shape op on a value computed from the inputs
+    # (SimpleBaseline's Gemms need none; SemGCN reshapes only its weights).
+    weights = {initializer.name for initializer in model.graph.initializer}
+    from_inputs = {value.name for value in model.graph.input} - weights
+    for node in model.graph.node:
+        if from_inputs & set(node.input):
+            from_inputs |= set(node.output)
+    needs_sizes = any(node.op_type in ("Reshape", "Slice", "Expand", "Split") and node.input[0] in from_inputs
+                      for node in model.graph.node)
+    assert needs_sizes == (name not in ("simplebaseline", "semgcn"))
     assert bool(integers_in(export(baked(graph, env))) & sizes) == needs_sizes
 
 
@@ -466,6 +474,26 @@ def test_symbols_are_solved_from_linear_axes_or_reported():
     assert raised.value.diagnostic.code == "E406" and "the size `T` cannot be computed" in str(raised.value)
     with pytest.raises(DiagnosticError, match="opset 12 is not supported"):
         export(reshape_graph("B, 2*T", "T, 2*B"), opset=12)
+
+
+# --------------------------------------------------------------------------- SemGCN
+
+
+@pytest.mark.parametrize("opset", [13, 17])
+def test_semgcn_train_flow_matches_numpy(opset):
+    """Batch statistics over (batch, joints) of every graph convolution and the MSE loss, in onnxruntime."""
+    graph = small_graph("semgcn", "train")
+    weights = randomized_weights(graph, 9)
+    rng = np.random.default_rng(9)
+    for name in weights:  # learned adjacency weights away from their initial 1
+        if name.endswith(".e"):
+            weights[name] = rng.normal(0, 1.0, weights[name].shape).astype(np.float32)
+    model = export(graph, weights, opset)
+    onnx.checker.check_model(model, full_check=True)
+    assert "ScatterElements" in {node.op_type for node in model.graph.node}
+    for seed, (shapes, extra) in enumerate(SIZES[("semgcn", "train")]):
+        if not extra:
+            assert_matches_numpy(model, graph, weights, random_inputs(shapes, seed))
 
 
 def test_integral_train_flow_matches_numpy():

@@ -583,6 +583,26 @@ def test_select_gather_and_pad_edge():
     assert np.array_equal(padded[:, -1], x[:, -1])
 
 
+def test_scatter_places_values_and_reports_bad_indices():
+    assert infer("scatter", ["46"], {"indices": tuple(range(0, 92, 2)), "size": 256, "fill": -9e15}) == \
+        (["f32[256]"], [])
+    out_of_range = error("scatter", ["2"], {"indices": (0, 16), "size": 16})
+    assert out_of_range.code == "E214" and "outside" in out_of_range.message
+    assert error("scatter", ["2"], {"indices": (-1, 3), "size": 16}).code == "E214"
+    repeated = error("scatter", ["3"], {"indices": (3, 5, 3), "size": 16})
+    assert repeated.code == "E214" and "repeated" in repeated.message
+    assert error("scatter", ["5"], {"indices": (0, 1, 2, 3), "size": 16}).code == "E207"
+    assert infer("scatter", ["K"], {"indices": (0, 1, 2), "size": 4}) == (["f32[4]"], ["W300"])
+    assert error("scatter", ["1, 46"], {"indices": (0,), "size": 4}).code == "E201"
+    assert error("scatter", ["2"], {"indices": (0, 1), "size": 4, "fill": "x"}).code == "E103"
+    assert error("scatter", ["2"], {"indices": (), "size": 4}).code == "E103"
+    values = floats(3)
+    (placed,) = run("scatter", values, indices=(4, 0, 2), size=6, fill=-1.0)
+    assert np.array_equal(placed, np.array([values[1], -1, values[2], -1, values[0], -1], np.float32))
+    (ints,) = run("scatter", np.array([7, 8], np.int64), indices=(1, 0), size=3, fill=0)
+    assert ints.dtype == np.int64 and ints.tolist() == [8, 7, 0]
+
+
 # --------------------------------------------------------------------------- rearrange
 
 
