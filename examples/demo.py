@@ -42,6 +42,11 @@ EXAMPLES = [
         ({"keypoints": (2, 27, 17, 3)}, ["--set", "dim_feat=32", "--set", "dim_rep=32", "--set", "depth=2"]),
         ({"keypoints": (1, 100, 17, 3)}, ["--set", "dim_feat=32", "--set", "dim_rep=32", "--set", "depth=2"]),
     ]),
+    # The adjacency is built from the h36m16 skeleton at compile time; one export serves both batch sizes.
+    ("semgcn.pose", [
+        ({"pose_2d": (4, 16, 2)}, []),
+        ({"pose_2d": (11, 16, 2)}, []),
+    ]),
     # A slim ResNet (width 16, 32 deconv filters) with the default 18 joints x 64 depth bins: the paper's
     # 256x256 patch and a 128x192 image share one export (any sides that are multiples of 32).
     ("integral.pose", [
