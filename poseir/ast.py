@@ -60,11 +60,12 @@ class RangeExpr(Node):
 
 @dataclass(frozen=True)
 class ListComp(Node):
-    """`[element for var in iterable]`, unrolled at compile time."""
+    """`[element for var in iterable if condition]`, unrolled at compile time."""
 
     element: Node
     var: str
     iterable: Node
+    condition: Node | None = None
 
 
 @dataclass(frozen=True)

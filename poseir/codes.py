@@ -772,10 +772,11 @@ _declare("E213", _ERROR, "concatenation shapes differ", """
     ```
 """)
 
-_declare("E214", _ERROR, "index out of range in gather", """
-    A constant list of indices selects positions that do not exist on the
-    axis, for example a joint number beyond the skeleton. Indices count from
-    0, so an axis of size 17 has indices 0 to 16.
+_declare("E214", _ERROR, "index out of range", """
+    A constant list of indices (of `gather`, `scatter` or a skeleton) names
+    positions that do not exist, for example a joint number beyond the
+    skeleton, or names one position twice where each must be distinct.
+    Indices count from 0, so an axis of size 17 has indices 0 to 16.
 
     Erroneous example:
 

@@ -101,7 +101,8 @@ class ExpressionEvaluator(OpCaller):
         for item in items:
             inner = Frame(frame.scope.child({node.var: item}), frame.kind, frame.instance, frame.builtin,
                           frame.site, frame.dims, frame.usage)
-            results.append(self.evaluate(node.element, inner))
+            if node.condition is None or self.condition(node.condition, inner):
+                results.append(self.evaluate(node.element, inner))
         return tuple(results)
 
     def _eval_IfExpr(self, node: ast.IfExpr, frame: Frame):

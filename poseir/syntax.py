@@ -519,8 +519,8 @@ class _Builder(Transformer):
 
     @v_args(meta=True)
     def list_comp(self, meta, children):
-        element, var, iterable = children
-        return ast.ListComp(self._span(meta), element, str(var), iterable)
+        element, var, iterable, condition = children
+        return ast.ListComp(self._span(meta), element, str(var), iterable, condition)
 
 
 def _as_target(node: ast.Node) -> ast.Target:
