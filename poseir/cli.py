@@ -30,6 +30,11 @@ def main(argv: list[str] | None = None) -> int:
         # `poseir explain E204 | head`: the reader left; that is not an error of ours.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
+    except OSError as error:
+        # A file the user named cannot be written or read (a missing directory, no permission).
+        where = f" `{error.filename}`" if error.filename else ""
+        print(f"error: cannot access{where}: {error.strerror or error}", file=sys.stderr)
+        return EXIT_USAGE
     except Exception:  # noqa: BLE001  (a bug: say so plainly, with the detail behind a flag)
         print("error: internal compiler error in poseir; please report it with the input file", file=sys.stderr)
         if arguments.debug:

@@ -173,3 +173,11 @@ def test_run_bad_inputs_are_diagnosed(small, tmp_path):
     (tmp_path / "junk.npz").write_bytes(b"not a zip")
     junk = poseir("run", small, "--inputs", tmp_path / "junk.npz", "-o", tmp_path / "o.npz")
     assert junk.returncode == 1 and "cannot read inputs" in junk.stderr
+
+
+def test_unwritable_output_is_an_error_not_a_crash(small, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    result = poseir("compile", small, "-o", blocker / "model.onnx")
+    assert result.returncode == 2
+    assert "cannot access" in result.stderr and "internal compiler error" not in result.stderr
