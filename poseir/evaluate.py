@@ -207,9 +207,10 @@ class ExpressionEvaluator(OpCaller):
         """A scalar operand as a rank-0 constant node of the other operand's dtype."""
         if isinstance(value, Tensor):
             return value
+        dtype = other.type.dtype if isinstance(other, Tensor) and not other.type.is_error else "f32"
         if isinstance(value, Dim):
-            raise fail("E103", f"the symbolic dim `{value}` cannot be used as a tensor value",
-                       self.span(part, frame), helps=("only compile-time constants mix with tensors",))
+            # `x / T`: the dim becomes a scalar read off the input shapes at run time.
+            return self.emit_op("size", [], {"value": value, "dtype": dtype}, self.site_for(part, frame, []))[0]
         if not _is_numeric(value):
             raise fail("E103", f"cannot combine a tensor with {kind_of(value)}", self.span(part, frame),
                        helps=("numbers and lists of numbers (such as `[-1.0, 1.0]`) become constant tensors",))

@@ -512,8 +512,8 @@ def test_integral_matches_reference():
 
 def test_soft_argmax_finds_the_peak_of_each_joint():
     """One sharp peak per joint at (z, y, x): SoftArgmax3d gives (x / W - 0.5, y / H - 0.5, z / D - 0.5)."""
-    text = ("dim B, H, W\nmodel m = M()\nmodule M() {\n    self.integral = SoftArgmax3d(3, 4, max_size = 16)\n"
-            "    forward(x: f32[B, 12, H, W]) -> (y: f32[B, 3, 3]) where H <= 16, W <= 16 {\n"
+    text = ("dim B, H, W\nmodel m = M()\nmodule M() {\n    self.integral = SoftArgmax3d(3, 4)\n"
+            "    forward(x: f32[B, 12, H, W]) -> (y: f32[B, 3, 3]) {\n"
             "        return self.integral(x)\n    }\n}\n")
     graph, result = build("peak.pose", text=text)
     assert graph is not None, result.diagnostics

@@ -2,4 +2,4 @@
 
 # Each family module registers its ops when imported; the order only matters for imports.
 from poseir.ops import (conv, core, dropout, elementwise, index, join, linear, losses, norm, rearrange,  # noqa: F401
-                        reduce, reshape, shape)
+                        reduce, reshape, shape, sizes)
