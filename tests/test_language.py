@@ -221,3 +221,26 @@ def test_where_facts_can_be_limited_to_one_mode():
     assert codes(result) == [("W301", 5), ("W301", 5)], "inference cannot prove the slices are non-empty"
     train, infer = result.graphs[("m", "train")], result.graphs[("m", "infer")]
     assert train.facts.bounds("T") == (2, 9) and infer.facts.bounds("T") == (1, 9)
+
+
+def test_dims_in_tensor_arithmetic_and_arange_follow_the_runtime_size():
+    import numpy as np
+
+    from poseir.backends.numpy_interpreter import run_graph
+
+    text = textwrap.dedent("""\
+        dim B, T
+        model m = M()
+        module M() {
+            forward(x: f32[B, T, 3]) -> (mean: f32[B, 3], ramp: f32[T]) {
+                return x.sum(1) / T, arange(T)
+            }
+        }
+    """)
+    graph, result = build("m.pose", text=text)
+    assert graph is not None, result.diagnostics
+    for frames in (4, 11):
+        x = np.random.default_rng(frames).standard_normal((2, frames, 3)).astype(np.float32)
+        outputs = run_graph(graph, {"x": x}, {})
+        np.testing.assert_allclose(outputs["mean"], x.mean(1), rtol=1e-5)
+        np.testing.assert_array_equal(outputs["ramp"], np.arange(frames, dtype=np.float32))
