@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from poseir.dims import Dim, Tri
-from poseir.ir import TensorType
-from poseir.ops.common import define
+from poseir.dims import Dim
+from poseir.ir import DTYPES, TensorType
+from poseir.ops.common import define, size_attr
 from poseir.ops.registry import ATTR, Param, RunContext, ShapeContext
 from poseir.weights import NUMPY_DTYPES
 
-_NUMERIC = ("f32", "f16", "f64", "i64", "i32")
+_NUMERIC = tuple(dtype for dtype in DTYPES if dtype != "bool")
 
 
 def _dtype(ctx: ShapeContext, dtype) -> str:
@@ -20,18 +20,10 @@ def _dtype(ctx: ShapeContext, dtype) -> str:
     return dtype
 
 
-def _length(ctx: ShapeContext, value) -> Dim:
-    """A non-negative int or dim, or E103."""
-    if isinstance(value, bool) or not isinstance(value, (int, Dim)):
-        ctx.error("E103", f"the length must be an int or a dim, found `{value}`", at="n")
-    if ctx.facts.less(Dim.of(value), 0) is Tri.YES:
-        ctx.error("E209", f"a length cannot be negative ({value})", at="n")
-    return Dim.of(value)
-
-
 def _arange_infer(ctx: ShapeContext, types: list, attrs: dict) -> list[TensorType]:
     """[n] of 0, 1, ..., n - 1."""
-    return [TensorType(_dtype(ctx, attrs["dtype"]), (ctx.normalize(_length(ctx, attrs["n"])),))]
+    length = size_attr(ctx, attrs["n"], "n", "the length of `arange`", minimum=0)
+    return [TensorType(_dtype(ctx, attrs["dtype"]), (ctx.normalize(length),))]
 
 
 def _arange_run(ctx: RunContext, arrays: list, attrs: dict) -> list[np.ndarray]:
@@ -60,8 +52,7 @@ define(
 
 def _size_infer(ctx: ShapeContext, types: list, attrs: dict) -> list[TensorType]:
     """A rank-0 tensor holding the dim's value."""
-    if isinstance(attrs["value"], bool) or not isinstance(attrs["value"], (int, Dim)):
-        ctx.error("E103", f"`size` takes a dim, found `{attrs['value']}`", at="value")
+    size_attr(ctx, attrs["value"], "value", "the value of `size`", minimum=None)
     return [TensorType(_dtype(ctx, attrs["dtype"]), ())]
 
 
