@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from poseir.diagnostics import Diagnostic, DiagnosticError
-from poseir.dims import Dim
-from poseir.ir import Graph, TensorType
+from poseir.diagnostics.record import Diagnostic, DiagnosticError
+from poseir.ir.dims import Dim
+from poseir.ir.graph import Graph, TensorType
 from poseir.ops.registry import RunContext, lookup
-from poseir.weights import NUMPY_DTYPES
+from poseir.ir.graph import NUMPY_DTYPES
 
 
 class ShapeMismatch(AssertionError):

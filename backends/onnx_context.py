@@ -13,11 +13,11 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from poseir.diagnostics import Diagnostic, DiagnosticError
-from poseir.dims import Dim, FloorDiv
-from poseir.ir import Graph, Node, TensorType
-from poseir.source import Span
-from poseir.weights import NUMPY_DTYPES
+from poseir.diagnostics.record import Diagnostic, DiagnosticError
+from poseir.ir.dims import Dim, FloorDiv
+from poseir.ir.graph import Graph, Node, TensorType
+from poseir.syntax.source import Span
+from poseir.ir.graph import NUMPY_DTYPES
 
 ONNX_DTYPES = {
     "f32": TensorProto.FLOAT,

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import onnx
 
-from poseir.diagnostics import Diagnostic, DiagnosticError
-from poseir.render import render_location
-from poseir.source import SourceFile, SourceMap
+from poseir.diagnostics.record import Diagnostic, DiagnosticError
+from poseir.diagnostics.render import render_location
+from poseir.syntax.source import SourceFile, SourceMap
 
 # The doc_string every exported node carries: `poseir <op> at <path>:<line>:<column>-<line>:<column>`.
 _ORIGIN = re.compile(r"poseir (?P<op>\S+) at (?P<path>.+):(?P<line>\d+):(?P<column>\d+)"

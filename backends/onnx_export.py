@@ -15,10 +15,10 @@ import onnx
 from onnx import helper, numpy_helper
 
 from poseir.backends.onnx_context import ONNX_DTYPES, LoweringContext, export_error
-from poseir.diagnostics import Diagnostic, DiagnosticError
-from poseir.ir import Graph, Node, TensorType
+from poseir.diagnostics.record import Diagnostic, DiagnosticError
+from poseir.ir.graph import Graph, Node, TensorType
 from poseir.ops.registry import lookup, with_defaults
-from poseir.weights import NUMPY_DTYPES
+from poseir.ir.graph import NUMPY_DTYPES
 
 DEFAULT_OPSET = 17
 MIN_OPSET = 13
@@ -36,7 +36,7 @@ def export(graph: Graph, weights: dict[str, np.ndarray] | None = None, opset: in
         raise export_error(f"opset {opset} is not supported", None,
                            helps=(f"choose an opset from {MIN_OPSET} to {MAX_OPSET} (default {DEFAULT_OPSET})",))
     if weights is None:
-        from poseir.weights import initialize
+        from poseir.weights.init import initialize
 
         weights = initialize(graph.parameters, seed)
     context = LoweringContext(graph, opset, graph.mode)

@@ -56,7 +56,7 @@ def measure(name: str, shapes: dict, overrides: dict, directory: Path) -> dict:
     from poseir.backends.numpy_interpreter import run_graph
     from poseir.backends.onnx_export import export, save
     from poseir.compiler import build
-    from poseir.weights import initialize
+    from poseir.weights.init import initialize
 
     graph, _ = build(str(EXAMPLES / f"{name}.pose"), overrides=overrides)
     weights = initialize(graph.parameters, 0)

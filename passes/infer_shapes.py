@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from poseir.diagnostics import Diagnostic
-from poseir.ir import ERROR_TYPE, Graph, TensorType, freeze_values
+from poseir.diagnostics.record import Diagnostic
+from poseir.ir.graph import ERROR_TYPE, Graph, TensorType, freeze_values
 from poseir.ops.registry import OpDef, ShapeContext, ShapeError, lookup
 
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from poseir.analysis import live_nodes
-from poseir.diagnostics import Diagnostic
-from poseir.ir import Graph, Node, freeze_values
+from poseir.ir.analysis import live_nodes
+from poseir.diagnostics.record import Diagnostic
+from poseir.ir.graph import Graph, Node, freeze_values
 
 # Ops whose inference behaviour is the identity on their first input.
 INFERENCE_IDENTITIES = ("dropout", "drop_path")

@@ -8,7 +8,7 @@ import os
 import sys
 import traceback
 
-from poseir.diagnostics import Diagnostic, DiagnosticError, has_errors
+from poseir.diagnostics.record import Diagnostic, DiagnosticError, has_errors
 
 EXIT_OK, EXIT_ERRORS, EXIT_USAGE = 0, 1, 2
 # Codes that mean the command line itself was wrong (no such model or file, a bad --set).
@@ -139,7 +139,7 @@ def _use_color(arguments) -> bool:
 
 def _report(diagnostics, sources, arguments, stream=None) -> None:
     """Render diagnostics in the chosen format."""
-    from poseir.render import render
+    from poseir.diagnostics.render import render
 
     if not diagnostics and getattr(arguments, "format", "human") == "human":
         return
@@ -150,7 +150,7 @@ def _report(diagnostics, sources, arguments, stream=None) -> None:
 
 def _usage_error(diagnostic: Diagnostic, arguments) -> int:
     """A problem with the command line itself (bad --set, missing model): exit 2."""
-    from poseir.source import SourceMap
+    from poseir.syntax.source import SourceMap
 
     _report([diagnostic], SourceMap(), arguments, stream=sys.stderr)
     return EXIT_USAGE if diagnostic.code in USAGE_CODES else EXIT_ERRORS
@@ -159,7 +159,7 @@ def _usage_error(diagnostic: Diagnostic, arguments) -> int:
 def _check(arguments) -> int:
     """`poseir check PATH...`."""
     from poseir.compiler import check
-    from poseir.source import SourceMap
+    from poseir.syntax.source import SourceMap
 
     try:
         overrides = _overrides(arguments)
@@ -218,7 +218,9 @@ def _run(arguments) -> int:
     import numpy as np
 
     from poseir.backends.numpy_interpreter import run_graph
-    from poseir.weights import check_weights, initialize, load_weights, strip_module_prefix
+    from poseir.weights.check import check_weights
+    from poseir.weights.files import load_weights, strip_module_prefix
+    from poseir.weights.init import initialize
 
     built, code = _build(arguments, arguments.mode)
     if built is None:
@@ -264,7 +266,7 @@ def _compile(arguments) -> int:
     graph, result = built
     graph = prepare_for_backend(graph)
     if arguments.target == "ir":
-        from poseir.ir import format_graph
+        from poseir.ir.graph import format_graph
 
         Path(arguments.output).write_text(format_graph(graph), encoding="utf-8")
         print(f"wrote {arguments.output}: {len(graph.nodes)} nodes", file=sys.stderr)
@@ -279,7 +281,8 @@ def _compile(arguments) -> int:
 def _compile_onnx(arguments, graph, result, opset: int) -> int:
     """Export with the given or seeded weights and save; a weights problem exits 1."""
     from poseir.backends.onnx_export import export, save
-    from poseir.weights import check_weights, load_weights, strip_module_prefix
+    from poseir.weights.check import check_weights
+    from poseir.weights.files import load_weights, strip_module_prefix
 
     weights = None
     if arguments.weights:
@@ -326,7 +329,8 @@ def _load_inputs(path: str) -> dict:
 
 def _params(arguments) -> int:
     """`poseir params PATH [--weights W]`."""
-    from poseir.weights import check_weights, load_weights, strip_module_prefix
+    from poseir.weights.check import check_weights
+    from poseir.weights.files import load_weights, strip_module_prefix
 
     built, code = _build(arguments, "infer")
     if built is None:
@@ -350,7 +354,7 @@ def _params(arguments) -> int:
 
 def _params_json(graph, diagnostics, sources) -> dict:
     """The parameter table and weight problems as JSON."""
-    from poseir.render import render_json
+    from poseir.diagnostics.render import render_json
 
     return {
         "model": graph.name,
@@ -392,7 +396,7 @@ def _graph(arguments) -> int:
     """`poseir graph PATH -o model.dot|svg`: both flows, shapes on edges, mode-only nodes marked."""
     from pathlib import Path
 
-    from poseir.graphviz import render_svg, to_dot
+    from poseir.backends.graphviz import render_svg, to_dot
 
     graphs = {}
     for mode in (("infer", "train") if arguments.mode == "both" else (arguments.mode,)):
@@ -420,7 +424,7 @@ def _fix(arguments) -> int:
     """`poseir fix PATH [--write] [--unsafe]`: a diff by default; the file changes only with --write."""
     from pathlib import Path
 
-    from poseir.fixes import fix_text
+    from poseir.diagnostics.fixes import fix_text
 
     path = Path(arguments.path)
     try:
@@ -455,8 +459,8 @@ def _print_fix_summary(result, arguments) -> None:
 
 def _explain(arguments) -> int:
     """`poseir explain E204`."""
-    from poseir.codes import CODES
-    from poseir.render import explain
+    from poseir.diagnostics.codes import CODES
+    from poseir.diagnostics.render import explain
 
     code = arguments.code.upper()
     if code not in CODES:
@@ -468,7 +472,7 @@ def _explain(arguments) -> int:
 
 def _lsp(arguments) -> int:
     """`poseir lsp`: serve the language server protocol on stdin/stdout."""
-    from poseir.lsp import serve
+    from poseir.lsp.server import serve
 
     serve()
     return EXIT_OK

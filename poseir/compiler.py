@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from poseir import program as program_module
-from poseir.diagnostics import Diagnostic, DiagnosticError, has_errors, sort_diagnostics
-from poseir.elaborate import MODES, elaborate
-from poseir.ir import Graph
-from poseir.source import SourceMap
+from poseir.elaborate import program as program_module
+from poseir.diagnostics.record import Diagnostic, DiagnosticError, has_errors, sort_diagnostics
+from poseir.elaborate.elaborator import MODES, elaborate
+from poseir.ir.graph import Graph
+from poseir.syntax.source import SourceMap
 
 
 @dataclass

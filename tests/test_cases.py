@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from poseir.compiler import check
-from poseir.render import render
+from poseir.diagnostics.render import render
 
 CASES = sorted((Path(__file__).parent / "cases").glob("*.pose"))
 EXPECT = re.compile(r"#\s*expect:\s*([A-Z]\d{3}(?:\s*,\s*[A-Z]\d{3})*)")

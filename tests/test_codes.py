@@ -6,9 +6,9 @@ import re
 
 import pytest
 
-from poseir.codes import CODES
+from poseir.diagnostics.codes import CODES
 from poseir.compiler import check
-from poseir.render import render
+from poseir.diagnostics.render import render
 
 BLOCK = re.compile(r"```\n(.*?)```", re.DOTALL)
 

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from poseir.dims import Dim, FloorDiv, Tri, cancel_common, parse_dim
-from poseir.facts import Facts
+from poseir.ir.dims import Dim, FloorDiv, Tri, cancel_common, parse_dim
+from poseir.ir.facts import Facts
 
 A, B, C = Dim.symbol("A"), Dim.symbol("B"), Dim.symbol("C")
 T, N, J = Dim.symbol("T"), Dim.symbol("N"), Dim.symbol("J")

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from poseir.compiler import check
-from poseir.render import render
+from poseir.diagnostics.render import render
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "language.md"
 SNIPPET = re.compile(r"```pose\n(.*?)```", re.DOTALL)

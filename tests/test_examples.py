@@ -10,8 +10,8 @@ import pytest
 import official_tables
 from poseir.backends.numpy_interpreter import bind_symbols, concrete_shape, run_graph
 from poseir.compiler import build, check
-from poseir.render import render
-from poseir.weights import initialize
+from poseir.diagnostics.render import render
+from poseir.weights.init import initialize
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from poseir.diagnostics import has_errors
-from poseir.fixes import fix_text
+from poseir.diagnostics.record import has_errors
+from poseir.diagnostics.fixes import fix_text
 
 PAIRS = sorted((Path(__file__).parent / "fixes").glob("*.before.pose"))
 

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from poseir.compiler import build
-from poseir.graphviz import to_dot
+from poseir.backends.graphviz import to_dot
 
 EXAMPLE = str(Path(__file__).resolve().parent.parent / "examples" / "simplebaseline.pose")
 

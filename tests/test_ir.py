@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from poseir.compiler import build
-from poseir.ir import format_graph
+from poseir.ir.graph import format_graph
 from poseir.passes.infer_shapes import infer_shapes, verify
-from poseir.program import PRELUDE_PATH
+from poseir.elaborate.program import PRELUDE_PATH
 
 EXAMPLES = sorted((Path(__file__).resolve().parent.parent / "examples").glob("*.pose"))
 

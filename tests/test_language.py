@@ -6,9 +6,9 @@ import textwrap
 
 import pytest
 
-from poseir.builtins import SKELETONS
+from poseir.elaborate.builtins import SKELETONS
 from poseir.compiler import build, check
-from poseir.render import render
+from poseir.diagnostics.render import render
 
 
 def codes(result) -> list[tuple[str, int]]:

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from lsprotocol import types
 
-from poseir.lsp import Positions, code_units
-from poseir.source import SourceFile
+from poseir.lsp.server import Positions, code_units
+from poseir.syntax.source import SourceFile
 
 TIMEOUT = 8.0  # seconds for any one answer; a hung server fails the test instead of hanging CI
 

@@ -15,7 +15,7 @@ import numpy as np
 
 from poseir.backends.numpy_interpreter import run_graph
 from poseir.compiler import build
-from poseir.weights import initialize
+from poseir.weights.init import initialize
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 

@@ -24,11 +24,11 @@ from poseir.backends.numpy_interpreter import run_graph
 from poseir.backends.onnx_explain import explain_node, find_origin
 from poseir.backends.onnx_export import export, save
 from poseir.compiler import build
-from poseir.diagnostics import DiagnosticError
-from poseir.dims import Dim
-from poseir.facts import Facts
-from poseir.ir import Graph, TensorType, freeze_values
-from poseir.weights import initialize
+from poseir.diagnostics.record import DiagnosticError
+from poseir.ir.dims import Dim
+from poseir.ir.facts import Facts
+from poseir.ir.graph import Graph, TensorType, freeze_values
+from poseir.weights.init import initialize
 from test_examples import SIZES, SMALL, example
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -398,7 +398,7 @@ def test_cli_compile_onnx_opsets_and_ir(tmp_path):
     text = tmp_path / "sb.txt"
     assert poseir("compile", "examples/simplebaseline.pose", "--target", "ir", "-o", text, *flags).returncode == 0
     from poseir.compiler import prepare_for_backend
-    from poseir.ir import format_graph
+    from poseir.ir.graph import format_graph
 
     prepared = prepare_for_backend(graph)
     assert text.read_text() == format_graph(prepared).replace(example("simplebaseline"), "examples/simplebaseline.pose")
@@ -453,9 +453,9 @@ def test_unexportable_dtype_is_a_diagnostic_at_the_line(tmp_path):
 
 def reshape_graph(source: str, target: str) -> Graph:
     """A one-reshape graph from `x: f32[source]` to `target` (dims as text), built through the API."""
-    from poseir.dims import parse_dim
-    from poseir.ir import Node, Value
-    from poseir.source import Span
+    from poseir.ir.dims import parse_dim
+    from poseir.ir.graph import Node, Value
+    from poseir.syntax.source import Span
 
     span = Span.unknown("api.pose")
     x = Value("x", TensorType("f32", tuple(parse_dim(part) for part in source.split(","))), span)

@@ -12,10 +12,10 @@ import onnxruntime
 import pytest
 
 from poseir.backends.onnx_export import export
-from poseir.dims import Dim
-from poseir.ir import Graph, Node, TensorType, Value, freeze_values
+from poseir.ir.dims import Dim
+from poseir.ir.graph import Graph, Node, TensorType, Value, freeze_values
 from poseir.ops.registry import TENSORS, RunContext, ShapeContext, all_ops, with_defaults
-from poseir.source import Span
+from poseir.syntax.source import Span
 from test_registry import assignments, evaluate, parse_facts, parse_inputs, random_array, symbols_of
 
 OPSETS = (13, 17, 21)  # oldest supported, default, and one with Gelu

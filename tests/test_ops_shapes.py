@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 
 from poseir.compiler import check
-from poseir.dims import parse_dim
-from poseir.facts import Facts
-from poseir.ir import TensorType
+from poseir.ir.dims import parse_dim
+from poseir.ir.facts import Facts
+from poseir.ir.graph import TensorType
 from poseir.ops.elementwise import erf
 from poseir.ops.registry import RunContext, ShapeContext, ShapeError, lookup
-from poseir.render import render
-from poseir.source import SourceFile, Span
+from poseir.diagnostics.render import render
+from poseir.syntax.source import SourceFile, Span
 
 RNG = np.random.default_rng(1234)
 

@@ -7,13 +7,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from poseir.analysis import live_nodes, topological_order, used_parameters
+from poseir.ir.analysis import live_nodes, topological_order, used_parameters
 from poseir.backends.numpy_interpreter import run_graph
 from poseir.compiler import build
-from poseir.ir import format_graph
+from poseir.ir.graph import format_graph
 from poseir.passes.inference_cleanup import INFERENCE_IDENTITIES, inference_cleanup
 from poseir.passes.infer_shapes import verify
-from poseir.weights import initialize
+from poseir.weights.init import initialize
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 CASES = [("videopose3d", {"channels": 32}, {"keypoints": (2, 250, 17, 2)}),

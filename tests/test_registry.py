@@ -7,12 +7,12 @@ import re
 import numpy as np
 import pytest
 
-from poseir.dims import Dim, parse_dim
-from poseir.facts import Facts
-from poseir.ir import TensorType
+from poseir.ir.dims import Dim, parse_dim
+from poseir.ir.facts import Facts
+from poseir.ir.graph import TensorType
 from poseir.ops.common import NUMPY_DTYPES, dtype_name
 from poseir.ops.registry import ALIASES, REGISTRY, TENSORS, RunContext, ShapeContext, ShapeError, all_ops, lookup
-from poseir.source import Span
+from poseir.syntax.source import Span
 
 _TYPED = re.compile(r"^\s*(?P<dtype>\w+)\[(?P<dims>.*)\]\s*$")
 _RELATION = re.compile(r"^(?P<left>.+?)\s*(?P<op>==|!=|>=|<=|>|<)\s*(?P<right>.+)$")

@@ -7,8 +7,8 @@ import re
 
 import pytest
 
-from poseir.codes import CODES, all_codes, lookup
-from poseir.diagnostics import (
+from poseir.diagnostics.codes import CODES, all_codes, lookup
+from poseir.diagnostics.record import (
     Diagnostic,
     DiagnosticError,
     Edit,
@@ -19,8 +19,8 @@ from poseir.diagnostics import (
     has_errors,
     sort_diagnostics,
 )
-from poseir.render import explain, render, render_gcc, render_human, render_json, render_sarif
-from poseir.source import SourceFile, SourceMap, Span
+from poseir.diagnostics.render import explain, render, render_gcc, render_human, render_json, render_sarif
+from poseir.syntax.source import SourceFile, SourceMap, Span
 
 LIFT = """\
 dim B, T

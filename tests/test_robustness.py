@@ -42,7 +42,7 @@ def mutated(draw) -> str:
 @given(mutated())
 def test_mutated_examples_never_crash(text):
     """check() returns diagnostics for any edit; rendering them works too."""
-    from poseir.render import render
+    from poseir.diagnostics.render import render
 
     result = check("mutated.pose", text)
     rendered = render(result.sorted_diagnostics(), result.sources, "human")

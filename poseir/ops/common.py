@@ -7,20 +7,12 @@ from typing import Sequence
 
 import numpy as np
 
-from poseir.diagnostics import Label
-from poseir.dims import Dim, Tri, cancel_common
-from poseir.facts import Facts
-from poseir.ir import FLOAT_DTYPES, TensorType
+from poseir.diagnostics.record import Label
+from poseir.ir.dims import Dim, Tri, cancel_common
+from poseir.ir.facts import Facts
+from poseir.ir.graph import FLOAT_DTYPES, NUMPY_DTYPES, TensorType
 from poseir.ops.registry import OpDef, RunContext, ShapeContext, register, with_defaults
 
-NUMPY_DTYPES = {
-    "f32": np.float32,
-    "f16": np.float16,
-    "f64": np.float64,
-    "i64": np.int64,
-    "i32": np.int32,
-    "bool": np.bool_,
-}
 _DTYPE_NAMES = {np.dtype(numpy_type): name for name, numpy_type in NUMPY_DTYPES.items()}
 
 OPEN_END = 2**63 - 1  # an ONNX Slice end meaning "to the end of the axis" (clamped by the runtime)

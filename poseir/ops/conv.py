@@ -6,8 +6,8 @@ import itertools
 
 import numpy as np
 
-from poseir.dims import Dim, Tri
-from poseir.ir import TensorType
+from poseir.ir.dims import Dim, Tri
+from poseir.ir.graph import TensorType
 from poseir.ops.common import (argument_label, check_bias, define, int_attr, optional, require_axis_size,
                                require_float_input, require_layer_dtype, where_help)
 from poseir.ops.registry import ATTR, OPTIONAL_TENSOR, TENSOR, Param, RunContext, ShapeContext

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from poseir.ir import TensorType
+from poseir.ir.graph import TensorType
 from poseir.ops.common import NUMPY_DTYPES, define, number_attr, require_axes, require_float_input
 from poseir.ops.registry import ATTR, TENSOR, Param, RunContext, ShapeContext
 

@@ -7,7 +7,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from poseir.ir import DTYPES, FLOAT_DTYPES, TensorType, tensor_type
+from poseir.ir.graph import DTYPES, FLOAT_DTYPES, TensorType, tensor_type
 from poseir.ops.common import NUMPY_DTYPES, as_dtype, define, dtype_name, float_dtype, require_same_dtype
 from poseir.ops.registry import ATTR, TENSOR, Param, RunContext, ShapeContext, elementwise_dtype
 

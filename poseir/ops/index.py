@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from poseir.dims import Dim, Tri, parse_dim
-from poseir.ir import FLOAT_DTYPES, TensorType
+from poseir.ir.dims import Dim, Tri, parse_dim
+from poseir.ir.graph import FLOAT_DTYPES, TensorType
 from poseir.ops.common import (
     NUMPY_DTYPES, OPEN_END, argument_label, define, int_attr, receiver_text, size_attr, where_help,
 )

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from poseir.diagnostics import Label
-from poseir.dims import Dim, Tri, parse_dim
-from poseir.ir import TensorType
+from poseir.diagnostics.record import Label
+from poseir.ir.dims import Dim, Tri, parse_dim
+from poseir.ir.graph import TensorType
 from poseir.ops.common import define, divide, int_attr, require_same_dtype, size_attr, warn_unproved_multiple
 from poseir.ops.registry import ATTR, TENSOR, TENSORS, Param, RunContext, ShapeContext
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from poseir.diagnostics import Label
-from poseir.dims import Dim, Tri
-from poseir.ir import TensorType
+from poseir.diagnostics.record import Label
+from poseir.ir.dims import Dim, Tri
+from poseir.ir.graph import TensorType
 from poseir.ops.common import (argument_label, check_bias, define, optional, require_axes, require_axis_size,
                                require_layer_dtype, require_same_dtype)
 from poseir.ops.registry import OPTIONAL_TENSOR, TENSOR, Param, RunContext, ShapeContext

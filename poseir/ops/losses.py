@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from poseir.diagnostics import Label
-from poseir.dims import Tri
-from poseir.ir import TensorType
+from poseir.diagnostics.record import Label
+from poseir.ir.dims import Tri
+from poseir.ir.graph import TensorType
 from poseir.ops.common import OPEN_END, define, require_axes, require_same_dtype, where_help
 from poseir.ops.registry import ATTR, TENSOR, Param, RunContext, ShapeContext
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from poseir.dims import Dim
-from poseir.ir import TensorType
+from poseir.ir.dims import Dim
+from poseir.ir.graph import TensorType
 from poseir.ops.common import (argument_label, define, moved_axis_help, number_attr, optional, require_axis_size,
                                require_float_input, require_layer_dtype, shape_text)
 from poseir.ops.registry import ATTR, OPTIONAL_TENSOR, TENSOR, Param, RunContext, ShapeContext

@@ -8,9 +8,9 @@ from functools import lru_cache
 
 import numpy as np
 
-from poseir.dims import Dim, Tri, parse_dim
-from poseir.facts import Facts
-from poseir.ir import TensorType
+from poseir.ir.dims import Dim, Tri, parse_dim
+from poseir.ir.facts import Facts
+from poseir.ir.graph import TensorType
 from poseir.ops.common import (define, divide, onnx_reshape, product, size_attr, unproved_division_help,
                                warn_unproved_multiple)
 from poseir.ops.registry import ATTR, KEYWORDS, TENSOR, Param, RunContext, ShapeContext

@@ -6,8 +6,8 @@ from typing import Callable
 
 import numpy as np
 
-from poseir.dims import Dim
-from poseir.ir import TensorType
+from poseir.ir.dims import Dim
+from poseir.ir.graph import TensorType
 from poseir.ops.common import as_dtype, define, dtype_name, float_dtype, product
 from poseir.ops.registry import ATTR, TENSOR, Param, RunContext, ShapeContext
 

@@ -7,11 +7,11 @@ from typing import Callable, NoReturn, Sequence
 
 import numpy as np
 
-from poseir.diagnostics import Diagnostic, Edit, Fix, Label
-from poseir.dims import Dim, Tri
-from poseir.facts import Facts
-from poseir.ir import TensorType
-from poseir.source import Span
+from poseir.diagnostics.record import Diagnostic, Edit, Fix, Label
+from poseir.ir.dims import Dim, Tri
+from poseir.ir.facts import Facts
+from poseir.ir.graph import TensorType
+from poseir.syntax.source import Span
 
 REQUIRED = object()
 

@@ -8,9 +8,9 @@ from typing import Sequence
 
 import numpy as np
 
-from poseir.dims import Dim, Tri, cancel_common, parse_dim
-from poseir.facts import Facts
-from poseir.ir import TensorType
+from poseir.ir.dims import Dim, Tri, cancel_common, parse_dim
+from poseir.ir.facts import Facts
+from poseir.ir.graph import TensorType
 from poseir.ops.common import (define, fill_placeholder, product, receiver_text, reshape_to_output, shape_text,
                                target_sizes, unwrap_sizes, where_help)
 from poseir.ops.registry import TENSOR, VARIADIC, Param, RunContext, ShapeContext

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from poseir.dims import Dim, Tri, parse_dim
-from poseir.ir import TensorType
+from poseir.ir.dims import Dim, Tri, parse_dim
+from poseir.ir.graph import TensorType
 from poseir.ops.common import (define, fill_placeholder, is_minus_one, product, reshape_to_output, size_attr,
                                target_sizes, unwrap_sizes)
 from poseir.ops.registry import ATTR, TENSOR, VARIADIC, Param, RunContext, ShapeContext

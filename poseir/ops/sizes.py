@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from poseir.dims import Dim
-from poseir.ir import DTYPES, TensorType
+from poseir.ir.dims import Dim
+from poseir.ir.graph import DTYPES, TensorType
 from poseir.ops.common import define, size_attr
 from poseir.ops.registry import ATTR, Param, RunContext, ShapeContext
-from poseir.weights import NUMPY_DTYPES
+from poseir.ir.graph import NUMPY_DTYPES
 
 _NUMERIC = tuple(dtype for dtype in DTYPES if dtype != "bool")
 

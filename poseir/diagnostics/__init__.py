@@ -1,0 +1,1 @@
+"""Diagnostics: the record, the one code table, rendering and fix application."""

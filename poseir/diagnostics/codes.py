@@ -1,0 +1,1162 @@
+"""The one table of diagnostic codes: severity, title and long explanation."""
+
+from __future__ import annotations
+
+import textwrap
+from dataclasses import dataclass
+from enum import Enum
+
+
+class Severity(str, Enum):
+    """How bad a diagnostic is; fixed per code in the code table."""
+
+    ERROR = "error"
+    WARNING = "warning"
+    NOTE = "note"
+
+
+@dataclass(frozen=True)
+class Code:
+    """A diagnostic code with its fixed severity, short title and explanation."""
+
+    code: str
+    severity: Severity
+    title: str
+    explanation: str
+
+
+CODES: dict[str, Code] = {}
+
+
+def _declare(code: str, severity: Severity, title: str, explanation: str) -> None:
+    # Declaring twice would silently replace an entry; that is a bug in this table.
+    if code in CODES:
+        raise ValueError(f"code {code} declared twice")
+    CODES[code] = Code(code, severity, title, textwrap.dedent(explanation).strip() + "\n")
+
+
+def lookup(code: str) -> Code:
+    """The table entry for code; KeyError if the code does not exist."""
+    try:
+        return CODES[code]
+    except KeyError:
+        raise KeyError(f"unknown diagnostic code {code!r}") from None
+
+
+def all_codes() -> list[Code]:
+    """Every code, sorted by its code string."""
+    return [CODES[code] for code in sorted(CODES)]
+
+
+_ERROR = Severity.ERROR
+_WARNING = Severity.WARNING
+
+# ---------------------------------------------------------------- E0xx: reading files
+
+_declare("E001", _ERROR, "syntax error", """
+    The file could not be parsed. The parser met a token it did not expect,
+    for example a missing closing parenthesis or brace, a stray operator, or a
+    statement that continues on the next line outside of brackets.
+
+    Statements end at the end of a line, except inside `()` and `[]`, so a
+    call may be split over several lines as long as its parenthesis is open.
+
+    Erroneous example:
+
+    ```
+    module Head(channels: int = 1024) {
+        self.shrink = Conv1d(channels, 51, 1
+    }
+    ```
+
+    Corrected example:
+
+    ```
+    module Head(channels: int = 1024) {
+        self.shrink = Conv1d(channels, 51, 1)
+    }
+    ```
+""")
+
+_declare("E002", _ERROR, "cannot import file", """
+    An `import` names a file that does not exist, cannot be read, or imports
+    the importing file again (directly or through other files). Import paths
+    are resolved relative to the file that contains the `import`.
+
+    Imports may not form a cycle, because every file must be fully defined
+    before the files that use it.
+
+    Erroneous example:
+
+    ```
+    # blocks.pose
+    import "model.pose"
+
+    # model.pose
+    import "blocks.pose"
+    ```
+
+    Corrected example: move the definitions both files need into a third file
+    that imports neither of them.
+
+    ```
+    # common.pose   (imports nothing)
+
+    # blocks.pose
+    import "common.pose"
+
+    # model.pose
+    import "common.pose"
+    import "blocks.pose"
+    ```
+""")
+
+# ---------------------------------------------------------------- E1xx: names and values
+
+_declare("E100", _ERROR, "undefined name", """
+    A name is used that is not defined at this point: it is not a local
+    value, a parameter of `forward`, a hyper-parameter of the module, a
+    declared `dim`, or a top-level constant.
+
+    Erroneous example:
+
+    ```
+    dim B, T
+    module Lift() {
+        self.expand = Conv1d(34, 1024, 1)
+        forward(x: f32[B, T, 34]) -> (y: f32[B, 1024, T]) {
+            return self.expand(inputs.permute(0, 2, 1))
+        }
+    }
+    ```
+
+    Corrected example:
+
+    ```
+    dim B, T
+    module Lift() {
+        self.expand = Conv1d(34, 1024, 1)
+        forward(x: f32[B, T, 34]) -> (y: f32[B, 1024, T]) {
+            return self.expand(x.permute(0, 2, 1))
+        }
+    }
+    ```
+""")
+
+_declare("E101", _ERROR, "unknown operation or module", """
+    A call names an operation, layer or module that does not exist, or a
+    tensor method that does not exist (`x.veiw(...)`, `x.shap`). Layers such
+    as `Conv1d` and `BatchNorm1d` are spelled as in PyTorch, and modules must
+    be defined with `module` in this file or an imported one.
+
+    Erroneous example:
+
+    ```
+    module Lift() {
+        self.expand = Conv1D(34, 1024, 1)
+    }
+    ```
+
+    Corrected example:
+
+    ```
+    module Lift() {
+        self.expand = Conv1d(34, 1024, 1)
+    }
+    ```
+""")
+
+_declare("E102", _ERROR, "bad argument", """
+    A call was given arguments that do not fit its signature: a required
+    argument is missing, there are too many positional arguments, a keyword
+    argument does not exist or is given twice.
+
+    Erroneous example:
+
+    ```
+    module Block(channels: int = 1024) {
+        self.conv = Conv1d(channels, channels, 3, dilaton=3)
+    }
+    ```
+
+    Corrected example:
+
+    ```
+    module Block(channels: int = 1024) {
+        self.conv = Conv1d(channels, channels, 3, dilation=3)
+    }
+    ```
+""")
+
+_declare("E103", _ERROR, "wrong kind of value", """
+    A value of the wrong kind was used. Sizes, axes, kernel widths and
+    hyper-parameters must be compile-time integers; tensors are only known
+    when the network runs, so a tensor cannot be used where a size is needed.
+    Likewise a number cannot be called and a module cannot be added.
+
+    Erroneous example:
+
+    ```
+    dim B, T
+    module Flatten() {
+        forward(x: f32[B, T, 17, 2]) -> (y: f32[B, T, 34]) {
+            joints = x.mean()
+            return x.view(B, T, joints * 2)
+        }
+    }
+    ```
+
+    Corrected example:
+
+    ```
+    dim B, T
+    module Flatten() {
+        forward(x: f32[B, T, 17, 2]) -> (y: f32[B, T, 34]) {
+            return x.view(B, T, 17 * 2)
+        }
+    }
+    ```
+""")
+
+_declare("E104", _ERROR, "duplicate definition", """
+    The same name is defined twice in one scope: two modules, two `dim`
+    declarations, two hyper-parameters or two `forward` parameters with the
+    same name. The second definition would hide the first, so it is rejected.
+
+    Erroneous example:
+
+    ```
+    dim B, T
+    module Block(channels: int = 1024, channels: int = 512) {
+        self.conv = Conv1d(channels, channels, 3)
+    }
+    ```
+
+    Corrected example:
+
+    ```
+    dim B, T
+    module Block(in_channels: int = 1024, out_channels: int = 512) {
+        self.conv = Conv1d(in_channels, out_channels, 3)
+    }
+    ```
+""")
+
+_declare("E105", _ERROR, "compile-time evaluation failed", """
+    An expression that must be computed while compiling could not be: a list
+    index is out of range, a number is divided by zero, or the value depends
+    on something that is only known when the network runs.
+
+    Erroneous example:
+
+    ```
+    module Temporal(widths = [3, 3, 3]) {
+        self.last = Conv1d(1024, 1024, widths[3])
+    }
+    ```
+
+    Corrected example (lists are indexed from 0):
+
+    ```
+    module Temporal(widths = [3, 3, 3]) {
+        self.last = Conv1d(1024, 1024, widths[2])
+    }
+    ```
+""")
+
+_declare("E106", _ERROR, "no such model or hyper-parameter", """
+    The model or hyper-parameter asked for does not exist. This happens when
+    a `model` name is misspelt, or when a `--set name=value` on the command
+    line names a hyper-parameter the model's module does not declare, or
+    gives it a value of the wrong type.
+
+    Erroneous example:
+
+    ```
+    model vp = TemporalModel()
+    module TemporalModel(channels: int = 1024) {
+        self.shrink = Conv1d(channels, 51, 1)
+    }
+
+    $ poseir ... --set chanels=512
+    ```
+
+    Corrected example:
+
+    ```
+    $ poseir ... --set channels=512
+    ```
+""")
+
+_declare("E107", _ERROR, "tensor-dependent control flow", """
+    An `if` or `for` depends on the contents of a tensor. Shapes are checked
+    without running the network, so every branch and loop count must be
+    decided at compile time, from hyper-parameters and constants.
+
+    Erroneous example:
+
+    ```
+    dim B, T
+    module Flip() {
+        forward(x: f32[B, T, 17, 3]) -> (y: f32[B, T, 17, 3]) {
+            if x.mean() > 0 {
+                return -x
+            }
+            return x
+        }
+    }
+    ```
+
+    Corrected example: decide with a hyper-parameter instead.
+
+    ```
+    dim B, T
+    module Flip(mirror: bool = false) {
+        forward(x: f32[B, T, 17, 3]) -> (y: f32[B, T, 17, 3]) {
+            if mirror {
+                return -x
+            }
+            return x
+        }
+    }
+    ```
+""")
+
+# ---------------------------------------------------------------- E2xx: shapes
+
+_declare("E108", _ERROR, "statement has no effect", """
+    A line computes a value and throws it away. Statements end at the end of
+    their line (inside `()` and `[]` excepted), so a line that starts with an
+    operator does not continue the line above: it is a statement of its own,
+    and the term it holds silently vanishes from the expression above it.
+
+    Erroneous example:
+
+    ```
+    dim B, T
+    module Loss() {
+        forward(position: f32[], velocity: f32[]) -> (loss: f32[]) {
+            loss = position
+                + 20.0 * velocity
+            return loss
+        }
+    }
+    ```
+
+    Corrected example:
+
+    ```
+    dim B, T
+    module Loss() {
+        forward(position: f32[], velocity: f32[]) -> (loss: f32[]) {
+            loss = (position
+                    + 20.0 * velocity)
+            return loss
+        }
+    }
+    ```
+""")
+
+_declare("E200", _ERROR, "shapes cannot be broadcast", """
+    An element-wise operation combines two tensors whose shapes do not
+    broadcast. Shapes are aligned from the last axis; each pair of sizes must
+    be equal, or one of them must be 1.
+
+    Erroneous example: the root joint has no joint axis, so `T` is aligned
+    against `17`.
+
+    ```
+    dim B, T
+    module Center() {
+        forward(x: f32[B, T, 17, 3], root: f32[B, T, 3]) -> (y: f32[B, T, 17, 3]) {
+            return x - root
+        }
+    }
+    ```
+
+    Corrected example:
+
+    ```
+    dim B, T
+    module Center() {
+        forward(x: f32[B, T, 17, 3], root: f32[B, T, 3]) -> (y: f32[B, T, 17, 3]) {
+            return x - root.view(B, T, 1, 3)
+        }
+    }
+    ```
+""")
+
+_declare("E201", _ERROR, "wrong rank", """
+    A tensor has a different number of axes than the operation needs. For
+    example `Conv1d` takes `[batch, channels, length]` (rank 3), so a 2D pose
+    sequence `[B, T, 17, 2]` must first be flattened and transposed.
+
+    Erroneous example:
+
+    ```
+    dim B, T
+    module Lift() {
+        self.expand = Conv1d(34, 1024, 3)
+        forward(x: f32[B, T, 17, 2]) -> (y: f32[B, 1024, T - 2]) {
+            return self.expand(x)
+        }
+    }
+    ```
+
+    Corrected example:
+
+    ```
+    dim B, T
+    module Lift() {
+        self.expand = Conv1d(34, 1024, 3)
+        forward(x: f32[B, T, 17, 2]) -> (y: f32[B, 1024, T - 2]) where T >= 3 {
+            return self.expand(x.view(B, T, 34).permute(0, 2, 1))
+        }
+    }
+    ```
+""")
+
+_declare("E202", _ERROR, "axis out of range", """
+    An axis number is outside the tensor's rank. A tensor of rank `r` has
+    axes `0` to `r - 1`, or `-r` to `-1` counting from the end.
+
+    Erroneous example:
+
+    ```
+    dim B, T
+    module Energy() {
+        forward(x: f32[B, T, 17]) -> (y: f32[B, T]) {
+            return x.sum(3)
+        }
+    }
+    ```
+
+    Corrected example:
+
+    ```
+    dim B, T
+    module Energy() {
+        forward(x: f32[B, T, 17]) -> (y: f32[B, T]) {
+            return x.sum(2)
+        }
+    }
+    ```
+""")
+
+_declare("E203", _ERROR, "dtype mismatch", """
+    Two tensors with different element types meet in one operation, or a
+    value's element type differs from the one declared. poseir does not
+    convert element types implicitly, because a silent conversion changes
+    precision and memory use.
+
+    Erroneous example:
+
+    ```
+    dim B, T
+    module Scale() {
+        self.scale = param f32[17, 3]
+        forward(x: f16[B, T, 17, 3]) -> (y: f16[B, T, 17, 3]) {
+            return x * self.scale
+        }
+    }
+    ```
+
+    Corrected example:
+
+    ```
+    dim B, T
+    module Scale() {
+        self.scale = param f32[17, 3]
+        forward(x: f32[B, T, 17, 3]) -> (y: f32[B, T, 17, 3]) {
+            return x * self.scale
+        }
+    }
+    ```
+""")
+
+_declare("E204", _ERROR, "reshape changes the element count", """
+    A `view` or `reshape` asks for a shape with a different number of
+    elements than the input has. The product of the target sizes must equal
+    the product of the input sizes for every value of the symbolic dims.
+
+    Erroneous example: 17 joints times 2 coordinates is 34, not 51.
+
+    ```
+    dim B, T
+    module Flatten() {
+        forward(x: f32[B, T, 17, 2]) -> (y: f32[B, T, 51]) {
+            return x.view(B, T, 51)
+        }
+    }
+    ```
+
+    Corrected example:
+
+    ```
+    dim B, T
+    module Flatten() {
+        forward(x: f32[B, T, 17, 2]) -> (y: f32[B, T, 34]) {
+            return x.view(B, T, 34)
+        }
+    }
+    ```
+""")
+
+_declare("E205", _ERROR, "reshape bakes in a size", """
+    A reshape has the right number of elements only for one particular value
+    of a symbolic dim. Usually a clip length or batch size was written as a
+    literal number: the model works for the clip you tried and fails for
+    every other length.
+
+    Erroneous example: `81 * 34` equals `T * 34` only when `T == 81`.
+
+    ```
+    dim B, T
+    module Flatten() {
+        forward(x: f32[B, T, 17, 2]) -> (y: f32[B, T * 34]) {
+            return x.view(B, 81 * 34)
+        }
+    }
+    ```
+
+    Corrected example:
+
+    ```
+    dim B, T
+    module Flatten() {
+        forward(x: f32[B, T, 17, 2]) -> (y: f32[B, T * 34]) {
+            return x.view(B, T * 34)
+        }
+    }
+    ```
+
+    If the model really only supports one length, say so in the input type,
+    for example `x: f32[B, 81, 17, 2]`, or add `where T == 81`.
+""")
+
+_declare("E206", _ERROR, "reshape reorders axes", """
+    A reshape keeps the number of elements but splits or merges axes in a
+    different order than the data is laid out in memory. `view` never moves
+    data, so `[B, T, 34]` viewed as `[B, 34, T]` does not transpose: it
+    scrambles frames and joints together. Use `permute` (or `rearrange`) to
+    reorder axes.
+
+    Erroneous example:
+
+    ```
+    dim B, T
+    module ToChannels() {
+        forward(x: f32[B, T, 34]) -> (y: f32[B, 34, T]) {
+            return x.view(B, 34, T)
+        }
+    }
+    ```
+
+    Corrected example:
+
+    ```
+    dim B, T
+    module ToChannels() {
+        forward(x: f32[B, T, 34]) -> (y: f32[B, 34, T]) {
+            return x.permute(0, 2, 1)
+        }
+    }
+    ```
+""")
+
+_declare("E207", _ERROR, "inner dimensions do not match", """
+    The sizes that a matrix product, linear layer or convolution contracts
+    over do not agree. For `a @ b` the last axis of `a` must equal the second
+    to last axis of `b`; for `Linear(n, m)` the input's last axis must be `n`;
+    for `Conv1d(c, m, k)` the input's channel axis (axis 1) must be `c`.
+
+    Erroneous example:
+
+    ```
+    dim B, T
+    module Lift() {
+        self.expand = Conv1d(51, 1024, 1)
+        forward(x: f32[B, 34, T]) -> (y: f32[B, 1024, T]) {
+            return self.expand(x)
+        }
+    }
+    ```
+
+    Corrected example:
+
+    ```
+    dim B, T
+    module Lift() {
+        self.expand = Conv1d(34, 1024, 1)
+        forward(x: f32[B, 34, T]) -> (y: f32[B, 1024, T]) {
+            return self.expand(x)
+        }
+    }
+    ```
+""")
+
+_declare("E208", _ERROR, "declared type differs from inferred type", """
+    A type written in the source (an output of `forward`, an annotated
+    assignment or an `assert x: ...`) differs from the type poseir inferred.
+    A common cause is forgetting that unpadded convolutions shorten the
+    sequence.
+
+    Erroneous example: a kernel-3 convolution drops two frames.
+
+    ```
+    dim B, T
+    module Block() {
+        self.conv = Conv1d(1024, 1024, 3)
+        forward(x: f32[B, 1024, T]) -> (y: f32[B, 1024, T]) where T >= 3 {
+            return self.conv(x)
+        }
+    }
+    ```
+
+    Corrected example:
+
+    ```
+    dim B, T
+    module Block() {
+        self.conv = Conv1d(1024, 1024, 3)
+        forward(x: f32[B, 1024, T]) -> (y: f32[B, 1024, T - 2]) where T >= 3 {
+            return self.conv(x)
+        }
+    }
+    ```
+""")
+
+_declare("E209", _ERROR, "invalid slice or index", """
+    An index or slice does not fit the tensor: there are more indices than
+    axes, a constant index is outside the axis, or a slice has a zero step.
+    Indices count from 0, so an axis of size 17 has indices 0 to 16.
+
+    Erroneous example:
+
+    ```
+    dim B, T
+    module Head() {
+        forward(x: f32[B, T, 17, 3]) -> (y: f32[B, T, 3]) {
+            return x[:, :, 17]
+        }
+    }
+    ```
+
+    Corrected example (the last joint):
+
+    ```
+    dim B, T
+    module Head() {
+        forward(x: f32[B, T, 17, 3]) -> (y: f32[B, T, 3]) {
+            return x[:, :, 16]
+        }
+    }
+    ```
+""")
+
+_declare("E210", _ERROR, "invalid rearrange pattern", """
+    A `rearrange` pattern is malformed: the two sides name different axes, an
+    axis appears twice, a parenthesis is unbalanced, or the number of names on
+    the left differs from the input's rank.
+
+    Erroneous example: `d` does not appear on the left-hand side.
+
+    ```
+    dim B, T
+    module Flatten() {
+        forward(x: f32[B, T, 17, 2]) -> (y: f32[B, T, 34]) {
+            return x.rearrange("b t j c -> b t (j d)")
+        }
+    }
+    ```
+
+    Corrected example:
+
+    ```
+    dim B, T
+    module Flatten() {
+        forward(x: f32[B, T, 17, 2]) -> (y: f32[B, T, 34]) {
+            return x.rearrange("b t j c -> b t (j c)")
+        }
+    }
+    ```
+""")
+
+_declare("E211", _ERROR, "sequence too short for the convolution", """
+    A convolution's output length is zero or negative. Without padding a
+    convolution with kernel `k` and dilation `d` shortens a sequence of
+    length `L` to `L - d * (k - 1)`, so deep dilated stacks need long inputs.
+
+    Erroneous example: `27 - 27 * (3 - 1)` is negative.
+
+    ```
+    dim B
+    module Block() {
+        self.conv = Conv1d(1024, 1024, 3, dilation=27)
+        forward(x: f32[B, 1024, 27]) -> (y: f32[B, 1024, 1]) {
+            return self.conv(x)
+        }
+    }
+    ```
+
+    Corrected example: `27 - 13 * (3 - 1)` is 1.
+
+    ```
+    dim B
+    module Block() {
+        self.conv = Conv1d(1024, 1024, 3, dilation=13)
+        forward(x: f32[B, 1024, 27]) -> (y: f32[B, 1024, 1]) {
+            return self.conv(x)
+        }
+    }
+    ```
+""")
+
+_declare("E212", _ERROR, "assumption violated", """
+    A module's `forward` states a fact with `where` that is provably false
+    for this call. The fact is part of the module's contract; calling it with
+    shapes that break the fact would fail at run time.
+
+    Erroneous example: `TemporalModel` needs at least 243 frames.
+
+    ```
+    dim B, T
+    module TemporalModel() {
+        forward(x: f32[B, T, 17, 2]) -> (pose: f32[B, T - 242, 17, 2]) where T >= 243 {
+            return x[:, 242:]    # stands for the real layers
+        }
+    }
+    module Live() {
+        self.temporal = TemporalModel()
+        forward(x: f32[B, 27, 17, 2]) -> (pose: f32[B, 1, 17, 2]) {
+            return self.temporal(x)
+        }
+    }
+    ```
+
+    Corrected example:
+
+    ```
+    dim B, T
+    module TemporalModel() {
+        forward(x: f32[B, T, 17, 2]) -> (pose: f32[B, T - 242, 17, 2]) where T >= 243 {
+            return x[:, 242:]    # stands for the real layers
+        }
+    }
+    module Live() {
+        self.temporal = TemporalModel()
+        forward(x: f32[B, 243, 17, 2]) -> (pose: f32[B, 1, 17, 2]) {
+            return self.temporal(x)
+        }
+    }
+    ```
+""")
+
+_declare("E213", _ERROR, "concatenation shapes differ", """
+    Tensors being concatenated or stacked must have the same rank, and the
+    same size on every axis except the one they are joined along.
+
+    Erroneous example: the confidences have no coordinate axis.
+
+    ```
+    dim B, T
+    module WithConfidence() {
+        forward(x: f32[B, T, 17, 2], confidence: f32[B, T, 17]) -> (y: f32[B, T, 17, 3]) {
+            return cat([x, confidence], dim=3)
+        }
+    }
+    ```
+
+    Corrected example:
+
+    ```
+    dim B, T
+    module WithConfidence() {
+        forward(x: f32[B, T, 17, 2], confidence: f32[B, T, 17]) -> (y: f32[B, T, 17, 3]) {
+            return cat([x, confidence.view(B, T, 17, 1)], dim=3)
+        }
+    }
+    ```
+""")
+
+_declare("E214", _ERROR, "index out of range", """
+    A constant list of indices (of `gather`, `scatter` or a skeleton) names
+    positions that do not exist, for example a joint number beyond the
+    skeleton, or names one position twice where each must be distinct.
+    Indices count from 0, so an axis of size 17 has indices 0 to 16.
+
+    Erroneous example:
+
+    ```
+    dim B, T
+    module Limbs() {
+        forward(x: f32[B, T, 17, 3]) -> (y: f32[B, T, 3, 3]) {
+            return x[:, :, [0, 8, 17]]
+        }
+    }
+    ```
+
+    Corrected example:
+
+    ```
+    dim B, T
+    module Limbs() {
+        forward(x: f32[B, T, 17, 3]) -> (y: f32[B, T, 3, 3]) {
+            return x[:, :, [0, 8, 16]]
+        }
+    }
+    ```
+""")
+
+_declare("E215", _ERROR, "not a permutation", """
+    The axes given to `permute` must name every axis of the input exactly
+    once. An axis is repeated, missing or out of range.
+
+    Erroneous example:
+
+    ```
+    dim B, T
+    module ToChannels() {
+        forward(x: f32[B, T, 34]) -> (y: f32[B, 34, T]) {
+            return x.permute(0, 2, 2)
+        }
+    }
+    ```
+
+    Corrected example:
+
+    ```
+    dim B, T
+    module ToChannels() {
+        forward(x: f32[B, T, 34]) -> (y: f32[B, 34, T]) {
+            return x.permute(0, 2, 1)
+        }
+    }
+    ```
+""")
+
+_declare("E216", _ERROR, "dimension cannot be divided", """
+    An axis is split into parts that do not divide it: a `split` or
+    `unflatten` with sizes that do not add or multiply up, or a `-1` in a
+    reshape whose remaining size is not a whole number.
+
+    Erroneous example: 34 is not divisible by 3.
+
+    ```
+    dim B, T
+    module Unflatten() {
+        forward(x: f32[B, T, 34]) -> (y: f32[B, T, 3, 17]) {
+            return x.view(B, T, 3, -1)
+        }
+    }
+    ```
+
+    Corrected example:
+
+    ```
+    dim B, T
+    module Unflatten() {
+        forward(x: f32[B, T, 34]) -> (y: f32[B, T, 17, 2]) {
+            return x.view(B, T, 17, -1)
+        }
+    }
+    ```
+""")
+
+# ---------------------------------------------------------------- W3xx: warnings
+
+_declare("W300", _WARNING, "cannot prove dimensions equal", """
+    Two sizes must be equal, but poseir cannot prove it from what it knows.
+    They may be equal for the inputs you have in mind; the compiler only
+    knows the facts written in the source.
+
+    Add a `where` fact, such as `where T == N`, to settle it. The fact then
+    becomes part of the contract and is checked at every call.
+
+    Erroneous example:
+
+    ```
+    dim B, T, N
+    module Error3d() {
+        forward(a: f32[B, T, 17, 3], b: f32[B, N, 17, 3]) -> (y: f32[B, T, 17, 3]) {
+            return a - b
+        }
+    }
+    ```
+
+    Corrected example:
+
+    ```
+    dim B, T, N
+    module Error3d() {
+        forward(a: f32[B, T, 17, 3], b: f32[B, N, 17, 3]) -> (y: f32[B, T, 17, 3]) where T == N {
+            return a - b
+        }
+    }
+    ```
+""")
+
+_declare("W301", _WARNING, "cannot prove assumption", """
+    A called module's `forward` states a `where` fact that poseir can neither
+    prove nor refute at this call. The call may fail at run time for some
+    inputs. Add the same fact (in terms of the caller's dims) to the caller's
+    `forward` so that it is checked where the inputs come from.
+
+    Erroneous example: nothing says `N` is at least 243.
+
+    ```
+    dim B, T, N
+    module TemporalModel() {
+        forward(x: f32[B, T, 17, 2]) -> (pose: f32[B, T - 242, 17, 2]) where T >= 243 {
+            return x[:, 242:]    # stands for the real layers
+        }
+    }
+    module Offline() {
+        self.temporal = TemporalModel()
+        forward(x: f32[B, N, 17, 2]) -> (pose: f32[B, N - 242, 17, 2]) {
+            return self.temporal(x)
+        }
+    }
+    ```
+
+    Corrected example:
+
+    ```
+    dim B, T, N
+    module TemporalModel() {
+        forward(x: f32[B, T, 17, 2]) -> (pose: f32[B, T - 242, 17, 2]) where T >= 243 {
+            return x[:, 242:]    # stands for the real layers
+        }
+    }
+    module Offline() {
+        self.temporal = TemporalModel()
+        forward(x: f32[B, N, 17, 2]) -> (pose: f32[B, N - 242, 17, 2]) where N >= 243 {
+            return self.temporal(x)
+        }
+    }
+    ```
+""")
+
+_declare("W302", _WARNING, "unused value", """
+    A value is computed and never used. This is often a sign of a mistake,
+    such as returning the input instead of the result.
+
+    Erroneous example:
+
+    ```
+    dim B, T
+    module Refine() {
+        self.conv = Conv1d(1024, 1024, 1)
+        forward(x: f32[B, 1024, T]) -> (y: f32[B, 1024, T]) {
+            refined = self.conv(x)
+            return x
+        }
+    }
+    ```
+
+    Corrected example:
+
+    ```
+    dim B, T
+    module Refine() {
+        self.conv = Conv1d(1024, 1024, 1)
+        forward(x: f32[B, 1024, T]) -> (y: f32[B, 1024, T]) {
+            refined = self.conv(x)
+            return refined
+        }
+    }
+    ```
+""")
+
+# ---------------------------------------------------------------- E4xx: weights and inputs
+
+_declare("E400", _ERROR, "missing weight", """
+    The weights file has no tensor for a parameter of the model. Weight
+    names are the dotted attribute paths of the parameters, such as
+    `shrink.weight` for `self.shrink = Conv1d(...)` in the top module.
+    Usually an attribute was renamed in the `.pose` file or in the training
+    code.
+
+    Erroneous example: the checkpoint holds `shrink.weight` and `shrink.bias`.
+
+    ```
+    module TemporalModel(channels: int = 1024) {
+        self.head = Conv1d(channels, 51, 1)
+    }
+    ```
+
+    Corrected example:
+
+    ```
+    module TemporalModel(channels: int = 1024) {
+        self.shrink = Conv1d(channels, 51, 1)
+    }
+    ```
+""")
+
+_declare("E401", _WARNING, "unexpected weight", """
+    The weights file holds a tensor that no parameter of the model uses. It
+    is ignored. This often means the checkpoint belongs to a larger or
+    differently named model, or that a layer is missing from the `.pose`
+    file.
+
+    Erroneous example: the checkpoint also holds `refine.weight`.
+
+    ```
+    module TemporalModel(channels: int = 1024) {
+        self.shrink = Conv1d(channels, 51, 1)
+    }
+    ```
+
+    Corrected example:
+
+    ```
+    module TemporalModel(channels: int = 1024) {
+        self.shrink = Conv1d(channels, 51, 1)
+        self.refine = Conv1d(51, 51, 1)
+    }
+    ```
+""")
+
+_declare("E402", _ERROR, "weight has the wrong shape", """
+    A tensor in the weights file has a different shape (or element type) than
+    the parameter it is loaded into. Usually a hyper-parameter such as the
+    channel count differs from the one the model was trained with.
+
+    Erroneous example: the checkpoint's `shrink.weight` is `[51, 1024, 1]`,
+    but this module expects `[51, 512, 1]`.
+
+    ```
+    model vp = TemporalModel(channels=512)
+    module TemporalModel(channels: int = 1024) {
+        self.shrink = Conv1d(channels, 51, 1)
+    }
+    ```
+
+    Corrected example:
+
+    ```
+    model vp = TemporalModel(channels=1024)
+    ```
+""")
+
+_declare("E403", _ERROR, "cannot read weights file", """
+    The weights file could not be opened or decoded: it does not exist, is
+    truncated, or is not in a format poseir reads, such as `.safetensors` or
+    `.npz`. PyTorch checkpoints (`.pt`, `.pth`) are Python pickles and must be
+    converted first.
+
+    Example: convert a PyTorch checkpoint once, in Python, then pass the
+    `.safetensors` file to poseir.
+
+    ```
+    import torch
+    from safetensors.torch import save_file
+
+    state = torch.load("vp.pth", map_location="cpu")
+    save_file(state, "vp.safetensors")
+    ```
+""")
+
+_declare("E404", _ERROR, "bad model input", """
+    The inputs file (`.npz`) does not match the model's `forward`: an array
+    for a parameter is missing, or an array has the wrong shape or element
+    type. Arrays are looked up by the parameter names of the model's
+    `forward`.
+
+    Erroneous example: the model takes `x: f32[B, T, 17, 2]`, but the file
+    holds an array called `keypoints` of type float64.
+
+    ```
+    import numpy as np
+    np.savez("inputs.npz", keypoints=poses)
+    ```
+
+    Corrected example:
+
+    ```
+    import numpy as np
+    np.savez("inputs.npz", x=poses.astype(np.float32))
+    ```
+""")
+
+_declare("E405", _ERROR, "cannot read file", """
+    A file given to poseir could not be read: it does not exist, is a
+    directory, is not readable, or is not valid UTF-8 text.
+
+    Example:
+
+    ```
+    $ poseir ... examples/vp.pos
+    error[E405]: cannot read file
+    ```
+
+    Check the path (here the extension should be `.pose`) and that the file
+    is saved as UTF-8.
+""")
+
+_declare("E406", _ERROR, "cannot export to ONNX", """
+    The model is valid, but this part of it cannot be written as an ONNX
+    file: an op given a dtype the ONNX operator is not defined for (MaxPool,
+    Conv, the normalizations and Dropout take floating-point tensors only;
+    ONNX arithmetic takes no booleans), an opset outside the supported range
+    (13 to 23), or a size that cannot be computed from the shapes of the
+    model's inputs (every symbolic size in an exported model is computed at
+    run time from the input shapes).
+
+    Erroneous example: max pooling of integer keypoint indices.
+
+    ```
+    dim B, T
+    module Pool() {
+        forward(x: i64[B, 17, T]) -> (y: i64[B, 17, T // 2]) where T >= 2 {
+            return x.max_pool1d(2)
+        }
+    }
+    ```
+
+    Corrected example: convert to a float type first.
+
+    ```
+    dim B, T
+    module Pool() {
+        forward(x: i64[B, 17, T]) -> (y: f32[B, 17, T // 2]) where T >= 2 {
+            return x.cast("f32").max_pool1d(2)
+        }
+    }
+    ```
+""")
+
+_declare("E407", _ERROR, "no such ONNX node", """
+    `poseir explain-node` was given a node name that the ONNX file does not
+    contain, or a node that poseir did not write (its `doc_string` names no
+    `.pose` location). Node names appear in onnxruntime's error messages, for
+    example `Name:'layers_bn.2/BatchNormalization_0'`.
+
+    Example:
+
+    ```
+    $ poseir explain-node out/videopose3d.onnx expand_conv/Conv_0
+    expand_conv/Conv_0: Conv from poseir conv1d
+      --> examples/videopose3d.pose:44:48
+    ```
+""")
+
+# ---------------------------------------------------------------- E9xx: the compiler itself
+
+_declare("E900", _ERROR, "internal compiler error", """
+    poseir hit a condition it did not expect. This is a bug in poseir, not
+    in your program. Please report it, including the `.pose` files, the
+    command line and the full output.
+
+    Example of what to include in the report:
+
+    ```
+    $ poseir --version
+    $ poseir <the command that failed>
+    <the complete output, including the internal error message>
+    ```
+
+    Until it is fixed, rewriting the expression named in the message in a
+    different but equivalent way often avoids the bug.
+""")

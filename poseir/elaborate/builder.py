@@ -1,0 +1,147 @@
+"""Accumulates nodes while the elaborator runs, typing each one as it is added, then freezes a Graph."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+
+from poseir.diagnostics.record import Diagnostic, Label
+from poseir.ir.dims import Dim
+from poseir.ir.facts import Facts
+from poseir.ir.graph import Graph, Node, Parameter, TensorType, Value, freeze_values
+from poseir.ops.registry import OpDef, ShapeContext
+from poseir.passes.infer_shapes import infer_node
+from poseir.syntax.source import Span
+from poseir.elaborate.values import Tensor
+
+
+@dataclass
+class CallSite:
+    """Where an op call appears: its span, argument spans and texts, extra labels."""
+
+    span: Span
+    spans: dict = field(default_factory=dict)
+    texts: dict = field(default_factory=dict)
+    labels: tuple[Label, ...] = ()
+    scope: str = ""
+
+
+# Diagnostics about the value of a symbol, where showing its binding site helps.
+_BINDING_CODES = {"E205", "E212", "W300", "W301"}
+
+
+class GraphBuilder:
+    """The mutable workshop in which one flow of one model is assembled."""
+
+    def __init__(self, name: str, mode: str, facts: Facts):
+        self.name = name
+        self.mode = mode
+        self.facts = facts
+        self.inputs: list[Value] = []
+        self.parameters: list[Parameter] = []
+        self.nodes: list[Node] = []
+        self.values: dict[str, Value] = {}
+        self.diagnostics: list[Diagnostic] = []
+        self.symbols: list[tuple[str, Span]] = []
+        self._counter: dict[str, int] = {}
+
+    def fresh_name(self, stem: str) -> str:
+        """A value name not used before in this graph, deterministic in emission order."""
+        number = self._counter.get(stem, 0)
+        self._counter[stem] = number + 1
+        name = stem if number == 0 and stem not in self.values else f"{stem}_{number}"
+        while name in self.values:
+            number += 1
+            self._counter[stem] = number + 1
+            name = f"{stem}_{number}"
+        return name
+
+    def add_input(self, name: str, type_: TensorType, span: Span) -> Tensor:
+        """Declare a graph input."""
+        value = Value(name, type_, span)
+        self.inputs.append(value)
+        self.values[name] = value
+        return Tensor(name, type_, span)
+
+    def add_parameter(self, parameter: Parameter) -> Tensor:
+        """Declare a parameter or buffer under its state_dict key."""
+        self.parameters.append(parameter)
+        self.values[parameter.name] = Value(parameter.name, parameter.type, parameter.span)
+        return Tensor(parameter.name, parameter.type, parameter.span)
+
+    def emit(self, op: OpDef, inputs: list, attrs: dict, site: CallSite) -> list[Tensor]:
+        """Add one node, infer its output types, and record any diagnostics it raises."""
+        types = [tensor.type if tensor is not None else None for tensor in inputs]
+        context = ShapeContext(op=op.name, facts=self.facts, span=site.span, spans=site.spans,
+                               texts=site.texts, labels=site.labels)
+        output_types, found = infer_node(op, types, attrs, context)
+        self.diagnostics.extend(self.with_bindings(diagnostic) for diagnostic in found)
+        self.assume(context.assumptions)
+        stem = op.name
+        names = [self.fresh_name(stem) for _ in output_types]
+        input_names = tuple(tensor.name if tensor is not None else "" for tensor in inputs)
+        self.nodes.append(Node(op.name, input_names, tuple(names), tuple(attrs.items()), site.span, site.scope))
+        outputs = []
+        for name, type_ in zip(names, output_types):
+            self.values[name] = Value(name, type_, site.span)
+            outputs.append(Tensor(name, type_, site.span))
+        return outputs
+
+    def assume(self, pairs) -> None:
+        """After warning that `a == b` cannot be proved, carry on assuming it, so it warns once."""
+        for left, right in pairs:
+            try:
+                self.facts = self.facts.with_relation(left, "==", right)
+            except ValueError:
+                continue  # contradicts the facts: keep them as they are; the warning stands
+
+    def with_bindings(self, diagnostic: Diagnostic) -> Diagnostic:
+        """Add "`T` bound here" labels for the symbols a shape diagnostic talks about."""
+        if diagnostic.code not in _BINDING_CODES:
+            return diagnostic
+        # The `where ...` help names exactly the symbols that matter; else those of the message.
+        wheres = [text for text in diagnostic.helps if "where " in text]
+        basis = " ".join(text.split("where ", 1)[1] for text in wheres) if wheres else diagnostic.message
+        mentioned = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", basis))
+        extra = tuple(Label(span, f"`{name}` bound here") for name, span in self.symbols
+                      if name in mentioned and diagnostic.span is not None and span.line != diagnostic.span.line)
+        if not extra:
+            return diagnostic
+        return replace(diagnostic, labels=diagnostic.labels + extra)
+
+    def rename(self, old: str, new: str) -> None:
+        """Give a node output its user-facing name (a graph output such as `pose`)."""
+        if new in self.values:
+            raise ValueError(f"value {new!r} already exists")
+        value = self.values.pop(old)
+        self.values[new] = Value(new, value.type, value.span)
+        self.nodes = [_rename_in_node(node, old, new) for node in self.nodes]
+
+    def finish(self, outputs: list[Value]) -> Graph:
+        """Freeze the graph."""
+        return Graph(
+            name=self.name,
+            mode=self.mode,
+            inputs=tuple(self.inputs),
+            outputs=tuple(outputs),
+            parameters=tuple(self.parameters),
+            nodes=tuple(self.nodes),
+            values=freeze_values(self.values),
+            facts=self.facts,
+            symbols=tuple(self.symbols),
+        )
+
+
+def _rename_in_node(node: Node, old: str, new: str) -> Node:
+    """The node with every mention of value `old` replaced by `new`."""
+    if old not in node.inputs and old not in node.outputs:
+        return node
+    swap = lambda names: tuple(new if name == old else name for name in names)  # noqa: E731
+    return Node(node.op, swap(node.inputs), swap(node.outputs), node.attrs, node.span, node.scope)
+
+
+def dim_value(value) -> Dim | int:
+    """Normalize a compile-time dim: constant Dims become plain ints."""
+    if isinstance(value, Dim):
+        return value.value if value.is_const else value
+    return value

@@ -1,0 +1,164 @@
+"""Modules at compile time: bind hyper-parameters, run bodies, and name parameters like PyTorch."""
+
+from __future__ import annotations
+
+from poseir.syntax import ast
+from poseir.diagnostics.record import Diagnostic, DiagnosticError, Label
+from poseir.ir.dims import Dim
+from poseir.diagnostics.record import fail
+from poseir.ir.graph import Parameter
+from poseir.elaborate.scope import Frame, suggest
+from poseir.elaborate.builder import CallSite
+from poseir.elaborate.values import ModuleDef, ModuleInstance, ModuleList, ParamSpec, Poison, Tensor, kind_of
+
+
+class ModuleBuilder:
+    """Mixed into the elaborator: module instances, module lists and the state_dict walk."""
+
+    def instantiate_root(self, declaration: ast.ModelDecl, frame: Frame) -> ModuleInstance:
+        """Evaluate `model name = Module(...)`, applying `--set` overrides to its hyper-parameters."""
+        call = declaration.value
+        if not isinstance(call, ast.Call):
+            raise fail("E103", "a model must be a module instantiation such as `TemporalModel()`", call.span)
+        definition = self.evaluate(call.function, frame)
+        if not isinstance(definition, ModuleDef):
+            raise fail("E103", f"a model must instantiate a module, found {kind_of(definition)}", call.function.span)
+        return self.instantiate(definition, call, frame, overrides=self.overrides)
+
+    def instantiate(self, definition: ModuleDef, call: ast.Call, frame: Frame, overrides: dict | None = None):
+        """Bind hyper-parameters and run the module body, collecting attributes and forwards."""
+        if frame.kind == "forward":
+            raise fail("E105", f"`{definition.name}(...)` creates a module; do that in a module body and call it "
+                               f"from `forward`", self.span(call, frame),
+                       helps=(f"add `self.name = {definition.name}(...)` to the module body",))
+        hyper = self.bind_hyper_parameters(definition, call, frame, overrides or {})
+        instance = ModuleInstance(definition, hyper, self.span(call, frame))
+        site = CallSite(instance.span) if definition.builtin else None
+        body_frame = Frame(definition.scope.child(dict(hyper)), "module", instance, definition.builtin, site)
+        self.run_statements(definition.declaration.body, body_frame)
+        return instance
+
+    def bind_hyper_parameters(self, definition: ModuleDef, call: ast.Call, frame: Frame, overrides: dict) -> dict:
+        """Match call arguments to `module Name(a: int = 1, ...)`; E102 for mismatches."""
+        params = definition.declaration.hyper_params
+        names = [param.name for param in params]
+        values: dict = {}
+        positional = [argument for argument in call.arguments if argument.name is None]
+        if len(positional) > len(params):
+            raise fail("E102", f"`{definition.name}` takes {len(params)} arguments, {len(positional)} given",
+                       self.span(positional[len(params)], frame), notes=(self.module_signature(definition),))
+        for param, argument in zip(params, positional):
+            values[param.name] = self.evaluate(argument.value, frame)
+        for argument in call.arguments:
+            if argument.name is None:
+                continue
+            if argument.name not in names:
+                guess = suggest(argument.name, names)
+                raise fail("E102", f"`{definition.name}` has no hyper-parameter `{argument.name}`",
+                           self.span(argument, frame), label="unknown argument",
+                           notes=(self.module_signature(definition),),
+                           helps=(f"did you mean `{guess}`?",) if guess else ())
+            if argument.name in values:
+                raise fail("E102", f"`{argument.name}` given twice", self.span(argument, frame))
+            values[argument.name] = self.evaluate(argument.value, frame)
+        for param in params:
+            if param.name in values:
+                self.check_kind(definition, param, values[param.name], self.span(call, frame))
+        self.apply_overrides(definition, values, overrides)
+        for param in params:
+            if param.name in values:
+                continue
+            if param.default is None:
+                raise fail("E102", f"`{definition.name}` needs the hyper-parameter `{param.name}`",
+                           self.span(call, frame), notes=(self.module_signature(definition),))
+            values[param.name] = self.evaluate(param.default, Frame(definition.scope.child(values), "file"))
+        return {param.name: values[param.name] for param in params}
+
+    def apply_overrides(self, definition: ModuleDef, values: dict, overrides: dict) -> None:
+        """`--set key=value` replaces (or supplies) a root hyper-parameter."""
+        names = [param.name for param in definition.declaration.hyper_params]
+        for key, value in overrides.items():
+            if key not in names:
+                guess = suggest(key, names)
+                helps = (f"did you mean `{guess}`?",) if guess else ()
+                raise DiagnosticError(Diagnostic.make(
+                    "E106", f"`{definition.name}` has no hyper-parameter `{key}` to set", None,
+                    notes=(self.module_signature(definition),), helps=helps))
+            param = next(param for param in definition.declaration.hyper_params if param.name == key)
+            self.check_kind(definition, param, value, None, code="E106")
+            values[key] = value
+
+    def check_kind(self, definition: ModuleDef, param: ast.HyperParam, value, span, *, code: str = "E103") -> None:
+        """A hyper-parameter declared `int`, `float`, `bool`, `list` or `str` must get such a value."""
+        accepted = _KINDS.get(param.kind)
+        if accepted is None or isinstance(value, Poison) or accepted(value):
+            return
+        raise fail(code, f"`{param.name}` of `{definition.name}` is declared `{param.kind}`, found {kind_of(value)}",
+                   span, labels=(Label(param.span, "declared here"),) if not definition.builtin else (),
+                   notes=(self.module_signature(definition),),
+                   helps=("convert it with `int(...)`",) if param.kind == "int" and isinstance(value, float) else ())
+
+    def module_signature(self, definition: ModuleDef) -> str:
+        """`Conv1d(in_channels, out_channels, kernel_size, stride = 1, ...)` for notes."""
+        parts = []
+        for param in definition.declaration.hyper_params:
+            parts.append(param.name + (f" = {self.source_text(param.default)}" if param.default else ""))
+        return f"signature: {definition.name}({', '.join(parts)})"
+
+    def append_module(self, target: ModuleList, call: ast.Call, frame: Frame):
+        """`self.layers.append(Module(...))`."""
+        if len(call.arguments) != 1 or call.arguments[0].name is not None:
+            raise fail("E102", "`append` takes one module", self.span(call, frame))
+        value = self.evaluate(call.arguments[0].value, frame)
+        if not isinstance(value, (ModuleInstance, ModuleList, Poison)):
+            raise fail("E103", f"a module list holds modules, found {kind_of(value)}", call.arguments[0].span)
+        target.items.append(value)
+        return None
+
+    def register_parameters(self, root: ModuleInstance) -> None:
+        """Give every parameter its state_dict key, in PyTorch's order (own params, buffers, children)."""
+        for path, owner, name, spec in walk_parameters(root, ""):
+            # A built-in layer's parameter is reported where the user created the layer.
+            span = owner.span if owner.definition is not None and owner.definition.builtin else spec.span
+            parameter = Parameter(path, spec.type, spec.kind, spec.init, span)
+            self.parameter_tensors[(id(owner), name)] = self.builder.add_parameter(parameter)
+
+    def parameter_tensor(self, instance: ModuleInstance, name: str) -> Tensor:
+        """The graph value of `self.name` for a parameter or buffer."""
+        return self.parameter_tensors[(id(instance), name)]
+
+
+def walk_parameters(instance: ModuleInstance, prefix: str):
+    """Yield (state_dict key, owner, attribute, ParamSpec): own parameters, buffers, then children."""
+    instance.path = prefix.rstrip(".")
+    for kind in ("parameter", "buffer"):
+        for name, value in instance.attributes.items():
+            if isinstance(value, ParamSpec) and value.kind == kind:
+                yield prefix + name, instance, name, value
+    for name, value in instance.attributes.items():
+        yield from _walk_child(value, prefix + name)
+
+
+def _walk_child(value, path: str):
+    """Recurse into a submodule or a module list (`layers.0`, `layers.1`, ...)."""
+    if isinstance(value, ModuleInstance):
+        yield from walk_parameters(value, path + ".")
+    elif isinstance(value, ModuleList):
+        value.path = path
+        for index, item in enumerate(value.items):
+            yield from _walk_child(item, f"{path}.{index}")
+
+
+def _is_int(value) -> bool:
+    """An int or a dim (symbolic sizes are ints whose value is known later)."""
+    return (isinstance(value, int) and not isinstance(value, bool)) or isinstance(value, Dim)
+
+
+# What each declared hyper-parameter kind accepts.
+_KINDS = {
+    "int": _is_int,
+    "float": lambda value: _is_int(value) or isinstance(value, float),
+    "bool": lambda value: isinstance(value, bool),
+    "list": lambda value: isinstance(value, tuple),
+    "str": lambda value: isinstance(value, str),
+}

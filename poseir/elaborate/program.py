@@ -1,0 +1,192 @@
+"""Load a `.pose` file with its imports and the prelude into file scopes of declarations."""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+from poseir.syntax import ast, parser as syntax
+from poseir.elaborate.builtins import builtin_names
+from poseir.diagnostics.record import Diagnostic, DiagnosticError, Label
+from poseir.elaborate.scope import Scope
+from poseir.syntax.source import SourceFile, SourceMap, Span
+from poseir.elaborate.values import POISON, ModuleDef, Namespace
+
+PRELUDE_PATH = "<prelude>"
+
+
+@dataclass
+class FileUnit:
+    """One parsed file: its tree and the scope holding its top-level names."""
+
+    path: str
+    tree: ast.File
+    scope: Scope
+    builtin: bool = False
+
+
+@dataclass
+class Program:
+    """The entry file, everything it imports, declared dims and models."""
+
+    entry: FileUnit
+    sources: SourceMap
+    units: dict = field(default_factory=dict)  # path -> FileUnit
+    dims: dict = field(default_factory=dict)  # dim name -> declaration span
+    dim_facts: list = field(default_factory=list)  # (ast.Relation, FileUnit)
+    models: dict = field(default_factory=dict)  # model name -> (ast.ModelDecl, FileUnit)
+
+
+@functools.cache
+def _prelude_source() -> SourceFile:
+    """The built-in layers, written in poseir itself."""
+    text = resources.files("poseir.elaborate").joinpath("prelude.pose").read_text()
+    return SourceFile(PRELUDE_PATH, text)
+
+
+def load(path: str, text: str | None = None, sources: SourceMap | None = None) -> tuple[Program | None, list[Diagnostic]]:
+    """Parse `path` (or the given text) and its imports; declarations go into file scopes."""
+    sources = sources if sources is not None else SourceMap()
+    loader = _Loader(sources)
+    prelude = loader.load_prelude()
+    if prelude is None:
+        raise RuntimeError("internal compiler error: the prelude does not parse")
+    entry = loader.load_file(path, text, prelude.scope, importer=None, stack=())
+    if entry is None:
+        return None, loader.diagnostics
+    program = Program(entry, sources, loader.units)
+    for unit in loader.units.values():
+        _collect_program_facts(program, unit, loader.diagnostics)
+    return program, loader.diagnostics
+
+
+class _Loader:
+    """Parses files once each, follows imports, and reports cycles and missing files."""
+
+    def __init__(self, sources: SourceMap):
+        self.sources = sources
+        self.units: dict[str, FileUnit] = {}
+        self.diagnostics: list[Diagnostic] = []
+        self.prelude: FileUnit | None = None
+
+    def load_prelude(self) -> FileUnit | None:
+        """Parse the prelude into a scope just inside the built-ins."""
+        source = _prelude_source()
+        self.sources.add(source)
+        tree, found = syntax.parse(source)
+        if tree is None:
+            self.diagnostics.extend(found)
+            return None
+        unit = FileUnit(PRELUDE_PATH, tree, Scope(Scope(None, builtin_names())), builtin=True)
+        self._declare(unit, builtin=True)
+        self.prelude = unit
+        return unit
+
+    def load_file(self, path: str, text: str | None, outer: Scope, importer: Span | None, stack: tuple) -> FileUnit | None:
+        """Parse one file (once) and declare its names; imports are loaded first."""
+        key = str(Path(path))
+        if key in stack:
+            cycle = " -> ".join([*stack[stack.index(key):], key])
+            self.diagnostics.append(Diagnostic.make("E002", f"import cycle: {cycle}", importer,
+                                                    labels=(Label(importer, "this import closes the cycle"),)))
+            return None
+        if key in self.units:
+            return self.units[key]
+        source = self._read(key, text, importer)
+        if source is None:
+            return None
+        tree, found = syntax.parse(source)
+        self.diagnostics.extend(found)
+        if tree is None:
+            return None
+        unit = FileUnit(key, tree, Scope(outer))
+        self.units[key] = unit
+        self._load_imports(unit, outer, (*stack, key))
+        self._declare(unit, builtin=False)
+        return unit
+
+    def _read(self, path: str, text: str | None, importer: Span | None) -> SourceFile | None:
+        """The file's text, or an E002/E405 diagnostic."""
+        if text is None:
+            try:
+                text = Path(path).read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as error:
+                reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+                code = "E002" if importer is not None else "E405"
+                self.diagnostics.append(Diagnostic.make(code, f"cannot read `{path}`: {reason}", importer))
+                return None
+        source = SourceFile(path, text)
+        self.sources.add(source)
+        return source
+
+    def _load_imports(self, unit: FileUnit, outer: Scope, stack: tuple) -> None:
+        """Load each import and bind its names (or the alias) in the importing file."""
+        for item in unit.tree.items:
+            if not isinstance(item, ast.Import):
+                continue
+            target = str(Path(unit.path).parent / item.path)
+            imported = self.load_file(target, None, outer, item.span, stack)
+            if imported is None:
+                continue
+            if item.alias:
+                unit.scope.define(item.alias, Namespace(item.alias, imported.scope.names))
+            else:
+                for name, value in imported.scope.names.items():
+                    unit.scope.define(name, value)
+
+    def _declare(self, unit: FileUnit, builtin: bool) -> None:
+        """Bind modules of a file in its scope, reporting duplicates (E104)."""
+        seen: dict[str, Span] = {}
+        for item in unit.tree.items:
+            if isinstance(item, ast.ModuleDecl):
+                self._check_duplicate(item.name, item.span, seen)
+                parameters: dict[str, Span] = {}
+                for parameter in item.hyper_params:
+                    self._check_duplicate(parameter.name, parameter.span, parameters)
+                unit.scope.define(item.name, ModuleDef(item, unit.scope, builtin))
+            elif isinstance(item, ast.DimDecl):
+                for name, span in item.names:
+                    self._check_duplicate(name, span, seen)
+            elif isinstance(item, (ast.ModelDecl, ast.ConstDecl, ast.SkeletonDecl)):
+                self._check_duplicate(item.name, item.span, seen)
+
+    def _check_duplicate(self, name: str, span: Span, seen: dict) -> None:
+        """E104 when a file declares the same name twice."""
+        if name in seen:
+            self.diagnostics.append(Diagnostic.make(
+                "E104", f"`{name}` is defined more than once", span,
+                labels=(Label(span, "redefined here"), Label(seen[name], "first defined here"))))
+        else:
+            seen[name] = span
+
+
+def _collect_program_facts(program: Program, unit: FileUnit, diagnostics: list) -> None:
+    """Record dims, dim facts and models declared in one file."""
+    for item in unit.tree.items:
+        if isinstance(item, ast.DimDecl):
+            for name, span in item.names:
+                program.dims.setdefault(name, span)
+            program.dim_facts.extend((fact, unit) for fact in item.facts)
+        elif isinstance(item, ast.ModelDecl) and unit is program.entry:
+            program.models[item.name] = (item, unit)
+
+
+def evaluate_constants(program: Program, evaluator) -> list[Diagnostic]:
+    """Evaluate file-level constants and skeletons in order, in every file, once."""
+    from poseir.elaborate.scope import Frame
+
+    diagnostics: list[Diagnostic] = []
+    for unit in program.units.values():
+        frame = Frame(unit.scope, "file")
+        for item in unit.tree.items:
+            try:
+                if isinstance(item, ast.ConstDecl):
+                    unit.scope.define(item.name, evaluator.evaluate(item.value, frame))
+                elif isinstance(item, ast.SkeletonDecl):
+                    unit.scope.define(item.name, evaluator.skeleton(item, frame))
+            except DiagnosticError as error:
+                diagnostics.append(error.diagnostic)
+                unit.scope.define(item.name, POISON)  # uses of a broken declaration report nothing more
+    return diagnostics

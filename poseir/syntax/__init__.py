@@ -1,0 +1,1 @@
+"""Parsing: source files and spans, the lark parser, the spanned surface tree."""

@@ -1,0 +1,1 @@
+"""Weights: files (safetensors, npz, PyTorch checkpoints), checks against a model, initialization."""
