@@ -9,6 +9,7 @@ from poseir.ir.dims import Dim
 from poseir.ir.graph import Graph, TensorType
 from poseir.ops.registry import RunContext, lookup
 from poseir.ir.graph import NUMPY_DTYPES
+from poseir.limits import DEFAULT_LIMITS
 
 
 class ShapeMismatch(AssertionError):
@@ -78,14 +79,54 @@ def concrete_shape(type_: TensorType, env: dict) -> tuple[int, ...]:
     return tuple(dim.evaluate(env) for dim in type_.shape)
 
 
+def check_allocations(graph: Graph, env: dict[str, int] | None, limit: int) -> None:
+    """E410 at the line of the first parameter or node output larger than `limit` bytes.
+
+    Without `env` only parameters (whose sizes never depend on the inputs) are checked, before
+    any weights are drawn; with it, every value the run would allocate.
+    """
+    for parameter in graph.parameters:
+        _check_size(parameter.type, {}, parameter.span, f"the {parameter.kind} `{parameter.name}`", limit)
+    if env is None:
+        return
+    for node in graph.nodes:
+        for name in node.outputs:
+            _check_size(graph.values[name].type, env, node.span, f"`{node.op}`", limit)
+
+
+def _check_size(type_: TensorType, env: dict, span, what: str, limit: int) -> None:
+    """Raise E410 when one array of `type_` would take more than `limit` bytes."""
+    count = 1
+    for size in concrete_shape(type_, env):
+        count *= size
+    size = count * np.dtype(NUMPY_DTYPES[type_.dtype]).itemsize
+    if size > limit:
+        raise DiagnosticError(Diagnostic.make(
+            "E410", f"{what} would allocate {_bytes(size)} for {type_}", span,
+            notes=(f"the `array_bytes` limit is {_bytes(limit)}",),
+            helps=("run on smaller inputs, or raise the limit with `--limit array_bytes=...` if the machine "
+                   "has the memory",)))
+
+
+def _bytes(count: int) -> str:
+    """`4.0 GiB`, `12.5 MiB`, `512 B`."""
+    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if count >= scale:
+            return f"{count / scale:.1f} {unit}"
+    return f"{count} B"
+
+
 def run_graph(graph: Graph, inputs: dict[str, np.ndarray], weights: dict[str, np.ndarray], *, seed: int = 0,
-              trace: dict | None = None, behaviour: str | None = None) -> dict[str, np.ndarray]:
+              trace: dict | None = None, behaviour: str | None = None,
+              array_bytes: int = DEFAULT_LIMITS.array_bytes) -> dict[str, np.ndarray]:
     """Execute the graph; every node's output shape is checked against its inferred type.
 
     `trace`, when given, receives every intermediate array by value name. `behaviour` runs the
     graph's ops as in another mode (the training flow with dropout off and running statistics).
+    No array larger than `array_bytes` is allocated (E410 at the op's line instead).
     """
     env = bind_symbols(graph, inputs)
+    check_allocations(graph, env, array_bytes)
     arrays: dict[str, np.ndarray] = {}
     for value in graph.inputs:
         arrays[value.name] = np.asarray(inputs[value.name]).astype(NUMPY_DTYPES[value.type.dtype], copy=False)

@@ -8,7 +8,7 @@ import os
 import sys
 import traceback
 
-from poseir.diagnostics.record import Diagnostic, DiagnosticError, has_errors
+from poseir.diagnostics.record import Diagnostic, DiagnosticError, has_errors, sort_diagnostics
 
 EXIT_OK, EXIT_ERRORS, EXIT_USAGE = 0, 1, 2
 # Codes that mean the command line itself was wrong (no such model or file, a bad --set).
@@ -98,6 +98,7 @@ def _parser() -> argparse.ArgumentParser:
     fix.add_argument("path", metavar="PATH")
     fix.add_argument("--write", action="store_true", help="rewrite the file instead of printing the diff")
     fix.add_argument("--unsafe", action="store_true", help="also apply fixes that may change meaning")
+    _add_input_options(fix)
     fix.set_defaults(handler=_fix, format="human", color="auto")
 
     explain = commands.add_parser("explain", help="the long explanation of a diagnostic code")
@@ -123,6 +124,24 @@ def _add_model_options(parser) -> None:
     parser.add_argument("--model", help="which model of the file (default: the first)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a hyper-parameter of the model, e.g. --set channels=256")
+    _add_input_options(parser)
+
+
+def _add_input_options(parser) -> None:
+    """Options bounding what an untrusted `.pose` file may reach and spend."""
+    parser.add_argument("--root", metavar="DIR",
+                        help="imports must stay inside DIR (default: the nearest directory above the file "
+                             "with pyproject.toml or .git, else the file's directory)")
+    parser.add_argument("--limit", action="append", default=[], metavar="NAME=VALUE",
+                        help="raise or lower a limit, e.g. --limit loop_iterations=1000000 (see docs/security.md)")
+    parser.add_argument("--verbose", action="store_true", help="also report accepted dtype conversions")
+
+
+def _limits(arguments):
+    """Every `--limit NAME=VALUE`, applied to the defaults."""
+    from poseir.limits import parse_limits
+
+    return parse_limits(getattr(arguments, "limit", []))
 
 
 def _overrides(arguments) -> dict:
@@ -163,13 +182,14 @@ def _check(arguments) -> int:
 
     try:
         overrides = _overrides(arguments)
+        limits = _limits(arguments)
     except DiagnosticError as error:
         return _usage_error(error.diagnostic, arguments)
     sources = SourceMap()
     diagnostics = []
     paths = _expand_paths(arguments.paths)
     for path in paths:
-        result = check(path, overrides=overrides, sources=sources,
+        result = check(path, overrides=overrides, sources=sources, root=arguments.root, limits=limits,
                        models=[arguments.model] if arguments.model else None)
         diagnostics.extend(result.sorted_diagnostics())
     _report(diagnostics, sources, arguments)
@@ -199,9 +219,11 @@ def _build(arguments, mode: str):
 
     try:
         overrides = _overrides(arguments)
+        limits = _limits(arguments)
     except DiagnosticError as error:
         return None, _usage_error(error.diagnostic, arguments)
-    graph, result = build(arguments.path, model=arguments.model, mode=mode, overrides=overrides)
+    graph, result = build(arguments.path, model=arguments.model, mode=mode, overrides=overrides,
+                          root=arguments.root, limits=limits)
     diagnostics = result.sorted_diagnostics()
     if graph is None:
         _report(diagnostics, result.sources, arguments, stream=sys.stderr)
@@ -215,35 +237,71 @@ def _build(arguments, mode: str):
 
 def _run(arguments) -> int:
     """`poseir run PATH --inputs in.npz -o out.npz`."""
-    import numpy as np
-
     from poseir.backends.numpy_interpreter import run_graph
-    from poseir.weights.check import check_weights
-    from poseir.weights.files import load_weights, strip_module_prefix
-    from poseir.weights.init import initialize
+    from poseir.weights.files import save_npz
 
     built, code = _build(arguments, arguments.mode)
     if built is None:
         return code
     graph, result = built
+    limits = _limits(arguments)
     try:
-        inputs = _load_inputs(arguments.inputs)
-        if arguments.weights:
-            weights = strip_module_prefix(load_weights(arguments.weights))
-            problems = [d for d in check_weights(graph, weights) if d.code != "E401"]
-            if problems:
-                _report(problems, result.sources, arguments, stream=sys.stderr)
-                return EXIT_ERRORS
-        else:
-            weights = initialize(graph.parameters, arguments.seed)
-        outputs = run_graph(graph, inputs, weights, seed=arguments.seed)
+        inputs = _load_inputs(arguments.inputs, limits.array_bytes)
+        weights = _weights(arguments, graph, result, limits, seeded=True)
+        if weights is None:
+            return EXIT_ERRORS
+        if not _inputs_fit(graph, inputs, result, arguments):
+            return EXIT_ERRORS
+        outputs = run_graph(graph, inputs, weights, seed=arguments.seed, array_bytes=limits.array_bytes)
     except DiagnosticError as error:
         _report([error.diagnostic], result.sources, arguments, stream=sys.stderr)
         return EXIT_ERRORS
-    np.savez(arguments.output, **outputs)
+    save_npz(arguments.output, outputs)
     for name, array in outputs.items():
         print(f"{name}: {array.dtype}{list(array.shape)}", file=sys.stderr)
     return EXIT_OK
+
+
+def _weights(arguments, graph, result, limits, *, seeded: bool) -> dict | None:
+    """The `--weights` file checked against the model (None after reporting an error), or seeded weights.
+
+    Warnings (NaN, unexpected keys) are reported and the run goes on; `--verbose` also lists the
+    dtype conversions accepted as exact.
+    """
+    from poseir.backends.numpy_interpreter import check_allocations
+    from poseir.weights.check import check_weights
+    from poseir.weights.files import load_weights, strip_module_prefix
+    from poseir.weights.init import initialize
+
+    if not arguments.weights:
+        if not seeded:
+            return None
+        check_allocations(graph, None, limits.array_bytes)
+        return initialize(graph.parameters, arguments.seed)
+    weights = strip_module_prefix(load_weights(arguments.weights, limits.array_bytes))
+    conversions: list = []
+    diagnostics = check_weights(graph, weights, conversions)
+    _report_checked(diagnostics, conversions, result, arguments)
+    return None if has_errors(diagnostics) else weights
+
+
+def _inputs_fit(graph, inputs: dict, result, arguments) -> bool:
+    """Inputs whose dtypes convert exactly (E408) and NaN/Inf noted (W409); False after an error."""
+    from poseir.weights.dtypes import check_arrays
+
+    declared = {value.name: (value.type.dtype, value.span) for value in graph.inputs}
+    diagnostics, conversions = check_arrays(inputs, declared, "the input")
+    _report_checked(diagnostics, conversions, result, arguments)
+    return not has_errors(diagnostics)
+
+
+def _report_checked(diagnostics, conversions, result, arguments) -> None:
+    """Diagnostics about arrays on stderr, and with `--verbose` the conversions accepted."""
+    if diagnostics:
+        _report(sort_diagnostics(diagnostics), result.sources, arguments, stream=sys.stderr)
+    if getattr(arguments, "verbose", False):
+        for conversion in conversions:
+            print(f"note: {conversion}", file=sys.stderr)
 
 
 def _compile(arguments) -> int:
@@ -267,8 +325,9 @@ def _compile(arguments) -> int:
     graph = prepare_for_backend(graph)
     if arguments.target == "ir":
         from poseir.ir.graph import format_graph
+        from poseir.syntax.files import write_output
 
-        Path(arguments.output).write_text(format_graph(graph), encoding="utf-8")
+        write_output(arguments.output, format_graph(graph).encode("utf-8"))
         print(f"wrote {arguments.output}: {len(graph.nodes)} nodes", file=sys.stderr)
         return EXIT_OK
     try:
@@ -281,16 +340,10 @@ def _compile(arguments) -> int:
 def _compile_onnx(arguments, graph, result, opset: int) -> int:
     """Export with the given or seeded weights and save; a weights problem exits 1."""
     from poseir.backends.onnx_export import export, save
-    from poseir.weights.check import check_weights
-    from poseir.weights.files import load_weights, strip_module_prefix
 
-    weights = None
-    if arguments.weights:
-        weights = strip_module_prefix(load_weights(arguments.weights))
-        problems = [d for d in check_weights(graph, weights) if d.code != "E401"]
-        if problems:
-            _report(problems, result.sources, arguments, stream=sys.stderr)
-            return EXIT_ERRORS
+    weights = _weights(arguments, graph, result, _limits(arguments), seeded=False)
+    if arguments.weights and weights is None:
+        return EXIT_ERRORS
     model = export(graph, weights, opset, seed=arguments.seed)
     files = save(model, arguments.output)
     size = sum(_file_size(path) for path in files)
@@ -316,13 +369,12 @@ def _explain_node(arguments) -> int:
     return EXIT_OK
 
 
-def _load_inputs(path: str) -> dict:
-    """An inputs `.npz` (no pickles), or E404."""
-    import numpy as np
+def _load_inputs(path: str, max_bytes: int) -> dict:
+    """An inputs `.npz` (no pickles, at most `max_bytes` of arrays), or E404."""
+    from poseir.weights.files import read_npz
 
     try:
-        with np.load(path, allow_pickle=False) as archive:
-            return {key: archive[key] for key in archive.files}
+        return read_npz(path, max_bytes)
     except Exception as error:  # noqa: BLE001  (any unreadable file is reported, not raised)
         raise DiagnosticError(Diagnostic.make("E404", f"cannot read inputs from `{path}`: {error}", None))
 
@@ -339,7 +391,7 @@ def _params(arguments) -> int:
     diagnostics = []
     if arguments.weights:
         try:
-            weights = strip_module_prefix(load_weights(arguments.weights))
+            weights = strip_module_prefix(load_weights(arguments.weights, _limits(arguments).array_bytes))
         except DiagnosticError as error:
             _report([error.diagnostic], result.sources, arguments, stream=sys.stderr)
             return EXIT_ERRORS
@@ -397,6 +449,7 @@ def _graph(arguments) -> int:
     from pathlib import Path
 
     from poseir.backends.graphviz import render_svg, to_dot
+    from poseir.syntax.files import write_output
 
     graphs = {}
     for mode in (("infer", "train") if arguments.mode == "both" else (arguments.mode,)):
@@ -412,9 +465,9 @@ def _graph(arguments) -> int:
             print("error: writing SVG needs Graphviz's `dot` program; install Graphviz or write a .dot file",
                   file=sys.stderr)
             return EXIT_USAGE
-        output.write_bytes(svg)
+        write_output(output, svg)
     else:
-        output.write_text(dot, encoding="utf-8")
+        write_output(output, dot.encode("utf-8"))
     nodes = sum(len(graph.nodes) for graph in graphs.values())
     print(f"wrote {output}: {', '.join(graphs)} flow(s), {nodes} nodes", file=sys.stderr)
     return EXIT_OK
@@ -422,21 +475,26 @@ def _graph(arguments) -> int:
 
 def _fix(arguments) -> int:
     """`poseir fix PATH [--write] [--unsafe]`: a diff by default; the file changes only with --write."""
-    from pathlib import Path
-
     from poseir.diagnostics.fixes import fix_text
+    from poseir.syntax.files import SourceReadError, SourceWriteError, Snapshot, read_source, write_back
 
-    path = Path(arguments.path)
+    path = arguments.path
     try:
-        original = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        print(f"error[E405]: cannot read `{path}`: {error}", file=sys.stderr)
+        limits = _limits(arguments)
+        snapshot = Snapshot.of(path)
+        original, encoding = read_source(path, limits.file_bytes)
+    except DiagnosticError as error:
+        return _usage_error(error.diagnostic, arguments)
+    except (OSError, SourceReadError) as error:
+        print(f"error[E405]: cannot read `{path}`: {getattr(error, 'strerror', None) or error}", file=sys.stderr)
         return EXIT_USAGE
-    result = fix_text(str(path), original, unsafe=arguments.unsafe)
+    result = fix_text(path, original, unsafe=arguments.unsafe, root=arguments.root, limits=limits)
     if result.changed and arguments.write:
-        temporary = path.with_name(path.name + ".poseir-fix")
-        temporary.write_text(result.fixed, encoding="utf-8")
-        os.replace(temporary, path)  # atomic: the file is either the old or the new text
+        try:
+            write_back(path, result.fixed, encoding, snapshot)
+        except SourceWriteError as error:
+            print(f"error: `{path}` was not changed: {error}", file=sys.stderr)
+            return EXIT_ERRORS
     elif result.changed:
         sys.stdout.write(result.diff())
     _report(result.remaining, result.sources, arguments, stream=sys.stderr)

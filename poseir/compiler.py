@@ -8,6 +8,7 @@ from poseir.elaborate import program as program_module
 from poseir.diagnostics.record import Diagnostic, DiagnosticError, has_errors, sort_diagnostics
 from poseir.elaborate.elaborator import MODES, elaborate
 from poseir.ir.graph import Graph
+from poseir.limits import DEFAULT_LIMITS, Limits, start_clock
 from poseir.syntax.source import SourceMap
 
 
@@ -41,17 +42,27 @@ def _identity(diagnostic: Diagnostic) -> tuple:
 
 
 def check(path: str, text: str | None = None, *, overrides: dict | None = None,
-          models: list[str] | None = None, sources: SourceMap | None = None) -> Compilation:
-    """Elaborate every model of a file in both modes and collect every diagnostic."""
+          models: list[str] | None = None, sources: SourceMap | None = None, root: str | None = None,
+          limits: Limits = DEFAULT_LIMITS) -> Compilation:
+    """Elaborate every model of a file in both modes and collect every diagnostic.
+
+    Imports stay inside `root` (by default the project holding `path`); `limits` bound the work.
+    """
     result = Compilation(sources=sources if sources is not None else SourceMap())
-    loaded, found = program_module.load(path, text, result.sources)
+    loaded, found = program_module.load(path, text, result.sources, root=root, limits=limits)
     result.diagnostics.extend(found)
     if loaded is None:
         return result
+    standalone = models is None and not loaded.models
+    if standalone:
+        # A library file: check each module that can stand alone, so its mistakes show in the editor and CI.
+        loaded.models = program_module.library_models(loaded)
     result.models = list(loaded.models) if models is None else models
+    deadline = start_clock(limits)
     for model in result.models:
         for mode in MODES:
-            elaborated = elaborate(loaded, model, mode, overrides, mode_optional=True)
+            elaborated = elaborate(loaded, model, mode, overrides, mode_optional=True, limits=limits,
+                                   standalone=standalone, deadline=deadline)
             result.diagnostics.extend(elaborated.diagnostics)
             if elaborated.graph is not None:
                 result.graphs[(model, mode)] = elaborated.graph
@@ -59,10 +70,11 @@ def check(path: str, text: str | None = None, *, overrides: dict | None = None,
 
 
 def build(path: str, *, model: str | None = None, mode: str = "infer", overrides: dict | None = None,
-          text: str | None = None) -> tuple[Graph | None, Compilation]:
+          text: str | None = None, root: str | None = None,
+          limits: Limits = DEFAULT_LIMITS) -> tuple[Graph | None, Compilation]:
     """The graph of one model in one mode; `model=None` picks the file's only (or first) model."""
     result = Compilation()
-    loaded, found = program_module.load(path, text, result.sources)
+    loaded, found = program_module.load(path, text, result.sources, root=root, limits=limits)
     result.diagnostics.extend(found)
     if loaded is None or has_errors(found):
         return None, result
@@ -74,7 +86,7 @@ def build(path: str, *, model: str | None = None, mode: str = "infer", overrides
             return None, result
         model = next(iter(loaded.models))
     result.models = [model]
-    elaborated = elaborate(loaded, model, mode, overrides)
+    elaborated = elaborate(loaded, model, mode, overrides, limits=limits)
     result.diagnostics.extend(elaborated.diagnostics)
     if elaborated.graph is not None:
         result.graphs[(model, mode)] = elaborated.graph

@@ -79,9 +79,10 @@ _declare("E001", _ERROR, "syntax error", """
 """)
 
 _declare("E002", _ERROR, "cannot import file", """
-    An `import` names a file that does not exist, cannot be read, or imports
-    the importing file again (directly or through other files). Import paths
-    are resolved relative to the file that contains the `import`.
+    An `import` names a file that does not exist, cannot be read, is not a
+    `.pose` file, or imports the importing file again (directly or through
+    other files). Import paths are resolved relative to the file that contains
+    the `import`.
 
     Imports may not form a cycle, because every file must be fully defined
     before the files that use it.
@@ -109,6 +110,51 @@ _declare("E002", _ERROR, "cannot import file", """
     import "common.pose"
     import "blocks.pose"
     ```
+""")
+
+_declare("E003", _ERROR, "import outside the project", """
+    An `import` names a file outside the project root. poseir runs on files
+    other people wrote (in CI, in editors, on pull requests), so an import may
+    only reach `.pose` files inside the project: the nearest directory above
+    the checked file that holds `pyproject.toml` or `.git`, or else the checked
+    file's own directory. `--root DIR` chooses another root. Symbolic links are
+    followed first, so a link that points outside the root is refused too.
+
+    Erroneous example (in `models/lifter.pose`):
+
+    ```
+    import "../../shared/layers.pose"
+    import "/etc/passwd"
+    ```
+
+    Corrected example: keep shared `.pose` files inside the project, or check
+    with a root that contains them.
+
+    ```
+    import "../layers/common.pose"
+    $ poseir check models/lifter.pose --root ~/work
+    ```
+""")
+
+_declare("E004", _ERROR, "not a .pose source file", """
+    The file named on the command line or in an `import` exists, but is not
+    `.pose` source text: it is larger than the `file_bytes` limit (1 MiB by
+    default), it is not valid UTF-8, it holds NUL bytes (a binary file), or it
+    is not a regular file at all (a device, a named pipe, a socket). poseir
+    never shows any of its contents.
+
+    A UTF-8 byte order mark at the start of a file is accepted, and so are
+    Windows (CRLF) line ends; `poseir fix --write` keeps both.
+
+    Example:
+
+    ```
+    import "generated/huge.pose"     # 40 MB
+    import "layers.pose"             # saved as UTF-16 by an editor
+    ```
+
+    Save `.pose` files as UTF-8; a larger `.pose` file can be allowed with
+    `--limit file_bytes=...`.
 """)
 
 # ---------------------------------------------------------------- E1xx: names and values
@@ -317,6 +363,43 @@ _declare("E107", _ERROR, "tensor-dependent control flow", """
                 return -x
             }
             return x
+        }
+    }
+    ```
+""")
+
+_declare("E109", _ERROR, "compile-time limit exceeded", """
+    Evaluating the program at compile time went past one of poseir's limits:
+    too many loop iterations, a list or range that is too long, an integer
+    that is too large, expressions nested too deeply, modules nested too
+    deeply (often a module that creates itself), too many nodes in one graph,
+    or too much time. The limits keep a hostile or mistaken file from taking
+    the machine down; real networks stay far below them. Elaboration of the
+    flow stops at the first limit passed.
+
+    Each limit can be raised for one run with `--limit NAME=VALUE`, for
+    example `--limit loop_iterations=1000000`. `docs/security.md` lists them.
+
+    Erroneous example:
+
+    ```
+    dim B
+    module Big(width: int = 10 ** 30) {
+        self.proj = Linear(width, 3)
+        forward(x: f32[B, 17, 2]) -> (y: f32[B, 17, 3]) {
+            return self.proj(x)
+        }
+    }
+    ```
+
+    Corrected example:
+
+    ```
+    dim B
+    module Big(width: int = 2) {
+        self.proj = Linear(width, 3)
+        forward(x: f32[B, 17, 2]) -> (y: f32[B, 17, 3]) {
+            return self.proj(x)
         }
     }
     ```
@@ -1140,6 +1223,60 @@ _declare("E407", _ERROR, "no such ONNX node", """
     expand_conv/Conv_0: Conv from poseir conv1d
       --> examples/videopose3d.pose:44:48
     ```
+""")
+
+_declare("E408", _ERROR, "value does not fit the declared dtype", """
+    A weights or inputs array has an element type that cannot be represented
+    exactly in the dtype the model declares: integers, booleans or complex
+    numbers for a float tensor, floats for an integer tensor, or float64
+    values outside the range of float32. poseir never casts such values
+    silently. Widening that keeps every value exactly (float16 to float32) or
+    float64 values that fit float32 are accepted; `--verbose` reports them.
+
+    Erroneous example: the model declares `x: f32[B, 32]`.
+
+    ```
+    np.savez("inputs.npz", x=np.arange(64).reshape(2, 32))   # int64
+    ```
+
+    Corrected example:
+
+    ```
+    np.savez("inputs.npz", x=np.arange(64, dtype=np.float32).reshape(2, 32))
+    ```
+""")
+
+_declare("W409", _WARNING, "NaN or infinity in weights or inputs", """
+    A weights or inputs array holds NaN or infinite values. They flow through
+    every layer that reads them, so the outputs are usually NaN too. The most
+    common causes are a diverged training run, a checkpoint saved after a
+    failed step, and missing keypoints encoded as NaN.
+
+    Example:
+
+    ```
+    np.isnan(weights["expand_conv.weight"]).any()   # True
+    ```
+
+    Replace missing keypoints before running (VideoPose3D uses the previous
+    frame's detection), or load an earlier checkpoint.
+""")
+
+_declare("E410", _ERROR, "array larger than the allocation limit", """
+    Running the model would allocate an array larger than the `array_bytes`
+    limit (4 GiB by default), for example an attention matrix over a very long
+    clip, or a parameter declared far larger than intended. poseir reports
+    it at the op's line instead of running out of memory.
+
+    Example: MotionBERT's attention at T = 100000 frames.
+
+    ```
+    $ poseir run motionbert.pose --inputs long_clip.npz -o out.npz
+    error[E410]: this op would allocate 74.5 GiB
+    ```
+
+    Run shorter clips (or in windows), or raise the limit with
+    `--limit array_bytes=64GiB` when the machine has the memory.
 """)
 
 # ---------------------------------------------------------------- E9xx: the compiler itself

@@ -36,11 +36,11 @@ class FixResult:
         return "".join(lines)
 
 
-def fix_text(path: str, text: str, *, unsafe: bool = False) -> FixResult:
-    """Check, apply the chosen fixes, and repeat until nothing more applies."""
+def fix_text(path: str, text: str, *, unsafe: bool = False, **options) -> FixResult:
+    """Check, apply the chosen fixes, and repeat until nothing more applies (`options` go to `check`)."""
     result = FixResult(path, text, text)
     for _ in range(MAX_ROUNDS):
-        compilation = check(path, result.fixed)
+        compilation = check(path, result.fixed, **options)
         diagnostics = compilation.sorted_diagnostics()
         edits, messages = choose_edits(diagnostics, path, unsafe)
         result.remaining, result.sources = diagnostics, compilation.sources
@@ -49,7 +49,7 @@ def fix_text(path: str, text: str, *, unsafe: bool = False) -> FixResult:
         result.fixed = apply_edits(result.fixed, edits)
         result.applied.extend(messages)
     else:
-        compilation = check(path, result.fixed)
+        compilation = check(path, result.fixed, **options)
         result.remaining, result.sources = compilation.sorted_diagnostics(), compilation.sources
     return result
 

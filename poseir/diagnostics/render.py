@@ -5,6 +5,7 @@ This is the only module that formats diagnostics; passes build Diagnostic record
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import unicodedata
@@ -314,9 +315,49 @@ def _write_block(writer: _Writer, block: _Block, width: int, sources: SourceMap,
         if previous is not None and number > previous + 1:
             writer.line(("...", _GUTTER))
         previous = number
-        writer.line((f"{number:>{width}} | ", _GUTTER), (_source_line(sources, block.path, number), ""))
-        for mark in (mark for mark in block.marks if mark.line == number):
+        marks = [mark for mark in block.marks if mark.line == number]
+        text, marks = _windowed(_source_line(sources, block.path, number), marks)
+        writer.line((f"{number:>{width}} | ", _GUTTER), (text, ""))
+        for mark in marks:
             _write_mark(writer, mark, width, style)
+
+
+# A snippet line wider than this is shown as a window around its marks: a minified or hostile
+# file must not print megabytes of one line to a terminal or a CI log.
+_MAX_LINE_CELLS = 160
+_ELLIPSIS = "..."
+
+
+def _windowed(text: str, marks: list[_Mark]) -> tuple[str, list[_Mark]]:
+    """The part of a long line around its marks, with the marks moved to match."""
+    total = _display_width(text)
+    if total <= _MAX_LINE_CELLS or not marks:
+        return text, marks
+    first = min(mark.start for mark in marks)
+    low = max(0, min(first - 40, total - _MAX_LINE_CELLS))
+    high = min(total, low + _MAX_LINE_CELLS)
+    prefix = _ELLIPSIS if low > 0 else ""
+    suffix = _ELLIPSIS if high < total else ""
+    shift = low - len(prefix)
+    moved = []
+    for mark in marks:
+        start = min(max(mark.start, low), high)
+        end = min(mark.start + mark.length, high)
+        moved.append(dataclasses.replace(mark, start=start - shift, length=max(1, end - start)))
+    return prefix + _cells(text, low, high) + suffix, moved
+
+
+def _cells(text: str, low: int, high: int) -> str:
+    """The characters of `text` that fall in display cells low..high."""
+    out, position = [], 0
+    for character in text:
+        width = _display_width(character)
+        if position >= low and position + width <= high:
+            out.append(character)
+        position += width
+        if position >= high:
+            break
+    return "".join(out)
 
 
 def _write_marks_without_source(writer: _Writer, block: _Block, width: int) -> None:

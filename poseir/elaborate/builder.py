@@ -9,6 +9,7 @@ from poseir.diagnostics.record import Diagnostic, Label
 from poseir.ir.dims import Dim
 from poseir.ir.facts import Facts
 from poseir.ir.graph import Graph, Node, Parameter, TensorType, Value, freeze_values
+from poseir.limits import Budget
 from poseir.ops.registry import OpDef, ShapeContext
 from poseir.passes.infer_shapes import infer_node
 from poseir.syntax.source import Span
@@ -33,7 +34,8 @@ _BINDING_CODES = {"E205", "E212", "W300", "W301"}
 class GraphBuilder:
     """The mutable workshop in which one flow of one model is assembled."""
 
-    def __init__(self, name: str, mode: str, facts: Facts):
+    def __init__(self, name: str, mode: str, facts: Facts, budget: Budget | None = None):
+        self.budget = budget if budget is not None else Budget()
         self.name = name
         self.mode = mode
         self.facts = facts
@@ -77,6 +79,7 @@ class GraphBuilder:
         output_types, found = infer_node(op, types, attrs, context)
         self.diagnostics.extend(self.with_bindings(diagnostic) for diagnostic in found)
         self.assume(context.assumptions)
+        self.budget.nodes(len(self.nodes) + 1, site.span)
         stem = op.name
         names = [self.fresh_name(stem) for _ in output_types]
         input_names = tuple(tensor.name if tensor is not None else "" for tensor in inputs)

@@ -113,6 +113,12 @@ FUNCTIONS = {
     "trunc_normal": (_trunc_normal, "initializer: trunc_normal(std, low=-2, high=2)"),
 }
 
+# Functions that build a list: its length, computed before the list is (a budget checks it first).
+LIST_LENGTHS = {
+    "range": lambda *bounds: len(range(*(_number(bound) for bound in bounds))),
+    "linspace": lambda start, stop, count: int(_number(count)),
+}
+
 # Compile-time names that shadow ops of the same name (`sqrt` of a number vs. of a tensor).
 _TENSOR_AWARE = {"sqrt", "log", "exp", "abs", "sum", "max", "min"}
 

@@ -15,6 +15,7 @@ from poseir.ir.graph import Graph, TensorType, Value
 from poseir.elaborate.modules import ModuleBuilder
 from poseir.elaborate.patterns import PatternMatcher
 from poseir.elaborate.program import Program, evaluate_constants
+from poseir.limits import DEFAULT_LIMITS, Budget, LimitExceeded, Limits
 from poseir.elaborate.scope import Frame, Usage, suggest
 from poseir.syntax.source import Span
 from poseir.elaborate.statements import ReturnSignal, StatementRunner
@@ -32,25 +33,34 @@ class ElaborationResult:
 
 
 def elaborate(program: Program, model: str, mode: str, overrides: dict | None = None, *,
-              mode_optional: bool = False) -> ElaborationResult:
+              mode_optional: bool = False, limits: Limits = DEFAULT_LIMITS,
+              standalone: bool = False, deadline: float | None = None) -> ElaborationResult:
     """Build the `mode` flow of `model` as a typed IR graph.
 
     With `mode_optional`, a model without a forward for `mode` (an inference-only model, say)
-    gives no graph and no diagnostic instead of E101.
+    gives no graph and no diagnostic instead of E101. A `standalone` model is a module checked on
+    its own (a library file): names in its input types that nothing defines become dims. Work stops
+    at `deadline` (`time.monotonic`), shared by every flow of one check.
     """
-    return Elaborator(program, model, mode, overrides or {}, mode_optional).run()
+    elaborator = Elaborator(program, model, mode, overrides or {}, mode_optional, limits, deadline)
+    elaborator.standalone = standalone
+    return elaborator.run()
 
 
 class Elaborator(ModuleBuilder, StatementRunner, PatternMatcher, ExpressionEvaluator):
     """Runs module bodies and forwards at compile time, emitting IR nodes through a GraphBuilder."""
 
-    def __init__(self, program: Program, model: str, mode: str, overrides: dict, mode_optional: bool = False):
+    def __init__(self, program: Program, model: str, mode: str, overrides: dict, mode_optional: bool = False,
+                 limits: Limits = DEFAULT_LIMITS, deadline: float | None = None):
         self.program = program
+        self.budget = Budget(limits, deadline)
+        self.module_depth = 0
+        self.standalone = False
         self.mode_optional = mode_optional
         self.model = model
         self.mode = mode
         self.overrides = overrides
-        self.builder = GraphBuilder(model, mode, Facts())
+        self.builder = GraphBuilder(model, mode, Facts(), self.budget)
         self.diagnostics: list[Diagnostic] = []
         self.parameter_tensors: dict[tuple[int, str], Tensor] = {}
         self.root_dims: dict[str, Dim] = {}
@@ -58,6 +68,14 @@ class Elaborator(ModuleBuilder, StatementRunner, PatternMatcher, ExpressionEvalu
     # ------------------------------------------------------------------ driver
     def run(self) -> ElaborationResult:
         """Elaborate the model; user mistakes end up in the diagnostics, never as exceptions."""
+        try:
+            return self._run()
+        except LimitExceeded as error:
+            # Past a limit the flow is abandoned whole: one diagnostic, no graph.
+            return ElaborationResult(None, [*self.diagnostics, *self.builder.diagnostics, error.diagnostic])
+
+    def _run(self) -> ElaborationResult:
+        """Elaborate the model, letting a passed limit end it."""
         self.diagnostics.extend(evaluate_constants(self.program, self))
         if self.model not in self.program.models:
             return self._no_model()
@@ -163,7 +181,8 @@ class Elaborator(ModuleBuilder, StatementRunner, PatternMatcher, ExpressionEvalu
         for dim in node.dims:
             if isinstance(dim, ast.EllipsisItem):
                 raise fail("E105", "a model input needs every dim spelled out; `...` is for module inputs", dim.span)
-            if isinstance(dim, ast.Name) and dim.id in self.program.dims and dim.id not in frame.scope:
+            declared = dim.id in self.program.dims or self.standalone if isinstance(dim, ast.Name) else False
+            if isinstance(dim, ast.Name) and declared and dim.id not in frame.scope:
                 if dim.id not in self.root_dims:
                     self.root_dims[dim.id] = Dim.symbol(dim.id)
                     self.builder.symbols.append((dim.id, dim.span))

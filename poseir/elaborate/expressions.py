@@ -6,6 +6,7 @@ import operator
 
 from poseir.syntax import ast
 from poseir.elaborate.builder import dim_value
+from poseir.elaborate.builtins import LIST_LENGTHS
 from poseir.diagnostics.record import DiagnosticError, Edit, Fix, fail
 from poseir.ir.dims import Dim, Tri
 from poseir.ir.graph import TensorType
@@ -50,7 +51,7 @@ class ExpressionEvaluator(OpCaller):
 
     # ------------------------------------------------------------------ atoms
     def _eval_Literal(self, node: ast.Literal, frame: Frame):
-        return node.value
+        return self.budget.integer(node.value, node.span)
 
     def _eval_Name(self, node: ast.Name, frame: Frame):
         if node.id in frame.dims:
@@ -93,12 +94,14 @@ class ExpressionEvaluator(OpCaller):
     def _eval_RangeExpr(self, node: ast.RangeExpr, frame: Frame):
         start = self.require_int(node.start, frame, "range start")
         stop = self.require_int(node.stop, frame, "range end")
+        self.budget.list_length(stop - start, self.span(node, frame))
         return tuple(range(start, stop))
 
     def _eval_ListComp(self, node: ast.ListComp, frame: Frame):
         items = self.iterate(node.iterable, frame)
         results = []
         for item in items:
+            self.budget.iterate(1, self.span(node, frame))
             inner = Frame(frame.scope.child({node.var: item}), frame.kind, frame.instance, frame.builtin,
                           frame.site, frame.dims, frame.usage)
             if node.condition is None or self.condition(node.condition, inner):
@@ -154,8 +157,10 @@ class ExpressionEvaluator(OpCaller):
     def arithmetic(self, node: ast.Binary, left, right, frame: Frame):
         """Compile-time arithmetic on ints, floats, dims and lists."""
         if node.op == "+" and isinstance(left, tuple) and isinstance(right, tuple):
+            self.budget.list_length(len(left) + len(right), self.span(node, frame))
             return left + right
         if node.op == "*" and isinstance(left, tuple) and isinstance(right, int):
+            self.budget.list_length(len(left) * max(right, 0), self.span(node, frame))
             return left * right
         self.require_number(left, node.left, frame)
         self.require_number(right, node.right, frame)
@@ -171,9 +176,11 @@ class ExpressionEvaluator(OpCaller):
             return left / right
         if node.op in ("//", "%") and not isinstance(right, Dim) and right == 0:
             raise fail("E105", "division by zero", self.span(node, frame))
+        if node.op == "**":
+            self.budget.power(left, right, self.span(node, frame))
         try:
-            return dim_value(_ARITHMETIC[node.op](left, right))
-        except (ValueError, ZeroDivisionError, TypeError) as error:
+            return self.budget.integer(dim_value(_ARITHMETIC[node.op](left, right)), self.span(node, frame))
+        except (ValueError, ZeroDivisionError, TypeError, OverflowError) as error:
             raise fail("E105", f"cannot compute `{self.source_text(node)}`: {error}", self.span(node, frame))
 
     def compare(self, node: ast.Binary, left, right, frame: Frame) -> bool:
@@ -321,8 +328,10 @@ class ExpressionEvaluator(OpCaller):
         if any(isinstance(value, Poison) for value in [*positional, *keywords.values()]):
             return POISON
         try:
-            return function.function(*positional, **keywords)
-        except (TypeError, ValueError, IndexError, ZeroDivisionError) as error:
+            if function.name in LIST_LENGTHS:
+                self.budget.list_length(LIST_LENGTHS[function.name](*positional, **keywords), self.span(node, frame))
+            return self.budget.integer(function.function(*positional, **keywords), self.span(node, frame))
+        except (TypeError, ValueError, IndexError, ZeroDivisionError, OverflowError) as error:
             raise fail("E102" if isinstance(error, TypeError) else "E105",
                        f"bad call to `{function.name}`: {error}", self.span(node, frame),
                        notes=(f"`{function.name}`: {function.doc}",))
@@ -377,6 +386,7 @@ class ExpressionEvaluator(OpCaller):
         if isinstance(value, ModuleList):
             return tuple(value.items)
         if isinstance(value, int) and not isinstance(value, bool):
+            self.budget.list_length(value, self.span(node, frame))
             return tuple(range(value))
         if not isinstance(value, tuple):
             raise fail("E103", f"cannot loop over {kind_of(value)}", self.span(node, frame),

@@ -35,7 +35,12 @@ class ModuleBuilder:
         instance = ModuleInstance(definition, hyper, self.span(call, frame))
         site = CallSite(instance.span) if definition.builtin else None
         body_frame = Frame(definition.scope.child(dict(hyper)), "module", instance, definition.builtin, site)
-        self.run_statements(definition.declaration.body, body_frame)
+        self.module_depth += 1
+        try:
+            self.budget.module_depth(self.module_depth, self.span(call, frame))
+            self.run_statements(definition.declaration.body, body_frame)
+        finally:
+            self.module_depth -= 1
         return instance
 
     def bind_hyper_parameters(self, definition: ModuleDef, call: ast.Call, frame: Frame, overrides: dict) -> dict:
@@ -86,6 +91,7 @@ class ModuleBuilder:
                     notes=(self.module_signature(definition),), helps=helps))
             param = next(param for param in definition.declaration.hyper_params if param.name == key)
             self.check_kind(definition, param, value, None, code="E106")
+            self.budget.integer(value, None)
             values[key] = value
 
     def check_kind(self, definition: ModuleDef, param: ast.HyperParam, value, span, *, code: str = "E103") -> None:

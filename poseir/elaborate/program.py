@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -11,6 +12,8 @@ from poseir.syntax import ast, parser as syntax
 from poseir.elaborate.builtins import builtin_names
 from poseir.diagnostics.record import Diagnostic, DiagnosticError, Label
 from poseir.elaborate.scope import Scope
+from poseir.limits import DEFAULT_LIMITS, Limits
+from poseir.syntax.files import SourceReadError, inside, normalize_text, project_root, read_source
 from poseir.syntax.source import SourceFile, SourceMap, Span
 from poseir.elaborate.values import POISON, ModuleDef, Namespace
 
@@ -46,14 +49,20 @@ def _prelude_source() -> SourceFile:
     return SourceFile(PRELUDE_PATH, text)
 
 
-def load(path: str, text: str | None = None, sources: SourceMap | None = None) -> tuple[Program | None, list[Diagnostic]]:
-    """Parse `path` (or the given text) and its imports; declarations go into file scopes."""
+def load(path: str, text: str | None = None, sources: SourceMap | None = None, *, root: str | None = None,
+         limits: Limits = DEFAULT_LIMITS) -> tuple[Program | None, list[Diagnostic]]:
+    """Parse `path` (or the given text) and its imports; declarations go into file scopes.
+
+    Imports are contained in `root` (by default the project holding `path`, see
+    `poseir.syntax.files.project_root`); every file is read within the `limits`.
+    """
     sources = sources if sources is not None else SourceMap()
-    loader = _Loader(sources)
+    loader = _Loader(sources, Path(root) if root is not None else project_root(path), limits)
     prelude = loader.load_prelude()
     if prelude is None:
         raise RuntimeError("internal compiler error: the prelude does not parse")
-    entry = loader.load_file(path, text, prelude.scope, importer=None, stack=())
+    entry = loader.load_file(path, normalize_text(text) if text is not None else None, prelude.scope,
+                             importer=None, stack=())
     if entry is None:
         return None, loader.diagnostics
     program = Program(entry, sources, loader.units)
@@ -65,8 +74,10 @@ def load(path: str, text: str | None = None, sources: SourceMap | None = None) -
 class _Loader:
     """Parses files once each, follows imports, and reports cycles and missing files."""
 
-    def __init__(self, sources: SourceMap):
+    def __init__(self, sources: SourceMap, root: Path, limits: Limits):
         self.sources = sources
+        self.root = root
+        self.limits = limits
         self.units: dict[str, FileUnit] = {}
         self.diagnostics: list[Diagnostic] = []
         self.prelude: FileUnit | None = None
@@ -97,7 +108,7 @@ class _Loader:
         source = self._read(key, text, importer)
         if source is None:
             return None
-        tree, found = syntax.parse(source)
+        tree, found = syntax.parse(source, self.limits.nesting)
         self.diagnostics.extend(found)
         if tree is None:
             return None
@@ -108,25 +119,41 @@ class _Loader:
         return unit
 
     def _read(self, path: str, text: str | None, importer: Span | None) -> SourceFile | None:
-        """The file's text, or an E002/E405 diagnostic."""
+        """The file's text, or a diagnostic that never quotes the file (E002/E003 for imports, E405 for the entry)."""
         if text is None:
+            problem = self._containment(path, importer)
+            if problem is not None:
+                self.diagnostics.append(problem)
+                return None
             try:
-                text = Path(path).read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError) as error:
-                reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
-                code = "E002" if importer is not None else "E405"
-                self.diagnostics.append(Diagnostic.make(code, f"cannot read `{path}`: {reason}", importer))
+                text, _ = read_source(path, self.limits.file_bytes)
+            except SourceReadError as error:
+                code = "E004" if error.content else "E002" if importer is not None else "E405"
+                self.diagnostics.append(Diagnostic.make(code, f"cannot read `{path}`: {error}", importer))
                 return None
         source = SourceFile(path, text)
         self.sources.add(source)
         return source
+
+    def _containment(self, path: str, importer: Span | None) -> Diagnostic | None:
+        """E002 for an import that is not a `.pose` file; E003 for a file outside the project root."""
+        if importer is not None and Path(path).suffix != ".pose":
+            return Diagnostic.make("E002", f"cannot import `{path}`: imports name `.pose` files", importer,
+                                   labels=(Label(importer, "not a `.pose` file"),))
+        if inside(path, self.root):
+            return None
+        link = " (through a symbolic link)" if os.path.realpath(path) != os.path.abspath(path) else ""
+        return Diagnostic.make("E003", f"`{path}` is outside the project root{link}", importer,
+                               labels=(Label(importer, "this import leaves the project"),) if importer else (),
+                               notes=(f"the project root is `{self.root}`",),
+                               helps=("move the file into the project, or choose another root with `--root DIR`",))
 
     def _load_imports(self, unit: FileUnit, outer: Scope, stack: tuple) -> None:
         """Load each import and bind its names (or the alias) in the importing file."""
         for item in unit.tree.items:
             if not isinstance(item, ast.Import):
                 continue
-            target = str(Path(unit.path).parent / item.path)
+            target = str(Path(unit.path).parent / item.path.replace("\\", "/"))
             imported = self.load_file(target, None, outer, item.span, stack)
             if imported is None:
                 continue
@@ -171,6 +198,29 @@ def _collect_program_facts(program: Program, unit: FileUnit, diagnostics: list) 
             program.dim_facts.extend((fact, unit) for fact in item.facts)
         elif isinstance(item, ast.ModelDecl) and unit is program.entry:
             program.models[item.name] = (item, unit)
+
+
+def library_models(program: Program) -> dict:
+    """For a file without a `model`: a model per module that can be checked on its own.
+
+    That is every module of the entry file whose hyper-parameters all have defaults and whose
+    forwards type every input without `...`; its undeclared dim names become symbols.
+    """
+    models = {}
+    for item in program.entry.tree.items:
+        if isinstance(item, ast.ModuleDecl) and _checkable_alone(item):
+            call = ast.Call(item.span, ast.Name(item.span, item.name), ())
+            models[item.name] = (ast.ModelDecl(item.span, item.name, call, None), program.entry)
+    return models
+
+
+def _checkable_alone(module: ast.ModuleDecl) -> bool:
+    """Defaults for every hyper-parameter and at least one forward, every input fully typed."""
+    forwards = [statement for statement in module.body if isinstance(statement, ast.Forward)]
+    if not forwards or any(parameter.default is None for parameter in module.hyper_params):
+        return False
+    return all(param.type is not None and not any(isinstance(dim, ast.EllipsisItem) for dim in param.type.dims)
+               for forward in forwards for param in forward.params)
 
 
 def evaluate_constants(program: Program, evaluator) -> list[Diagnostic]:

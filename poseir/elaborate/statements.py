@@ -118,6 +118,7 @@ class StatementRunner:
 
     def _run_For(self, statement: ast.For, frame: Frame) -> None:
         for item in self.iterate(statement.iterable, frame):
+            self.budget.iterate(1, statement.span)
             frame.scope.define(statement.var, item)
             self.run_statements(statement.body, frame)
 

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from importlib import resources
 
-from lark import Lark, Token, Transformer, v_args
+from lark import Lark, Token, Transformer, Tree, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken, VisitError
 
 from poseir.syntax import ast
@@ -71,13 +71,19 @@ def _cache_path(grammar: str) -> str | bool:
         return False
 
 
-def parse(source: SourceFile) -> tuple[ast.File | None, list[Diagnostic]]:
-    """Parse one file; on a syntax error return None and one E001 diagnostic."""
+DEFAULT_NESTING = 100  # poseir.limits.Limits.nesting; repeated to keep the parser free of the limits module
+
+
+def parse(source: SourceFile, max_depth: int = DEFAULT_NESTING) -> tuple[ast.File | None, list[Diagnostic]]:
+    """Parse one file; on a syntax error (or nesting deeper than `max_depth`) return None and one diagnostic."""
     text = source.text if source.text.endswith("\n") else source.text + "\n"
     try:
         tree = _parser().parse(text)
     except UnexpectedInput as error:
         return None, [_syntax_diagnostic(source, error)]
+    too_deep = _deeper_than(tree, max_depth)
+    if too_deep is not None:
+        return None, [_nesting_diagnostic(source, too_deep, max_depth)]
     try:
         return _Builder(source).transform(tree), []
     except VisitError as error:
@@ -89,6 +95,34 @@ def parse(source: SourceFile) -> tuple[ast.File | None, list[Diagnostic]]:
                                       labels=(Label(span, "not a name or `self.name`"),),
                                       helps=("assign to a local name (`x = ...`) or, in a module body, to "
                                              "`self.name = ...`",))]
+
+
+def _deeper_than(tree: Tree, limit: int) -> Tree | None:
+    """The first subtree nested more than `limit` levels deep, found without recursion.
+
+    The tree is converted recursively afterwards (and evaluated recursively later), so depth
+    is bounded here, long before Python's recursion limit.
+    """
+    stack = [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            return node
+        stack.extend((child, depth + 1) for child in node.children if isinstance(child, Tree))
+    return None
+
+
+def _nesting_diagnostic(source: SourceFile, node: Tree, limit: int) -> Diagnostic:
+    """E109 at the start of the too-deep expression."""
+    start = min(getattr(node.meta, "start_pos", 0) or 0, len(source.text))
+    line_end = source.text.find("\n", start)
+    end = min(getattr(node.meta, "end_pos", start) or start, len(source.text) if line_end < 0 else line_end)
+    span = source.span(start, max(start, end))
+    return Diagnostic.make("E109", f"this code is nested more than {limit} levels deep", span,
+                           labels=(Label(span, f"exceeds the `nesting` limit ({limit})"),),
+                           notes=("brackets, operators and blocks each add a level; a chain of n binary "
+                                  "operators nests n levels",),
+                           helps=("if this is intended, raise the limit with `--limit nesting=...`",))
 
 
 def _syntax_diagnostic(source: SourceFile, error: UnexpectedInput) -> Diagnostic:

@@ -1,4 +1,4 @@
-"""Weights against a graph's parameter table: missing, unexpected and mis-shaped keys."""
+"""Weights against a graph's parameter table: missing, unexpected, mis-shaped and mis-typed keys."""
 
 from __future__ import annotations
 
@@ -6,10 +6,14 @@ import numpy as np
 
 from poseir.diagnostics.record import Diagnostic, Label
 from poseir.ir.graph import Graph
+from poseir.weights.dtypes import check_arrays
 
 
-def check_weights(graph: Graph, weights: dict[str, np.ndarray]) -> list[Diagnostic]:
-    """Missing (E400), unexpected (E401) and mis-shaped (E402) keys, each at the DSL line."""
+def check_weights(graph: Graph, weights: dict[str, np.ndarray], conversions: list | None = None) -> list[Diagnostic]:
+    """Missing (E400), unexpected (E401), mis-shaped (E402) and mis-typed (E408, W409) keys, at the DSL line.
+
+    Accepted dtype conversions are appended to `conversions` when it is given.
+    """
     diagnostics = []
     expected = graph.parameter_table()
     for name, parameter in expected.items():
@@ -27,7 +31,11 @@ def check_weights(graph: Graph, weights: dict[str, np.ndarray]) -> list[Diagnost
     for name in sorted(set(weights) - set(expected)):
         diagnostics.append(Diagnostic.make("E401", f"the weights have a key `{name}` the model does not use", None,
                                            notes=(f"shape {_shape_text(tuple(weights[name].shape))}",)))
-    return diagnostics
+    declared = {name: (parameter.type.dtype, parameter.span) for name, parameter in expected.items()}
+    typed, converted = check_arrays(weights, declared, "the weight")
+    if conversions is not None:
+        conversions.extend(converted)
+    return diagnostics + typed
 
 
 def _shape_text(shape) -> str:
