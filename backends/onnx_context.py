@@ -245,17 +245,17 @@ class LoweringContext:
         return name
 
     def _term(self, monomial, coefficient: int) -> str:
-        """`coefficient * product of atoms`, cached as a dim."""
+        """`coefficient * product of variables`, cached as a dim."""
         if not monomial:
             return self.int64s([coefficient])
         product = Dim(((monomial, 1),))  # the monomial alone, as a dim (terms are (monomial, coefficient))
         name = self._cached.get(("dim", product))
         if name is None:
             partial = Dim.of(1)
-            for atom, power in monomial:
+            for variable, power in monomial:
                 for _ in range(power):
-                    partial = partial * Dim._of_atom(atom)
-                    factor = self._atom(atom)
+                    partial = partial * Dim._of_variable(variable)
+                    factor = self._variable(variable)
                     name = factor if name is None else self._arithmetic("Mul", name, factor, partial)
             self._cached[("dim", product)] = name
         if coefficient == 1:
@@ -269,24 +269,24 @@ class LoweringContext:
             self._cached[key] = self._helper(op_type, [left, right], f"dim/{result.to_dim_param()}", 1)
         return self._cached[key]
 
-    def _atom(self, atom) -> str:
+    def _variable(self, variable) -> str:
         """A symbol read off an input shape, or a floor division of a sub-dim."""
-        key = ("dim", Dim._of_atom(atom))
+        key = ("dim", Dim._of_variable(variable))
         if key in self._cached:
             return self._cached[key]
-        if isinstance(atom, FloorDiv):
-            name = self._floor(atom)
+        if isinstance(variable, FloorDiv):
+            name = self._floor(variable)
         else:
-            name = self._symbol(atom)
+            name = self._symbol(variable)
         self._cached[key] = name
         return name
 
-    def _floor(self, atom: FloorDiv) -> str:
+    def _floor(self, variable: FloorDiv) -> str:
         """`numerator // divisor`; ONNX Div truncates, so a possibly negative numerator goes through Mod."""
-        numerator = self.dim(atom.numerator)
-        divisor = self.int64s([atom.divisor])
-        text = f"dim/{Dim._of_atom(atom).to_dim_param()}"
-        low, _ = self.facts.interval(atom.numerator)
+        numerator = self.dim(variable.numerator)
+        divisor = self.int64s([variable.divisor])
+        text = f"dim/{Dim._of_variable(variable).to_dim_param()}"
+        low, _ = self.facts.interval(variable.numerator)
         if low is None or low < 0:
             remainder = self._helper("Mod", [numerator, divisor], text + "/mod", 1, fmod=0)
             numerator = self._helper("Sub", [numerator, remainder], text + "/floor", 1)

@@ -49,7 +49,7 @@ class ExpressionEvaluator(OpCaller):
         """The span a diagnostic about `node` should point at (the user's call inside prelude code)."""
         return frame.site.span if frame.builtin and frame.site else node.span
 
-    # ------------------------------------------------------------------ atoms
+    # ------------------------------------------------------------------ leaves
     def _eval_Literal(self, node: ast.Literal, frame: Frame):
         return self.budget.integer(node.value, node.span)
 

@@ -22,8 +22,8 @@ __all__ = [
     "parse_dim",
 ]
 
-Atom = Union[str, "FloorDiv"]
-Monomial = tuple[tuple[Atom, int], ...]
+Variable = Union[str, "FloorDiv"]
+Monomial = tuple[tuple[Variable, int], ...]
 Terms = tuple[tuple[Monomial, int], ...]
 
 # Interval bounds use float infinities internally; every finite bound stays a Python int.
@@ -35,46 +35,46 @@ _OPERATORS = ("==", "!=", ">=", ">", "<=", "<")
 # --------------------------------------------------------------------------- monomials
 
 
-def _atom_key(atom: Atom) -> tuple:
-    """Sort key of an atom: symbols by name first, then floor-division atoms by text."""
-    if isinstance(atom, str):
-        return (0, atom, 0)
-    return (1, atom.sort_text, atom.divisor)
+def _variable_key(variable: Variable) -> tuple:
+    """Sort key of an variable: symbols by name first, then floor-division variables by text."""
+    if isinstance(variable, str):
+        return (0, variable, 0)
+    return (1, variable.sort_text, variable.divisor)
 
 
 def _monomial_degree(monomial: Monomial) -> int:
-    """Total degree of a monomial (floor-division atoms count as degree one)."""
+    """Total degree of a monomial (floor-division variables count as degree one)."""
     return sum(power for _, power in monomial)
 
 
 def _monomial_key(monomial: Monomial) -> tuple:
     """Sort key giving graded-lexicographic order, highest monomial first, constant last."""
     # Graded lex is a true monomial order, which keeps polynomial long division terminating.
-    return (-_monomial_degree(monomial), tuple((_atom_key(atom), -power) for atom, power in monomial))
+    return (-_monomial_degree(monomial), tuple((_variable_key(variable), -power) for variable, power in monomial))
 
 
-def _sorted_monomial(powers: Mapping[Atom, int]) -> Monomial:
-    """Canonical monomial from an atom -> power mapping, dropping zero powers."""
-    items = [(atom, power) for atom, power in powers.items() if power != 0]
-    return tuple(sorted(items, key=lambda item: _atom_key(item[0])))
+def _sorted_monomial(powers: Mapping[Variable, int]) -> Monomial:
+    """Canonical monomial from an variable -> power mapping, dropping zero powers."""
+    items = [(variable, power) for variable, power in powers.items() if power != 0]
+    return tuple(sorted(items, key=lambda item: _variable_key(item[0])))
 
 
 def _multiply_monomials(left: Monomial, right: Monomial) -> Monomial:
     """Product of two monomials."""
     powers = dict(left)
-    for atom, power in right:
-        powers[atom] = powers.get(atom, 0) + power
+    for variable, power in right:
+        powers[variable] = powers.get(variable, 0) + power
     return _sorted_monomial(powers)
 
 
 def _divide_monomials(dividend: Monomial, divisor: Monomial) -> Monomial | None:
     """Quotient of two monomials, or None when the divisor does not divide."""
     powers = dict(dividend)
-    for atom, power in divisor:
-        remaining = powers.get(atom, 0) - power
+    for variable, power in divisor:
+        remaining = powers.get(variable, 0) - power
         if remaining < 0:
             return None
-        powers[atom] = remaining
+        powers[variable] = remaining
     return _sorted_monomial(powers)
 
 
@@ -84,7 +84,7 @@ def _common_monomial(monomials: Iterable[Monomial]) -> Monomial:
     if not powers_list:
         return ()
     shared = set(powers_list[0]).intersection(*powers_list[1:])
-    return _sorted_monomial({atom: min(powers[atom] for powers in powers_list) for atom in shared})
+    return _sorted_monomial({variable: min(powers[variable] for powers in powers_list) for variable in shared})
 
 
 def _from_mapping(mapping: Mapping[Monomial, int]) -> Dim:
@@ -97,13 +97,13 @@ def _from_mapping(mapping: Mapping[Monomial, int]) -> Dim:
 # --------------------------------------------------------------------------- printing
 
 
-def _format_factor(atom: Atom, power: int, standalone: bool) -> str:
-    """Text of one atom raised to a power inside a product."""
-    if isinstance(atom, str):
-        text = atom
+def _format_factor(variable: Variable, power: int, standalone: bool) -> str:
+    """Text of one variable raised to a power inside a product."""
+    if isinstance(variable, str):
+        text = variable
     else:
         # `a // b` binds like `*`, so inside a product it needs parentheses to keep its meaning.
-        text = str(atom) if standalone else f"({atom})"
+        text = str(variable) if standalone else f"({variable})"
     return text if power == 1 else f"{text}**{power}"
 
 
@@ -113,9 +113,9 @@ def _format_term(monomial: Monomial, coefficient: int, first: bool) -> str:
     if not monomial:
         return str(magnitude)
     # A leading `-a // b` would parse as `(-a) // b`, so only non-leading negated floors stay bare.
-    single_atom = len(monomial) == 1 and monomial[0][1] == 1 and magnitude == 1
-    standalone = single_atom and (coefficient == 1 or not first)
-    factors = "*".join(_format_factor(atom, power, standalone) for atom, power in monomial)
+    single_variable = len(monomial) == 1 and monomial[0][1] == 1 and magnitude == 1
+    standalone = single_variable and (coefficient == 1 or not first)
+    factors = "*".join(_format_factor(variable, power, standalone) for variable, power in monomial)
     return factors if magnitude == 1 else f"{magnitude}*{factors}"
 
 
@@ -138,7 +138,7 @@ def _format_terms(terms: Terms) -> str:
 
 @dataclass(frozen=True, eq=False, repr=False)
 class Dim:
-    """A symbolic dimension: a normalized polynomial with integer coefficients over atoms."""
+    """A symbolic dimension: a normalized polynomial with integer coefficients over variables."""
 
     # Canonical (monomial, coefficient) pairs; build through the constructors, not directly.
     terms: Terms = ()
@@ -157,7 +157,7 @@ class Dim:
         """The dimension consisting of the single symbol `name`."""
         if not isinstance(name, str) or not name.isidentifier():
             raise ValueError(f"invalid dimension symbol name: {name!r}")
-        return Dim._of_atom(name)
+        return Dim._of_variable(name)
 
     @staticmethod
     def of(value: Dim | int) -> Dim:
@@ -167,15 +167,15 @@ class Dim:
         return Dim.const(value)
 
     @staticmethod
-    def _of_atom(atom: Atom) -> Dim:
-        """The dimension consisting of one atom (no name validation, for internal atoms)."""
-        return Dim(((((atom, 1),), 1),))
+    def _of_variable(variable: Variable) -> Dim:
+        """The dimension consisting of one variable (no name validation, for internal variables)."""
+        return Dim(((((variable, 1),), 1),))
 
     # ---- inspection
 
     @property
     def is_const(self) -> bool:
-        """True when the dimension has no atoms."""
+        """True when the dimension has no variables."""
         return not self.terms or (len(self.terms) == 1 and not self.terms[0][0])
 
     @property
@@ -192,17 +192,17 @@ class Dim:
 
     @cached_property
     def symbols(self) -> frozenset[str]:
-        """All symbol names, including those inside floor-division atoms."""
+        """All symbol names, including those inside floor-division variables."""
         names: set[str] = set()
         for monomial, _ in self.terms:
-            for atom, _ in monomial:
-                names |= {atom} if isinstance(atom, str) else atom.numerator.symbols
+            for variable, _ in monomial:
+                names |= {variable} if isinstance(variable, str) else variable.numerator.symbols
         return frozenset(names)
 
     @property
-    def atoms(self) -> frozenset[Atom]:
-        """The top-level atoms (symbols and floor-division atoms) of the polynomial."""
-        return frozenset(atom for monomial, _ in self.terms for atom, _ in monomial)
+    def variables(self) -> frozenset[Variable]:
+        """The top-level variables (symbols and floor-division variables) of the polynomial."""
+        return frozenset(variable for monomial, _ in self.terms for variable, _ in monomial)
 
     def is_linear_in_one_symbol(self) -> tuple[str, int, int] | None:
         """(symbol, a, b) when the dimension is `a*symbol + b` with a != 0, else None."""
@@ -231,21 +231,21 @@ class Dim:
         total = 0
         for monomial, coefficient in self.terms:
             product = coefficient
-            for atom, power in monomial:
-                product *= _evaluate_atom(atom, env) ** power
+            for variable, power in monomial:
+                product *= _evaluate_variable(variable, env) ** power
             total += product
         return total
 
     def substitute(self, env: Mapping[str, Dim | int]) -> Dim:
-        """Replace symbols by dimensions and re-normalize (also inside floor-division atoms)."""
+        """Replace symbols by dimensions and re-normalize (also inside floor-division variables)."""
         replacements = {name: Dim.of(value) for name, value in env.items()}
 
-        def replace_atom(atom: Atom) -> Dim:
-            if isinstance(atom, str):
-                return replacements.get(atom, Dim._of_atom(atom))
-            return atom.numerator.substitute(replacements) // atom.divisor
+        def replace_variable(variable: Variable) -> Dim:
+            if isinstance(variable, str):
+                return replacements.get(variable, Dim._of_variable(variable))
+            return variable.numerator.substitute(replacements) // variable.divisor
 
-        return _rebuild(self, replace_atom)
+        return _rebuild(self, replace_variable)
 
     # ---- arithmetic
 
@@ -399,7 +399,7 @@ class Dim:
 
 @dataclass(frozen=True)
 class FloorDiv:
-    """An atom `numerator // divisor` (divisor >= 2) that could not be simplified."""
+    """An variable `numerator // divisor` (divisor >= 2) that could not be simplified."""
 
     numerator: Dim
     divisor: int
@@ -411,7 +411,7 @@ class FloorDiv:
 
     @cached_property
     def sort_text(self) -> str:
-        """Text of the numerator, used to order atoms deterministically."""
+        """Text of the numerator, used to order variables deterministically."""
         return str(self.numerator)
 
     def __str__(self) -> str:
@@ -428,22 +428,22 @@ def _is_operand(value: object) -> bool:
     return isinstance(value, Dim) or (isinstance(value, int) and not isinstance(value, bool))
 
 
-def _evaluate_atom(atom: Atom, env: Mapping[str, int]) -> int:
-    """Integer value of one atom."""
-    if isinstance(atom, str):
-        if atom not in env:
-            raise KeyError(atom)
-        return env[atom]
-    return atom.numerator.evaluate(env) // atom.divisor
+def _evaluate_variable(variable: Variable, env: Mapping[str, int]) -> int:
+    """Integer value of one variable."""
+    if isinstance(variable, str):
+        if variable not in env:
+            raise KeyError(variable)
+        return env[variable]
+    return variable.numerator.evaluate(env) // variable.divisor
 
 
-def _rebuild(dim: Dim, replace_atom: Callable[[Atom], Dim]) -> Dim:
-    """Re-evaluate a polynomial with every atom replaced by a dimension."""
+def _rebuild(dim: Dim, replace_variable: Callable[[Variable], Dim]) -> Dim:
+    """Re-evaluate a polynomial with every variable replaced by a dimension."""
     total = Dim()
     for monomial, coefficient in dim.terms:
         product = Dim.const(coefficient)
-        for atom, power in monomial:
-            product = product * replace_atom(atom) ** power
+        for variable, power in monomial:
+            product = product * replace_variable(variable) ** power
         total = total + product
     return total
 
@@ -480,23 +480,23 @@ def _split_floor(variable: Dim, constant: int, divisor: int) -> Dim:
     constant_remainder = constant - divisor * constant_quotient
     whole = _from_mapping(quotient) + constant_quotient
     rest = _from_mapping(remainder)
-    nested = _single_floor_atom(rest)
+    nested = _single_floor_variable(rest)
     if nested is not None:
         # floor((n // d + k) / c) == floor((n + d*k) / (d*c)) keeps chained strides flat.
         flattened = nested.numerator + nested.divisor * constant_remainder
         return whole + _floor_divide(flattened, nested.divisor * divisor)
-    return whole + Dim._of_atom(FloorDiv(rest + constant_remainder, divisor))
+    return whole + Dim._of_variable(FloorDiv(rest + constant_remainder, divisor))
 
 
-def _single_floor_atom(dim: Dim) -> FloorDiv | None:
-    """The floor atom X when `dim` is exactly `X`, else None."""
+def _single_floor_variable(dim: Dim) -> FloorDiv | None:
+    """The floor variable X when `dim` is exactly `X`, else None."""
     if len(dim.terms) != 1:
         return None
     monomial, coefficient = dim.terms[0]
     if coefficient != 1 or len(monomial) != 1 or monomial[0][1] != 1:
         return None
-    atom = monomial[0][0]
-    return atom if isinstance(atom, FloorDiv) else None
+    variable = monomial[0][0]
+    return variable if isinstance(variable, FloorDiv) else None
 
 
 # --------------------------------------------------------------------------- cancellation
@@ -633,8 +633,8 @@ class _Parser:
         return self.power()
 
     def power(self) -> Dim:
-        """power := atom ('**' unary)?"""
-        base = self.atom()
+        """power := variable ('**' unary)?"""
+        base = self.variable()
         if self.peek() != "**":
             return base
         self.take()
@@ -643,8 +643,8 @@ class _Parser:
             raise ValueError(f"exponent must be a non-negative integer in {self.text!r}")
         return base**exponent.value
 
-    def atom(self) -> Dim:
-        """atom := number | name | '(' sum ')'"""
+    def variable(self) -> Dim:
+        """variable := number | name | '(' sum ')'"""
         token = self.take()
         if token == "(":
             inner = self.sum()

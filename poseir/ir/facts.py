@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 from functools import cached_property
 
 from poseir.ir.dims import (  # noqa: F401  (private helpers are shared by the two halves of the algebra)
-    Atom,
+    Variable,
     Dim,
     FloorDiv,
     Monomial,
@@ -118,31 +118,31 @@ def _match_modulus(difference: Dim) -> tuple[Dim, int, int, int] | None:
     for monomial, coefficient in difference.terms:
         if len(monomial) != 1 or monomial[0][1] != 1 or not isinstance(monomial[0][0], FloorDiv):
             continue
-        atom = monomial[0][0]
-        if coefficient % atom.divisor != 0:
+        variable = monomial[0][0]
+        if coefficient % variable.divisor != 0:
             continue
-        scale = -coefficient // atom.divisor
-        rest = difference - scale * (atom.numerator - atom.divisor * Dim._of_atom(atom))
+        scale = -coefficient // variable.divisor
+        rest = difference - scale * (variable.numerator - variable.divisor * Dim._of_variable(variable))
         if rest.is_const:
-            return atom.numerator, atom.divisor, scale, rest.value
+            return variable.numerator, variable.divisor, scale, rest.value
     return None
 
 
 def _floor_inequality(difference: Dim, op: str) -> tuple[Dim, str, Dim] | None:
-    """`a*(p // c) + b op 0` (one floor atom) as an equivalent relation on `p` itself.
+    """`a*(p // c) + b op 0` (one floor variable) as an equivalent relation on `p` itself.
 
     For integers, `p // c <= k` holds exactly when `p <= c*k + c - 1`, and `p // c >= k` when
     `p >= c*k`; so `where H // 32 <= 32` bounds `H` and everything computed from it.
     """
     terms = [(monomial, coefficient) for monomial, coefficient in difference.terms if monomial]
-    constant = difference - sum((Dim._of_atom(monomial[0][0]) * coefficient for monomial, coefficient in terms),
+    constant = difference - sum((Dim._of_variable(monomial[0][0]) * coefficient for monomial, coefficient in terms),
                                 Dim.const(0))
     if len(terms) != 1 or not constant.is_const or op not in ("<=", "<", ">=", ">"):
         return None
     (monomial, coefficient), = terms
     if len(monomial) != 1 or monomial[0][1] != 1 or not isinstance(monomial[0][0], FloorDiv):
         return None
-    atom = monomial[0][0]
+    variable = monomial[0][0]
     # a*f + b op 0  =>  f op' k with k a rational bound; keep integers exact by flooring/ceiling.
     if coefficient < 0:
         coefficient, constant = -coefficient, -constant
@@ -152,9 +152,9 @@ def _floor_inequality(difference: Dim, op: str) -> tuple[Dim, str, Dim] | None:
         bound, op = (bound - 1, "<=") if op == "<" else (bound + 1, ">=")
     if op == "<=":
         limit = bound // coefficient  # f <= limit
-        return atom.numerator, "<=", Dim.const(atom.divisor * limit + atom.divisor - 1)
+        return variable.numerator, "<=", Dim.const(variable.divisor * limit + variable.divisor - 1)
     limit = -((-bound) // coefficient)  # f >= limit
-    return atom.numerator, ">=", Dim.const(atom.divisor * limit)
+    return variable.numerator, ">=", Dim.const(variable.divisor * limit)
 
 
 def _solve_unit_symbol(difference: Dim) -> tuple[str, Dim] | None:
@@ -183,7 +183,7 @@ def _modulus_text(dim: Dim, modulus: int, remainder: int) -> str:
 def _residue_variable(symbol: str) -> Dim:
     """A fresh internal symbol standing for `symbol // modulus` in residue reasoning."""
     # '#' cannot appear in user symbol names, so this never collides with a real symbol.
-    return Dim._of_atom(f"#{symbol}")
+    return Dim._of_variable(f"#{symbol}")
 
 
 # --------------------------------------------------------------------------- Facts
@@ -423,28 +423,28 @@ class Facts:
         d = Dim.of(d)
         key = ("normalize", d)
         if key not in self._memo:
-            self._memo[key] = self._fold_multiples(_rebuild(d, self._normalize_atom))
+            self._memo[key] = self._fold_multiples(_rebuild(d, self._normalize_variable))
         return self._memo[key]
 
-    def _normalize_atom(self, atom: Atom) -> Dim:
-        """Normalized replacement of one atom."""
-        if isinstance(atom, str):
-            if atom in self._substitution_map:
-                return self.normalize(self._substitution_map[atom])
-            return Dim._of_atom(atom) if atom not in self.equalities else Dim.const(self.equalities[atom])
-        return self._shift_floors(self.normalize(atom.numerator) // atom.divisor)
+    def _normalize_variable(self, variable: Variable) -> Dim:
+        """Normalized replacement of one variable."""
+        if isinstance(variable, str):
+            if variable in self._substitution_map:
+                return self.normalize(self._substitution_map[variable])
+            return Dim._of_variable(variable) if variable not in self.equalities else Dim.const(self.equalities[variable])
+        return self._shift_floors(self.normalize(variable.numerator) // variable.divisor)
 
     def _shift_floors(self, d: Dim) -> Dim:
         """Rewrite `(n + k) // c` as `n // c + (r + k) // c` when `n % c == r` is known."""
 
-        def shift(atom: Atom) -> Dim:
-            if isinstance(atom, str):
-                return Dim._of_atom(atom)
-            variable, constant = atom.numerator._split_constant()
-            residue = self.residue(variable, atom.divisor)
+        def shift(variable: Variable) -> Dim:
+            if isinstance(variable, str):
+                return Dim._of_variable(variable)
+            varying, constant = variable.numerator._split_constant()
+            residue = self.residue(varying, variable.divisor)
             if residue is None:
-                return Dim._of_atom(atom)
-            return variable // atom.divisor + (residue + constant) // atom.divisor
+                return Dim._of_variable(variable)
+            return varying // variable.divisor + (residue + constant) // variable.divisor
 
         return _rebuild(d, shift)
 
@@ -459,16 +459,16 @@ class Facts:
             d = folded
 
     def _fold_term(self, monomial: Monomial, coefficient: int) -> Dim:
-        """One term with multiples of known-remainder floor atoms folded back."""
+        """One term with multiples of known-remainder floor variables folded back."""
         product = Dim.const(1)
-        for atom, power in monomial:
-            if isinstance(atom, FloorDiv):
-                residue = self.residue(atom.numerator, atom.divisor)
-                while residue is not None and power > 0 and coefficient % atom.divisor == 0:
-                    coefficient //= atom.divisor
+        for variable, power in monomial:
+            if isinstance(variable, FloorDiv):
+                residue = self.residue(variable.numerator, variable.divisor)
+                while residue is not None and power > 0 and coefficient % variable.divisor == 0:
+                    coefficient //= variable.divisor
                     power -= 1
-                    product = product * (atom.numerator - residue)
-            product = product * Dim._of_atom(atom) ** power
+                    product = product * (variable.numerator - residue)
+            product = product * Dim._of_variable(variable) ** power
         return product * coefficient
 
     def residue(self, d: Dim | int, modulus: int) -> int | None:
@@ -512,18 +512,18 @@ class Facts:
         low, high = 0, 0
         for monomial, coefficient in d.terms:
             term = (coefficient, coefficient)
-            for atom, power in monomial:
-                term = _multiply_intervals(term, _power_interval(self._atom_interval(atom), power))
+            for variable, power in monomial:
+                term = _multiply_intervals(term, _power_interval(self._atom_interval(variable), power))
             low, high = _add_bounds(low, term[0]), _add_bounds(high, term[1])
         return low, high
 
-    def _atom_interval(self, atom: Atom) -> tuple:
-        """Interval of one atom."""
-        if isinstance(atom, str):
-            low, high = self.bounds(atom)
+    def _atom_interval(self, variable: Variable) -> tuple:
+        """Interval of one variable."""
+        if isinstance(variable, str):
+            low, high = self.bounds(variable)
             return low, _INFINITY if high is None else high
-        low, high = self._interval(atom.numerator)
-        return _floor_bound(low, atom.divisor), _floor_bound(high, atom.divisor)
+        low, high = self._interval(variable.numerator)
+        return _floor_bound(low, variable.divisor), _floor_bound(high, variable.divisor)
 
     # ---- comparisons
 
@@ -560,14 +560,14 @@ class Facts:
                   if len(monomial) == 1 and isinstance(monomial[0][0], FloorDiv) and monomial[0][1] == 1]
         if not floors:
             return low, high
-        scale = math.lcm(*(atom.divisor for atom, _ in floors))
+        scale = math.lcm(*(variable.divisor for variable, _ in floors))
         rest = d * scale
         slack = (0, 0)
-        for atom, coefficient in floors:
-            weight = coefficient * (scale // atom.divisor)
-            rest = rest - Dim._of_atom(atom) * coefficient * scale + atom.numerator * weight
+        for variable, coefficient in floors:
+            weight = coefficient * (scale // variable.divisor)
+            rest = rest - Dim._of_variable(variable) * coefficient * scale + variable.numerator * weight
             # The term -weight * r with 0 <= r <= divisor - 1.
-            extreme = -weight * (atom.divisor - 1)
+            extreme = -weight * (variable.divisor - 1)
             slack = (_add_bounds(slack[0], min(0, extreme)), _add_bounds(slack[1], max(0, extreme)))
         rest_low, rest_high = self._interval(self.normalize(rest))
         scaled_low, scaled_high = _add_bounds(rest_low, slack[0]), _add_bounds(rest_high, slack[1])
