@@ -27,6 +27,8 @@ CASES = [
     ("motionbert", {"keypoints": (1, 27, 17, 3)}),
     ("mixste", {"keypoints": (1, 27, 17, 2)}),
     ("integral", {"image": (1, 3, 256, 256)}),
+    ("mhformer", {"keypoints": (1, 351, 17, 2)}),
+    ("semgcn_nonlocal", {"pose_2d": (64, 16, 2)}),
 ]
 # Published configurations, except MixSTE at 27 frames (its 243-frame clip costs ~295 GFLOPs,
 # minutes in numpy); MotionBERT accepts any clip length up to 243.
@@ -35,7 +37,8 @@ SMALL = {"videopose3d": {"channels": 64}, "simplebaseline": {"linear_size": 64},
          "poseformer": {"embed_dim_ratio": 8, "depth": 2}, "semgcn": {"hid_dim": 16},
          "motionbert": {"dim_feat": 32, "dim_rep": 32, "depth": 1}, "mixste": {"num_frame": 27, "embed_dim_ratio": 16,
                                                                              "depth": 2},
-         "integral": {"width": 8}}
+         "integral": {"width": 8}, "mhformer": {"frames": 27, "channel": 16, "d_hid": 32},
+         "semgcn_nonlocal": {"hid_dim": 16}}
 
 
 def median_time(function, repeats: int) -> float:

@@ -53,6 +53,17 @@ EXAMPLES = [
         ({"image": (2, 3, 256, 256)}, ["--set", "width=16", "--set", "deconv_filters=32"]),
         ({"image": (1, 3, 128, 192)}, ["--set", "width=16", "--set", "deconv_filters=32"]),
     ]),
+    # MHFormer accepts only T = frames: the paper's 351-frame clip and an 81-frame model, each with
+    # 128 hypothesis channels.
+    ("mhformer.pose", [
+        ({"keypoints": (1, 351, 17, 2)}, ["--set", "channel=128", "--set", "d_hid=256"]),
+        ({"keypoints": (2, 81, 17, 2)}, ["--set", "frames=81", "--set", "channel=128", "--set", "d_hid=256"]),
+    ]),
+    # The paper's SemGCN with non-local blocks; one export serves both batch sizes.
+    ("semgcn_nonlocal.pose", [
+        ({"pose_2d": (4, 16, 2)}, []),
+        ({"pose_2d": (11, 16, 2)}, []),
+    ]),
 ]
 
 

@@ -1,6 +1,6 @@
 """The official PyTorch state_dict tables of the example networks, written out from the reference.
 
-Source: ../shared/reference/pose-networks.md (sections 3.1 to 3.5, 3.7 and 3.8), which lists every key
+Source: ../shared/reference/pose-networks.md (sections 3.1 to 3.8), which lists every key
 and shape of the official implementations. These tables are independent of poseir's code.
 """
 
@@ -152,6 +152,106 @@ def semgcn(hid_dim: int = 128, num_layers: int = 4) -> dict:
     return table
 
 
+def _layer_norm(prefix: str, width: int) -> dict:
+    """A LayerNorm's weight and bias."""
+    return {f"{prefix}.weight": (width,), f"{prefix}.bias": (width,)}
+
+
+def _linear(prefix: str, width_in: int, width_out: int) -> dict:
+    """A Linear(in -> out) with bias: weight (out, in), bias (out,)."""
+    return {f"{prefix}.weight": (width_out, width_in), f"{prefix}.bias": (width_out,)}
+
+
+def _hypothesis_mlp(prefix: str, channel: int, hidden: int) -> dict:
+    """The MLP over the three concatenated hypotheses of an SHR or CHI block, with its LayerNorm."""
+    table = _layer_norm(f"{prefix}.norm2", 3 * channel)
+    table.update(_linear(f"{prefix}.mlp.fc1", 3 * channel, hidden))
+    table.update(_linear(f"{prefix}.mlp.fc2", hidden, 3 * channel))
+    return table
+
+
+def mhformer(frames: int = 351, joints: int = 17, channel: int = 512, hidden: int = 1024, layers: int = 3) -> dict:
+    """Vegetebird/MHFormer Model (section 3.6): 273 entries for the 351-frame model.
+
+    The MHG encoders have width `frames` and 34 tokens (2 * joints), 4 blocks with MLP 2 * frames; the
+    hypothesis transformer has `layers - 1` SHR blocks and one CHI block. Up to 27 frames each
+    embedding is Conv1d, BatchNorm1d, ReLU, Dropout (an nn.Sequential); above, a bare Conv1d.
+    """
+    table = {}
+    for k in (1, 2, 3):
+        table.update(_layer_norm(f"norm_{k}", frames))
+    for k in (1, 2, 3):
+        prefix = f"Transformer_encoder_{k}"
+        table[f"{prefix}.pos_embed"] = (1, 2 * joints, frames)
+        for block in range(4):
+            table.update(_transformer_block(f"{prefix}.blocks.{block}", frames, 2 * frames))
+        table.update(_layer_norm(f"{prefix}.norm", frames))
+    for k in (1, 2, 3):
+        if frames > 27:
+            table[f"embedding_{k}.weight"] = (channel, 2 * joints, 1)
+            table[f"embedding_{k}.bias"] = (channel,)
+        else:
+            table[f"embedding_{k}.0.weight"] = (channel, 2 * joints, 1)
+            table[f"embedding_{k}.0.bias"] = (channel,)
+            table.update(_batch_norm(f"embedding_{k}.1", channel))
+    prefix = "Transformer_hypothesis"
+    for k in (1, 2, 3):
+        table[f"{prefix}.pos_embed_{k}"] = (1, frames, channel)
+    for block in range(layers - 1):
+        shr = f"{prefix}.SHR_blocks.{block}"
+        for k in (1, 2, 3):
+            table.update(_layer_norm(f"{shr}.norm1_{k}", channel))
+            table.update(_linear(f"{shr}.attn_{k}.qkv", channel, 3 * channel))
+            table.update(_linear(f"{shr}.attn_{k}.proj", channel, channel))
+        table.update(_hypothesis_mlp(shr, channel, hidden))
+    chi = f"{prefix}.CHI_blocks.0"
+    for row in (1, 2, 3):
+        for column in (1, 2, 3):
+            table.update(_layer_norm(f"{chi}.norm3_{row}{column}", channel))
+    for k in (1, 2, 3):
+        for projection in ("linear_q", "linear_k", "linear_v", "proj"):
+            table.update(_linear(f"{chi}.attn_{k}.{projection}", channel, channel))
+    table.update(_hypothesis_mlp(chi, channel, hidden))
+    table.update(_layer_norm(f"{prefix}.norm", 3 * channel))
+    table.update(_batch_norm("regression.0", 3 * channel))
+    table["regression.1.weight"] = (3 * joints, 3 * channel, 1)
+    table["regression.1.bias"] = (3 * joints,)
+    return table
+
+
+def _non_local(prefix: str, width: int) -> dict:
+    """A _GraphNonLocal's GraphNonLocal (inter channels width / 2, sub-sampled g and phi, BN in W)."""
+    inter = width // 2
+    table = {}
+    for conv in ("g.0", "theta", "phi.0"):
+        table[f"{prefix}.nonlocal.{conv}.weight"] = (inter, width, 1)
+        table[f"{prefix}.nonlocal.{conv}.bias"] = (inter,)
+    table[f"{prefix}.nonlocal.concat_project.0.weight"] = (1, 2 * inter, 1, 1)
+    table[f"{prefix}.nonlocal.W.0.weight"] = (width, inter, 1)
+    table[f"{prefix}.nonlocal.W.0.bias"] = (width,)
+    table.update(_batch_norm(f"{prefix}.nonlocal.W.1", width))
+    return table
+
+
+def semgcn_nonlocal(hid_dim: int = 128, num_layers: int = 4) -> dict:
+    """garyzhao/SemGCN SemGCN with nodes_group (section 3.7): 145 entries.
+
+    A non-local block follows the input layer (gconv_input.1) and each residual layer, so the residual
+    layers are gconv_layers.{0, 2, ...} and the blocks gconv_layers.{1, 3, ...}.
+    """
+    table = _sem_graph_conv("gconv_input.0.gconv", 2, hid_dim)
+    table.update(_batch_norm("gconv_input.0.bn", hid_dim))
+    table.update(_non_local("gconv_input.1", hid_dim))
+    for layer in range(num_layers):
+        for conv in ("gconv1", "gconv2"):
+            prefix = f"gconv_layers.{2 * layer}.{conv}"
+            table.update(_sem_graph_conv(f"{prefix}.gconv", hid_dim, hid_dim))
+            table.update(_batch_norm(f"{prefix}.bn", hid_dim))
+        table.update(_non_local(f"gconv_layers.{2 * layer + 1}", hid_dim))
+    table.update(_sem_graph_conv("gconv_output", hid_dim, 3))
+    return table
+
+
 def integral(joints: int = 18, depth: int = 64, blocks=(3, 4, 6, 3), width: int = 64, filters: int = 256) -> dict:
     """JimmySuen/integral-human-pose ResPoseNet (ResNet-50, 3 deconvs x 256, 18 joints, depth 64): 338 entries.
 
@@ -199,3 +299,13 @@ ENTRY_COUNTS["semgcn"] = 75
 # Integral regression (section 3.8): 338 entries, counting the 56 BatchNorms' num_batches_tracked.
 PARAMETER_COUNTS["integral"] = 34_291_392
 ENTRY_COUNTS["integral"] = 338
+
+# MHFormer (section 3.6), 351 frames: 273 entries with regression.0's num_batches_tracked. The
+# reference also gives the trainable counts at other clip lengths (27 frames: BN embeddings).
+PARAMETER_COUNTS["mhformer"] = 31_516_125
+ENTRY_COUNTS["mhformer"] = 273
+MHFORMER_PARAMETERS_BY_FRAMES = {243: 25_165_077, 81: 19_837_545, 27: 19_184_517}
+
+# SemGCN with non-local blocks (section 3.7): 145 entries, counting 14 BatchNorms' num_batches_tracked.
+PARAMETER_COUNTS["semgcn_nonlocal"] = 434_703
+ENTRY_COUNTS["semgcn_nonlocal"] = 145

@@ -24,6 +24,8 @@ SMALL = {
     "motionbert": {"dim_feat": 16, "dim_rep": 16, "depth": 2, "maxlen": 27},
     "semgcn": {"hid_dim": 32, "num_layers": 2},
     "integral": {"width": 8, "depth": 8, "deconv_filters": 16},
+    "mhformer": {"frames": 27, "channel": 16, "d_hid": 32},
+    "semgcn_nonlocal": {"hid_dim": 32, "num_layers": 2},
 }
 
 # Two different sizes per example and mode: a size baked into a reshape cannot pass both.
@@ -53,6 +55,15 @@ SIZES = {
     ("integral", "train"): [({"image": (2, 3, 64, 96), "target": (2, 18, 3), "visibility": (2, 18, 3)}, {}),
                             ({"image": (3, 3, 32, 64), "target": (3, 5, 3), "visibility": (3, 5, 3)},
                              {"joints": 5, "layers": (1, 2, 1, 1)})],
+    # MHFormer accepts only T = frames (a multiple of the 9 MHG heads): up to 27 frames the embeddings
+    # carry BatchNorm, above they are bare convolutions; both kinds per mode.
+    ("mhformer", "infer"): [({"keypoints": (2, 27, 17, 2)}, {}), ({"keypoints": (3, 36, 17, 2)}, {"frames": 36})],
+    ("mhformer", "train"): [({"keypoints": (2, 27, 17, 2), "target": (2, 27, 17, 3)}, {}),
+                            ({"keypoints": (1, 45, 17, 2), "target": (1, 45, 17, 3)}, {"frames": 45, "layers": 2})],
+    ("semgcn_nonlocal", "infer"): [({"pose_2d": (2, 16, 2)}, {}),
+                                   ({"pose_2d": (5, 16, 2)}, {"hid_dim": 24, "num_layers": 1})],
+    ("semgcn_nonlocal", "train"): [({"pose_2d": (3, 16, 2), "target": (3, 16, 3)}, {}),
+                                   ({"pose_2d": (8, 16, 2), "target": (8, 16, 3)}, {"num_layers": 3})],
 }
 
 
@@ -80,6 +91,22 @@ def test_state_dict_equals_official(name):
         assert len(table) == official_tables.ENTRY_COUNTS[name]
         trainable = sum(int(np.prod(p.shape)) for p in graph.parameters if p.kind == "parameter")
         assert trainable == official_tables.PARAMETER_COUNTS[name]
+
+
+@pytest.mark.parametrize("frames", sorted(official_tables.MHFORMER_PARAMETERS_BY_FRAMES))
+def test_mhformer_state_dict_at_other_clip_lengths(frames):
+    """The reference's parameter counts for 243, 81 and 27 frames (27: BatchNorm in the embeddings)."""
+    graph, result = build(example("mhformer"), overrides={"frames": frames})
+    assert graph is not None, render(result.sorted_diagnostics(), result.sources, "human")
+    assert {parameter.name: parameter.shape for parameter in graph.parameters} == official_tables.mhformer(frames)
+    trainable = sum(int(np.prod(p.shape)) for p in graph.parameters if p.kind == "parameter")
+    assert trainable == official_tables.MHFORMER_PARAMETERS_BY_FRAMES[frames]
+
+
+def test_semgcn_nonlocal_without_groups_is_semgcn():
+    """`nodes_group = []` builds the plain SemGCN: the official class without non-local blocks."""
+    graph, _ = build(example("semgcn_nonlocal"), overrides={"nodes_group": ()})
+    assert {parameter.name: parameter.shape for parameter in graph.parameters} == official_tables.semgcn()
 
 
 def random_inputs(shapes: dict, seed: int) -> dict:

@@ -525,3 +525,206 @@ def test_soft_argmax_finds_the_peak_of_each_joint():
         coords = run_graph(graph, {"x": x}, {})["y"]
         expected = [[col / width - 0.5, y / height - 0.5, z / 4 - 0.5] for z, y, col in peaks]
         np.testing.assert_allclose(coords, np.broadcast_to(expected, (2, 3, 3)), atol=1e-5)
+
+
+# --------------------------------------------------------------------------- MHFormer
+
+
+def heads_attention(q, k, v, heads):
+    """softmax(q k^T / sqrt(d)) v for each head (a contiguous slice of the channels), one head at a time."""
+    width = q.shape[-1]
+    head = width // heads
+    out = np.zeros_like(q)
+    for index in range(heads):
+        part = slice(index * head, (index + 1) * head)
+        scores = softmax_last(q[..., part] @ np.swapaxes(k[..., part], -1, -2) * head ** -0.5)
+        out[..., part] = scores @ v[..., part]
+    return out
+
+
+def self_attention(x, w, prefix, heads):
+    """timm Attention: qkv laid out as (3, heads, head) on the output channels, then proj."""
+    width = x.shape[-1]
+    qkv = linear(x, w, prefix + ".qkv")
+    q, k, v = qkv[..., :width], qkv[..., width:2 * width], qkv[..., 2 * width:]
+    return linear(heads_attention(q, k, v, heads), w, prefix + ".proj")
+
+
+def cross_attention(query_from, key_from, value_from, w, prefix, heads):
+    """MHFormer Cross_Attention: separate q, k, v projections of three inputs, then proj."""
+    q = linear(query_from, w, prefix + ".linear_q")
+    k = linear(key_from, w, prefix + ".linear_k")
+    v = linear(value_from, w, prefix + ".linear_v")
+    return linear(heads_attention(q, k, v, heads), w, prefix + ".proj")
+
+
+def hypothesis_mlp(hypotheses, w, prefix):
+    """Concatenate the hypotheses on channels, x + MLP(LN(x)) with eps 1e-6, split back into thirds."""
+    x = np.concatenate(hypotheses, axis=-1)
+    h = layer_norm(x, w, prefix + ".norm2", 1e-6)
+    x = x + linear(gelu(linear(h, w, prefix + ".mlp.fc1")), w, prefix + ".mlp.fc2")
+    return np.split(x, 3, axis=-1)
+
+
+def reference_mhformer(x, w, layers, train=False):
+    """Reference section 3.6 (dropout and drop-path off): MHG over time, embeddings, SHR, CHI, regression."""
+    norm = batch_norm_train if train else batch_norm_eval
+    batch, frames, joints, _ = x.shape
+    h = x.astype(np.float64).transpose(0, 2, 3, 1).reshape(batch, joints * 2, frames)  # b f j c -> b (j c) f
+    hypotheses = []
+    for k in (1, 2, 3):  # x_k = x_{k-1} + TE_k(LN_k(x_{k-1})), LayerNorm over the frames
+        encoder = f"Transformer_encoder_{k}"
+        encoded = layer_norm(h, w, f"norm_{k}", 1e-5) + w[encoder + ".pos_embed"]
+        for block in range(4):
+            encoded = attention_block(encoded, w, f"{encoder}.blocks.{block}", heads=9)
+        h = h + layer_norm(encoded, w, encoder + ".norm", 1e-6)
+        hypotheses.append(h)
+    embedded = []
+    for k, h in enumerate(hypotheses, start=1):
+        if frames > 27:
+            e = conv1d_loops(h, w[f"embedding_{k}.weight"]) + w[f"embedding_{k}.bias"][None, :, None]
+        else:  # Conv1d, BatchNorm1d, ReLU (Dropout off)
+            e = conv1d_loops(h, w[f"embedding_{k}.0.weight"]) + w[f"embedding_{k}.0.bias"][None, :, None]
+            e = np.maximum(norm(e, w, f"embedding_{k}.1"), 0)
+        embedded.append(e.transpose(0, 2, 1) + w[f"Transformer_hypothesis.pos_embed_{k}"])  # (B, F, C)
+    x1, x2, x3 = embedded
+    for block in range(layers - 1):
+        shr = f"Transformer_hypothesis.SHR_blocks.{block}"
+        x1, x2, x3 = (xk + self_attention(layer_norm(xk, w, f"{shr}.norm1_{k}", 1e-6), w, f"{shr}.attn_{k}", 8)
+                      for k, xk in ((1, x1), (2, x2), (3, x3)))
+        x1, x2, x3 = hypothesis_mlp((x1, x2, x3), w, shr)
+    chi = "Transformer_hypothesis.CHI_blocks.0"
+
+    def ln(v, name):
+        return layer_norm(v, w, f"{chi}.norm3_{name}", 1e-6)
+
+    # Sequential updates: queries from the other hypotheses (x1, x2 as already updated), values from itself.
+    x1 = x1 + cross_attention(ln(x2, "11"), ln(x3, "12"), ln(x1, "13"), w, f"{chi}.attn_1", 8)
+    x2 = x2 + cross_attention(ln(x1, "21"), ln(x3, "22"), ln(x2, "23"), w, f"{chi}.attn_2", 8)
+    x3 = x3 + cross_attention(ln(x1, "31"), ln(x2, "32"), ln(x3, "33"), w, f"{chi}.attn_3", 8)
+    x1, x2, x3 = hypothesis_mlp((x1, x2, x3), w, chi)
+    h = layer_norm(np.concatenate([x1, x2, x3], -1), w, "Transformer_hypothesis.norm", 1e-6)
+    h = norm(h.transpose(0, 2, 1), w, "regression.0")  # (B, 3C, F)
+    h = conv1d_loops(h, w["regression.1.weight"]) + w["regression.1.bias"][None, :, None]  # (B, 3J, F)
+    return h.reshape(batch, joints, 3, frames).transpose(0, 3, 1, 2)  # b (j c) f -> b f j c
+
+
+def test_mhformer_matches_reference():
+    """Inference at 27 frames (BatchNorm embeddings) and 36; training (batch statistics, root-zeroed
+    MPJPE, dropout and drop-path at 0) at 36 and 45 frames."""
+    path = str(EXAMPLES / "mhformer.pose")
+    for mode, batch, frames, layers, seed in (("infer", 2, 27, 3, 0), ("infer", 3, 36, 2, 1),
+                                              ("train", 2, 36, 3, 2), ("train", 3, 45, 2, 3)):
+        overrides = {"frames": frames, "channel": 16, "d_hid": 24, "layers": layers, "drop_rate": 0.0,
+                     "drop_path_rate": 0.0}
+        graph, result = build(path, mode=mode, overrides=overrides)
+        assert graph is not None, result.diagnostics
+        weights = perturbed(randomized_weights(graph, seed), seed)
+        rng = np.random.default_rng(seed)
+        x = rng.standard_normal((batch, frames, 17, 2)).astype(np.float32)
+        target = rng.standard_normal((batch, frames, 17, 3)).astype(np.float32)
+        inputs = {"keypoints": x, "target": target} if mode == "train" else {"keypoints": x}
+        outputs = run_graph(graph, inputs, weights)
+        expected = reference_mhformer(x, weights, layers, train=mode == "train")
+        assert outputs["pose"].shape == expected.shape == (batch, frames, 17, 3)
+        np.testing.assert_allclose(outputs["pose"], expected, rtol=1e-3, atol=1e-4)
+        if mode == "train":
+            root_zeroed = target.copy()
+            root_zeroed[:, :, 0] = 0
+            np.testing.assert_allclose(outputs["loss"], mpjpe(expected, root_zeroed), rtol=1e-4)
+
+
+def test_mhformer_flip_augmentation_matches_the_recipe():
+    """MHFormer's evaluation: (f(x) + unflip(f(flip(x)))) / 2 with its hard-coded joint lists."""
+    overrides = {"frames": 27, "channel": 16, "d_hid": 24}
+    path = str(EXAMPLES / "mhformer.pose")
+    plain, _ = build(path, overrides=overrides)
+    tta, _ = build(path, overrides={**overrides, "test_time_flip": True})
+    weights = randomized_weights(plain, 4)
+    x = np.random.default_rng(4).standard_normal((2, 27, 17, 2)).astype(np.float32)
+    flipped = x[:, :, H36M_FLIP] * np.array([-1, 1], np.float32)
+    y = run_graph(plain, {"keypoints": x}, weights)["pose"]
+    y_flipped = run_graph(plain, {"keypoints": flipped}, weights)["pose"]
+    expected = (y + y_flipped[:, :, H36M_FLIP] * np.array([-1, 1, 1], np.float32)) / 2
+    np.testing.assert_allclose(run_graph(tta, {"keypoints": x}, weights)["pose"], expected, rtol=1e-5, atol=1e-6)
+
+
+# --------------------------------------------------------------------------- SemGCN with non-local blocks
+
+# The official joint groups of the 16-joint skeleton, and the grouped and restored orders the
+# reference (section 3.7) spells out.
+SEMGCN_GROUPED = [2, 3, 5, 6, 1, 4, 0, 7, 8, 9, 14, 15, 11, 12, 10, 13]
+SEMGCN_RESTORED = [6, 4, 0, 1, 5, 2, 3, 7, 8, 9, 14, 12, 13, 15, 10, 11]
+
+
+def conv1x1(x, w, prefix):
+    """A kernel-1 Conv1d with bias on (B, C, L)."""
+    return np.einsum("oc,bcl->bol", w[prefix + ".weight"][:, :, 0], x) + w[prefix + ".bias"][None, :, None]
+
+
+def non_local(h, w, prefix, norm):
+    """_GraphNonLocal on (B, J, C): grouped order, the 1-D non-local block with sub-sample 2, restored order."""
+    x = h[:, SEMGCN_GROUPED].transpose(0, 2, 1)  # (B, C, J)
+    block = prefix + ".nonlocal"
+
+    def pool_pairs(v):  # MaxPool1d(2): the larger of each pair of neighbours
+        return np.maximum(v[:, :, 0::2], v[:, :, 1::2])
+
+    g = pool_pairs(conv1x1(x, w, block + ".g.0"))  # (B, C/2, J/2)
+    theta = conv1x1(x, w, block + ".theta")  # (B, C/2, J)
+    phi = pool_pairs(conv1x1(x, w, block + ".phi.0"))  # (B, C/2, J/2)
+    inter = theta.shape[1]
+    project = w[block + ".concat_project.0.weight"][0, :, 0, 0]
+    # The 1x1 Conv2d over [theta_i; phi_j] is a sum of a term in i and a term in j.
+    f = np.maximum(np.einsum("c,bci->bi", project[:inter], theta)[:, :, None]
+                   + np.einsum("c,bcj->bj", project[inter:], phi)[:, None, :], 0)
+    y = np.einsum("bij,bcj->bci", f / f.shape[-1], g)  # (B, C/2, J)
+    z = norm(conv1x1(y, w, block + ".W.0"), w, block + ".W.1") + x
+    return z.transpose(0, 2, 1)[:, SEMGCN_RESTORED]
+
+
+def reference_semgcn_nonlocal(x, w, layers, train=False):
+    """SemGCN with a non-local block after the input layer and after each residual layer."""
+    mask = semgcn_mask()
+    norm = batch_norm_train if train else batch_norm_eval
+
+    def graph_conv(h, prefix):
+        h = sem_graph_conv(h, w, prefix + ".gconv", mask).transpose(0, 2, 1)
+        return np.maximum(norm(h, w, prefix + ".bn").transpose(0, 2, 1), 0)
+
+    h = non_local(graph_conv(x.astype(np.float64), "gconv_input.0"), w, "gconv_input.1", norm)
+    for layer in range(layers):
+        residual = f"gconv_layers.{2 * layer}"
+        h = h + graph_conv(graph_conv(h, residual + ".gconv1"), residual + ".gconv2")
+        h = non_local(h, w, f"gconv_layers.{2 * layer + 1}", norm)
+    return sem_graph_conv(h, w, "gconv_output", mask)
+
+
+def test_semgcn_restored_order_inverts_the_grouping():
+    assert [SEMGCN_GROUPED[index] for index in SEMGCN_RESTORED] == list(range(16))
+
+
+def test_semgcn_nonlocal_matches_reference():
+    """Inference and training (batch statistics, MSE loss), with the non-local BatchNorm scale away from 0."""
+    path = str(EXAMPLES / "semgcn_nonlocal.pose")
+    for batch, layers, seed in ((2, 2, 0), (7, 1, 1)):
+        overrides = {"hid_dim": 32, "num_layers": layers}
+        infer, result = build(path, mode="infer", overrides=overrides)
+        assert infer is not None, result.diagnostics
+        train, result = build(path, mode="train", overrides=overrides)
+        assert train is not None, result.diagnostics
+        weights = perturbed(randomized_weights(infer, seed), seed)
+        rng = np.random.default_rng(seed)
+        for name in weights:
+            if name.endswith(".e"):
+                weights[name] = rng.normal(0, 1.0, weights[name].shape).astype(np.float32)
+        x = rng.standard_normal((batch, 16, 2)).astype(np.float32)
+        target = rng.standard_normal((batch, 16, 3)).astype(np.float32)
+        pose = run_graph(infer, {"pose_2d": x}, weights)["pose_3d"]
+        expected = reference_semgcn_nonlocal(x, weights, layers)
+        assert pose.shape == expected.shape == (batch, 16, 3)
+        np.testing.assert_allclose(pose, expected, rtol=1e-4, atol=1e-4)
+        trained = run_graph(train, {"pose_2d": x, "target": target}, weights)
+        expected = reference_semgcn_nonlocal(x, weights, layers, train=True)
+        np.testing.assert_allclose(trained["pose_3d"], expected, rtol=1e-4, atol=1e-4)
+        np.testing.assert_allclose(trained["loss"], np.mean((expected - target) ** 2), rtol=1e-4)

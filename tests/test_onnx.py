@@ -33,7 +33,7 @@ from test_examples import SIZES, SMALL, example
 
 ROOT = Path(__file__).resolve().parent.parent
 NAMES = ("videopose3d", "simplebaseline", "poseformer", "mixste", "motionbert", "semgcn")
-NAMES = (*NAMES, "integral")
+NAMES = (*NAMES, "integral", "mhformer", "semgcn_nonlocal")
 
 
 def randomized_weights(graph: Graph, seed: int) -> dict[str, np.ndarray]:
@@ -222,6 +222,8 @@ EXAMPLE_SIZES = {"videopose3d": {"B": 1013, "T": 1291}, "simplebaseline": {"B": 
 EXAMPLE_SIZES["semgcn"] = {"B": 1049}
 # Image sides are multiples of 32 whose halvings (35, 70, 140, 280, 560; 37, 74, ...) are no constant.
 EXAMPLE_SIZES["integral"] = {"B": 1051, "H": 1120, "W": 1184}
+EXAMPLE_SIZES["mhformer"] = {"B": 1061}
+EXAMPLE_SIZES["semgcn_nonlocal"] = {"B": 1063}
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -480,18 +482,20 @@ def test_symbols_are_solved_from_linear_axes_or_reported():
 
 
 @pytest.mark.parametrize("opset", [13, 17])
-def test_semgcn_train_flow_matches_numpy(opset):
-    """Batch statistics over (batch, joints) of every graph convolution and the MSE loss, in onnxruntime."""
-    graph = small_graph("semgcn", "train")
+@pytest.mark.parametrize("name", ["semgcn", "semgcn_nonlocal"])
+def test_semgcn_train_flow_matches_numpy(name, opset):
+    """Batch statistics over (batch, joints) of every graph convolution (and non-local block) and the MSE
+    loss, in onnxruntime."""
+    graph = small_graph(name, "train")
     weights = randomized_weights(graph, 9)
     rng = np.random.default_rng(9)
-    for name in weights:  # learned adjacency weights away from their initial 1
-        if name.endswith(".e"):
-            weights[name] = rng.normal(0, 1.0, weights[name].shape).astype(np.float32)
+    for key in weights:  # learned adjacency weights away from their initial 1
+        if key.endswith(".e"):
+            weights[key] = rng.normal(0, 1.0, weights[key].shape).astype(np.float32)
     model = export(graph, weights, opset)
     onnx.checker.check_model(model, full_check=True)
     assert "ScatterElements" in {node.op_type for node in model.graph.node}
-    for seed, (shapes, extra) in enumerate(SIZES[("semgcn", "train")]):
+    for seed, (shapes, extra) in enumerate(SIZES[(name, "train")]):
         if not extra:
             assert_matches_numpy(model, graph, weights, random_inputs(shapes, seed))
 
@@ -514,3 +518,27 @@ def test_integral_train_flow_matches_numpy():
         expected, got = run_graph(graph, inputs, weights), run_onnx(model, inputs)
         for name in ("heatmaps", "coords", "loss"):
             np.testing.assert_allclose(got[name], expected[name], rtol=1e-3, atol=1e-3, err_msg=name)
+
+
+# --------------------------------------------------------------------------- MHFormer
+
+
+def test_mhformer_train_flow_matches_numpy():
+    """Seq2seq training: batch-statistics regression BN and the root-zeroed MPJPE, with dropout and drop-path
+    at 0 (36 frames: bare convolution embeddings, no hard-coded Dropout(0.25)), at two batch sizes."""
+    graph = small_graph("mhformer", "train", frames=36, drop_rate=0.0, drop_path_rate=0.0)
+    weights = randomized_weights(graph, 10)
+    model = export(graph, weights)
+    onnx.checker.check_model(model, full_check=True)
+    for seed, batch in enumerate((2, 5)):
+        shapes = {"keypoints": (batch, 36, 17, 2), "target": (batch, 36, 17, 3)}
+        assert_matches_numpy(model, graph, weights, random_inputs(shapes, seed))
+
+
+def test_mhformer_flip_augmentation_exports():
+    """The inference-only flip TTA (mirrored clip as a second batch half) runs in onnxruntime as in numpy."""
+    graph = small_graph("mhformer", test_time_flip=True)
+    weights = randomized_weights(graph, 11)
+    model = export(graph, weights)
+    for seed, batch in enumerate((1, 3)):
+        assert_matches_numpy(model, graph, weights, random_inputs({"keypoints": (batch, 27, 17, 2)}, seed))

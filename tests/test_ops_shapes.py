@@ -382,6 +382,36 @@ def test_max_pool2d_matches_loops(kernel, stride, padding):
     np.testing.assert_array_equal(unbatched, expected[0])
 
 
+@pytest.mark.parametrize(("kernel", "stride", "padding"), [(2, None, 0), (3, 2, 1), (4, 1, 2)])
+def test_max_pool1d_matches_loops(kernel, stride, padding):
+    """torch MaxPool1d: out[i] = max over x[i * s + u - p] for u < k that fall inside the input."""
+    x = floats(2, 3, 9)
+    (result,) = run("max_pool1d", x, kernel_size=kernel, stride=stride, padding=padding)
+    step = kernel if stride is None else stride
+    length = (9 + 2 * padding - kernel) // step + 1
+    expected = np.full((2, 3, length), -np.inf, np.float32)
+    for i in range(length):
+        for u in range(kernel):
+            if 0 <= i * step + u - padding < 9:
+                expected[:, :, i] = np.maximum(expected[:, :, i], x[:, :, i * step + u - padding])
+    np.testing.assert_array_equal(result, expected)
+    (unbatched,) = run("max_pool1d", x[0], kernel_size=kernel, stride=stride, padding=padding)
+    np.testing.assert_array_equal(unbatched, expected[0])
+
+
+def test_max_pool1d_shapes_and_diagnostics():
+    """SemGCN's non-local sub-sampling (16 joints -> 8), symbolic lengths, and each mistake's code."""
+    assert infer("max_pool1d", ["B, 64, 16"], {"kernel_size": 2}) == (["f32[B, 64, 8]"], [])
+    assert infer("max_pool1d", ["B, 8, T"], {"kernel_size": 3, "stride": 2, "padding": 1}) == \
+        (["f32[B, 8, (T - 1) // 2 + 1]"], [])
+    assert infer("max_pool1d", ["B, 8, T"], {"kernel_size": 2})[1] == ["W301"]
+    too_much_padding = error("max_pool1d", ["B, 8, 16"], {"kernel_size": 3, "padding": 2})
+    assert too_much_padding.code == "E103" and "at most half the kernel size" in too_much_padding.message
+    assert error("max_pool1d", ["B, 8, 2"], {"kernel_size": 3}).code == "E211"
+    assert error("max_pool1d", ["B, 8, 4, 4"], {"kernel_size": 2}).code == "E201"
+    assert error("max_pool1d", ["B, 8, 4"], {"kernel_size": 0}).code == "E103"
+
+
 def test_max_pool2d_shapes_and_diagnostics():
     assert infer("max_pool2d", ["B, 64, 128, 96"], {"kernel_size": 3, "stride": 2, "padding": 1}) == \
         (["f32[B, 64, 64, 48]"], [])

@@ -235,52 +235,11 @@ define(
 )
 
 
-def _max_pool_infer(ctx: ShapeContext, types: list, attrs: dict) -> list[TensorType]:
-    """Max over windows of the last axis: length (L - k) // s + 1."""
-    (x,) = types
-    ctx.require_rank(x, (2, 3), at=0)
-    kernel = int_attr(ctx, attrs["kernel_size"], "kernel_size", "kernel_size", 1)
-    stride = kernel if attrs["stride"] is None else int_attr(ctx, attrs["stride"], "stride", "stride", 1)
-    output = conv_length(x.shape[-1], Dim.of(kernel), stride, 0, 1)
-    require_long_enough(ctx, x, x.rank - 1, Dim.of(kernel), output)
-    return [TensorType(x.dtype, (*x.shape[:-1], ctx.normalize(output)))]
-
-
-def _max_pool_run(ctx: RunContext, arrays: list, attrs: dict) -> list[np.ndarray]:
-    """Max over strided sliding windows."""
-    kernel = attrs["kernel_size"]
-    stride = kernel if attrs["stride"] is None else attrs["stride"]
-    windows = np.lib.stride_tricks.sliding_window_view(arrays[0], kernel, axis=-1)[..., ::stride, :]
-    return [windows.max(axis=-1)]
-
-
-def _max_pool_onnx(ctx, names: list, attrs: dict) -> list[str]:
-    """ONNX MaxPool over the last axis; a rank-2 input gets a batch axis for the pooling."""
-    require_float_input(ctx, "MaxPool")
-    kernel = attrs["kernel_size"]
-    stride = kernel if attrs["stride"] is None else attrs["stride"]
-    batched = ctx.input_types[0].rank == 2
-    x = ctx.unsqueeze(names[0], [0]) if batched else names[0]
-    pooled = ctx.node("MaxPool", [x], kernel_shape=[kernel], strides=[stride])
-    return [ctx.squeeze(pooled, [0]) if batched else pooled]
-
-
-define(
-    name="max_pool1d",
-    signature=(Param("x", TENSOR), Param("kernel_size", ATTR), Param("stride", ATTR, None)),
-    infer=_max_pool_infer,
-    run=_max_pool_run,
-    onnx=_max_pool_onnx,
-    doc="1-D max pooling over the last axis; the stride defaults to the kernel size.",
-    samples=((("B, 64, 16",), {"kernel_size": 2}), (("B, C, T",), {"kernel_size": 3, "stride": 1}, ("T >= 3",))),
-)
-
-
-def _pool2d_settings(ctx: ShapeContext, attrs: dict) -> tuple:
-    """(kernel, stride, padding) as pairs; the stride defaults to the kernel, padding is at most half the kernel."""
-    kernel = _spatial_attr(ctx, attrs["kernel_size"], "kernel_size", 2, 1)
-    stride = kernel if attrs["stride"] is None else _spatial_attr(ctx, attrs["stride"], "stride", 2, 1)
-    padding = _spatial_attr(ctx, attrs["padding"], "padding", 2, 0)
+def _pool_settings(ctx: ShapeContext, attrs: dict, count: int) -> tuple:
+    """(kernel, stride, padding) per axis; the stride defaults to the kernel, padding is at most half the kernel."""
+    kernel = _spatial_attr(ctx, attrs["kernel_size"], "kernel_size", count, 1)
+    stride = kernel if attrs["stride"] is None else _spatial_attr(ctx, attrs["stride"], "stride", count, 1)
+    padding = _spatial_attr(ctx, attrs["padding"], "padding", count, 0)
     for pad, size in zip(padding, kernel):
         if 2 * pad > size:
             ctx.error("E103", f"padding {attrs['padding']} must be at most half the kernel size {attrs['kernel_size']}",
@@ -290,18 +249,23 @@ def _pool2d_settings(ctx: ShapeContext, attrs: dict) -> tuple:
     return kernel, stride, padding
 
 
-def _max_pool2d_infer(ctx: ShapeContext, types: list, attrs: dict) -> list[TensorType]:
-    """Max over windows of the last two axes: each length (L + 2p - k) // s + 1."""
-    (x,) = types
-    ctx.require_rank(x, (3, 4), at=0)
-    kernel, stride, padding = _pool2d_settings(ctx, attrs)
+def _pooled_shape(ctx: ShapeContext, x: TensorType, attrs: dict, count: int) -> tuple:
+    """The shape of x after pooling its last `count` axes: each (L + 2p - k) // s + 1, checked long enough."""
+    kernel, stride, padding = _pool_settings(ctx, attrs, count)
     sizes = []
-    for index in range(2):
-        axis = x.rank - 2 + index
+    for index in range(count):
+        axis = x.rank - count + index
         output = conv_length(x.shape[axis], Dim.of(kernel[index]), stride[index], padding[index], 1)
         require_long_enough(ctx, x, axis, Dim.of(kernel[index] - 2 * padding[index]), output)
         sizes.append(ctx.normalize(output))
-    return [TensorType(x.dtype, (*x.shape[:-2], *sizes))]
+    return (*x.shape[:-count], *sizes)
+
+
+def _max_pool_infer(ctx: ShapeContext, types: list, attrs: dict) -> list[TensorType]:
+    """Max over windows of the last axis of (N, C, L) or (C, L): length (L + 2p - k) // s + 1."""
+    (x,) = types
+    ctx.require_rank(x, (2, 3), at=0)
+    return [TensorType(x.dtype, _pooled_shape(ctx, x, attrs, 1))]
 
 
 def _lowest(dtype: np.dtype):
@@ -311,32 +275,76 @@ def _lowest(dtype: np.dtype):
     return np.iinfo(dtype).min if np.issubdtype(dtype, np.integer) else False
 
 
-def _pool2d_pairs(attrs: dict) -> tuple[list[int], list[int], list[int]]:
-    """Checked kernel, stride (defaulting to the kernel) and padding as pairs, for the run and ONNX facets."""
-    kernel, padding = _per_axis(attrs, ("kernel_size", "padding"), 2)
-    stride = kernel if attrs["stride"] is None else _per_axis(attrs, ("stride",), 2)[0]
+def _pool_lists(attrs: dict, count: int) -> tuple[list[int], list[int], list[int]]:
+    """Checked kernel, stride (defaulting to the kernel) and padding as lists, for the run and ONNX facets."""
+    kernel, padding = _per_axis(attrs, ("kernel_size", "padding"), count)
+    stride = kernel if attrs["stride"] is None else _per_axis(attrs, ("stride",), count)[0]
     return kernel, stride, padding
 
 
-def _max_pool2d_run(ctx: RunContext, arrays: list, attrs: dict) -> list[np.ndarray]:
-    """Pad with the lowest value, then max over strided sliding windows of the last two axes."""
-    x = arrays[0]
-    kernel, stride, padding = _pool2d_pairs(attrs)
+def _max_pool_nd(x: np.ndarray, attrs: dict, count: int) -> np.ndarray:
+    """Pad the last `count` axes with the lowest value, then max over strided sliding windows."""
+    kernel, stride, padding = _pool_lists(attrs, count)
     if any(padding):
-        widths = [(0, 0)] * (x.ndim - 2) + [(pad, pad) for pad in padding]
+        widths = [(0, 0)] * (x.ndim - count) + [(pad, pad) for pad in padding]
         x = np.pad(x, widths, constant_values=_lowest(x.dtype))
-    windows = np.lib.stride_tricks.sliding_window_view(x, kernel, axis=(-2, -1))
-    return [np.ascontiguousarray(windows[..., ::stride[0], ::stride[1], :, :].max(axis=(-2, -1)))]
+    axes = tuple(range(-count, 0))
+    windows = np.lib.stride_tricks.sliding_window_view(x, kernel, axis=axes)
+    picked = windows[(Ellipsis, *(slice(None, None, step) for step in stride), *(slice(None),) * count)]
+    return np.ascontiguousarray(picked.max(axis=axes))
 
 
-def _max_pool2d_onnx(ctx, names: list, attrs: dict) -> list[str]:
-    """ONNX MaxPool (padding never wins the max); a rank-3 input gets a batch axis for the pooling."""
+def _max_pool_onnx_nd(ctx, names: list, attrs: dict, count: int) -> list[str]:
+    """ONNX MaxPool (padding never wins the max); an input without a batch axis gets one for the pooling."""
     require_float_input(ctx, "MaxPool")
-    kernel, stride, padding = _pool2d_pairs(attrs)
-    batched = ctx.input_types[0].rank == 3
+    kernel, stride, padding = _pool_lists(attrs, count)
+    batched = ctx.input_types[0].rank == count + 1
     x = ctx.unsqueeze(names[0], [0]) if batched else names[0]
     pooled = ctx.node("MaxPool", [x], kernel_shape=kernel, strides=stride, pads=padding + padding)
     return [ctx.squeeze(pooled, [0]) if batched else pooled]
+
+
+def _max_pool1d_run(ctx: RunContext, arrays: list, attrs: dict) -> list[np.ndarray]:
+    """Max over windows of the last axis."""
+    return [_max_pool_nd(arrays[0], attrs, 1)]
+
+
+def _max_pool1d_onnx(ctx, names: list, attrs: dict) -> list[str]:
+    """ONNX MaxPool with one spatial axis."""
+    return _max_pool_onnx_nd(ctx, names, attrs, 1)
+
+
+define(
+    name="max_pool1d",
+    signature=(Param("x", TENSOR), Param("kernel_size", ATTR), Param("stride", ATTR, None), Param("padding", ATTR, 0)),
+    infer=_max_pool_infer,
+    run=_max_pool1d_run,
+    onnx=_max_pool1d_onnx,
+    doc="1-D max pooling over the last axis of (N, C, L) or (C, L); the stride defaults to the kernel size.",
+    samples=(
+        (("B, 64, 16",), {"kernel_size": 2}),
+        (("B, C, T",), {"kernel_size": 3, "stride": 1}, ("T >= 3",)),
+        (("B, 8, T",), {"kernel_size": 3, "stride": 2, "padding": 1}),
+        (("C, 9",), {"kernel_size": 4, "padding": 2}),
+    ),
+)
+
+
+def _max_pool2d_infer(ctx: ShapeContext, types: list, attrs: dict) -> list[TensorType]:
+    """Max over windows of the last two axes: each length (L + 2p - k) // s + 1."""
+    (x,) = types
+    ctx.require_rank(x, (3, 4), at=0)
+    return [TensorType(x.dtype, _pooled_shape(ctx, x, attrs, 2))]
+
+
+def _max_pool2d_run(ctx: RunContext, arrays: list, attrs: dict) -> list[np.ndarray]:
+    """Max over windows of the last two axes."""
+    return [_max_pool_nd(arrays[0], attrs, 2)]
+
+
+def _max_pool2d_onnx(ctx, names: list, attrs: dict) -> list[str]:
+    """ONNX MaxPool with two spatial axes."""
+    return _max_pool_onnx_nd(ctx, names, attrs, 2)
 
 
 define(
