@@ -90,6 +90,7 @@ class ModuleBuilder:
                     "E106", f"`{definition.name}` has no hyper-parameter `{key}` to set", None,
                     notes=(self.module_signature(definition),), helps=helps))
             param = next(param for param in definition.declaration.hyper_params if param.name == key)
+            value = _compile_time(value)
             self.check_kind(definition, param, value, None, code="E106")
             self.budget.integer(value, None)
             values[key] = value
@@ -153,6 +154,13 @@ def _walk_child(value, path: str):
         value.path = path
         for index, item in enumerate(value.items):
             yield from _walk_child(item, f"{path}.{index}")
+
+
+def _compile_time(value):
+    """An override from Python as the language's value: lists are tuples there."""
+    if isinstance(value, list):
+        return tuple(_compile_time(item) for item in value)
+    return value
 
 
 def _is_int(value) -> bool:
