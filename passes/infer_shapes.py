@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from poseir.diagnostics.record import Diagnostic
+from poseir.ir.dims import Tri
 from poseir.ir.graph import ERROR_TYPE, Graph, TensorType, freeze_values
 from poseir.ops.registry import OpDef, ShapeContext, ShapeError, lookup
 
@@ -19,9 +20,36 @@ def infer_node(op: OpDef, types: list, attrs: dict, context: ShapeContext) -> tu
         return [ERROR_TYPE] * count, []
     try:
         outputs = list(op.infer(context, types, attrs))
+        outputs = with_atoms(op, context, types, attrs, outputs)
     except ShapeError as error:
         return [ERROR_TYPE] * count, [*context.warnings, error.diagnostic]
     return outputs, list(context.warnings)
+
+
+def with_atoms(op: OpDef, context: ShapeContext, types: list, attrs: dict, outputs: list) -> list[TensorType]:
+    """The output types with their atoms: from the shape rule, the op's atoms facet, or the default."""
+    if all(output.atoms is not None for output in outputs):
+        return outputs
+    mapped = op.atoms(context, types, attrs, outputs) if op.atoms is not None else \
+        keep_unchanged_axes(context, types, outputs)
+    return [output if output.atoms is not None else output.with_atoms(axes)
+            for output, axes in zip(outputs, mapped)]
+
+
+def keep_unchanged_axes(context: ShapeContext, types: list, outputs: list) -> list:
+    """The default facet: aligned from the right with input 0, an axis keeps its atoms where its size is
+    unchanged (a slice of the whole axis, a same-length pad), and gets a new atom elsewhere."""
+    first = next((type_ for type_ in types if type_ is not None), None)
+    source = context.axes(first) if first is not None else ()
+    mapped = []
+    for index, output in enumerate(outputs):
+        lead = output.rank - len(source)
+        mapped.append(tuple(
+            source[axis - lead] if 0 <= axis - lead < len(source) and
+            context.equal(size, first.shape[axis - lead]) is Tri.YES
+            else context.fresh(index, axis, size)
+            for axis, size in enumerate(output.shape)))
+    return mapped
 
 
 def infer_shapes(graph: Graph) -> tuple[Graph, list[Diagnostic], bool]:
@@ -38,7 +66,7 @@ def infer_shapes(graph: Graph) -> tuple[Graph, list[Diagnostic], bool]:
         if op is None:
             raise RuntimeError(f"internal compiler error: node uses unknown op {node.op!r}")
         types = [values[name].type if name else None for name in node.inputs]
-        context = ShapeContext(op=node.op, facts=graph.facts, span=node.span)
+        context = ShapeContext(op=node.op, facts=graph.facts, span=node.span, outputs=node.outputs)
         outputs, found = infer_node(op, types, node.attributes, context)
         diagnostics.extend(found)
         for name, type_ in zip(node.outputs, outputs):

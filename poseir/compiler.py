@@ -64,6 +64,7 @@ def check(path: str, text: str | None = None, *, overrides: dict | None = None,
             elaborated = elaborate(loaded, model, mode, overrides, mode_optional=True, limits=limits,
                                    standalone=standalone, deadline=deadline)
             result.diagnostics.extend(elaborated.diagnostics)
+            result.diagnostics.extend(lint(elaborated.graph))
             if elaborated.graph is not None:
                 result.graphs[(model, mode)] = elaborated.graph
     return result
@@ -88,10 +89,21 @@ def build(path: str, *, model: str | None = None, mode: str = "infer", overrides
     result.models = [model]
     elaborated = elaborate(loaded, model, mode, overrides, limits=limits)
     result.diagnostics.extend(elaborated.diagnostics)
+    result.diagnostics.extend(lint(elaborated.graph))
     if elaborated.graph is not None:
         result.graphs[(model, mode)] = elaborated.graph
     graph = elaborated.graph if not has_errors(elaborated.diagnostics) else None
     return graph, result
+
+
+def lint(graph: Graph | None) -> list[Diagnostic]:
+    """The warnings of the lint passes, which read a finished graph (nothing for a graph that failed)."""
+    from poseir.passes.axis_lints import axis_lints
+
+    if graph is None:
+        return []
+    _, found, _ = axis_lints(graph)
+    return found
 
 
 def prepare_for_backend(graph: Graph) -> Graph:

@@ -1051,6 +1051,149 @@ _declare("W302", _WARNING, "unused value", """
     ```
 """)
 
+_declare("W310", _WARNING, "broadcast aligns swapped axes", """
+    An elementwise op lines up two axes of equal size that the operands hold
+    in opposite orders: one operand is `[B, T, J]`, the other `[B, J, T]`,
+    and T and J happen to have the same size. Broadcasting only compares
+    sizes, so PyTorch runs it and adds frames to joints. poseir knows which
+    input or layer each axis comes from (its atoms) and warns when the two
+    operands hold the same two axes swapped.
+
+    Erroneous example:
+
+    ```
+    dim B
+    T = 17
+    J = 17
+    module Blend() {
+        forward(x: f32[B, T, J], y: f32[B, J, T]) -> (z: f32[B, T, J]) {
+            return x + y
+        }
+    }
+    ```
+
+    Corrected example:
+
+    ```
+    dim B
+    T = 17
+    J = 17
+    module Blend() {
+        forward(x: f32[B, T, J], y: f32[B, J, T]) -> (z: f32[B, T, J]) {
+            return x + y.transpose(-2, -1)
+        }
+    }
+    ```
+""")
+
+_declare("W311", _WARNING, "softmax over the query axis", """
+    Attention scores `q @ k.transpose(-2, -1)` have the queries on the second
+    to last axis and the keys on the last. Attention normalizes each query's
+    scores over the keys, so the softmax belongs on the last axis
+    (`softmax(dim=-1)`); over the query axis (`dim=-2`) every key's scores sum
+    to one instead. The shapes are the same either way, so the network runs
+    and trains, only worse.
+
+    Erroneous example:
+
+    ```
+    dim B, N
+    module Attention() {
+        forward(q: f32[B, N, 32], k: f32[B, N, 32], v: f32[B, N, 32]) -> (y: f32[B, N, 32]) {
+            scores = (q @ k.transpose(-2, -1)) * 0.17
+            return scores.softmax(dim = -2) @ v
+        }
+    }
+    ```
+
+    Corrected example:
+
+    ```
+    dim B, N
+    module Attention() {
+        forward(q: f32[B, N, 32], k: f32[B, N, 32], v: f32[B, N, 32]) -> (y: f32[B, N, 32]) {
+            scores = (q @ k.transpose(-2, -1)) * 0.17
+            return scores.softmax(dim = -1) @ v
+        }
+    }
+    ```
+""")
+
+_declare("W312", _WARNING, "pose error reduced over the wrong axis", """
+    A position error is the Euclidean norm of a difference of two poses over
+    the coordinate axis (x, y, z); MPJPE then averages those distances over
+    joints, frames and the batch. A norm over the joint, frame or batch axis
+    instead runs without complaint and gives a loss that means something
+    else. poseir recognizes the coordinate axis as the axis of size 2 or 3
+    that both poses carry, and warns when the norm reduces another one.
+
+    Erroneous example:
+
+    ```
+    dim B, T
+    module Loss() {
+        forward(pred: f32[B, T, 17, 3], target: f32[B, T, 17, 3]) -> (loss: f32[]) {
+            return (pred - target).norm(dim = 2).mean()
+        }
+    }
+    ```
+
+    Corrected example:
+
+    ```
+    dim B, T
+    module Loss() {
+        forward(pred: f32[B, T, 17, 3], target: f32[B, T, 17, 3]) -> (loss: f32[]) {
+            return (pred - target).norm(dim = -1).mean()
+        }
+    }
+    ```
+""")
+
+_declare("W313", _WARNING, "flip permutation inconsistent with the skeleton", """
+    A skeleton's left/right pairs define the flip used for test-time
+    augmentation. It must map the skeleton onto itself: the flipped joint of a
+    joint's parent must be the parent of the flipped joint. A pair list that
+    is an involution can still break this (a left elbow paired with a right
+    wrist), and flip augmentation then averages two different poses.
+
+    Erroneous example:
+
+    ```
+    skeleton arm {
+        joints = ["root", "l_elbow", "l_wrist", "r_elbow", "r_wrist"]
+        parents = [-1, 0, 1, 0, 3]
+        pairs = [(1, 4), (2, 3)]
+    }
+    ```
+
+    Corrected example:
+
+    ```
+    skeleton arm {
+        joints = ["root", "l_elbow", "l_wrist", "r_elbow", "r_wrist"]
+        parents = [-1, 0, 1, 0, 3]
+        pairs = [(1, 3), (2, 4)]
+    }
+    ```
+""")
+
+_declare("W314", _WARNING, "reshape has two readings", """
+    A reshape only fits the data after moving axes, and because two axes have
+    the same size there is more than one way to move them. poseir does not
+    guess which one was meant: it names both. Write the intended `permute`
+    before the reshape, or use `rearrange` with named axes, which says which
+    axis goes where.
+
+    Example: `x` holds `[B, 17, 17, 3]` (frames and joints), and
+    `x.view(B, 3, 289)` needs the coordinate axis moved to the front, after
+    which frames and joints could be merged in either order.
+
+    ```
+    x.permute(0, 3, 1, 2).reshape(B, 3, 289)   # frames major, as stored
+    ```
+""")
+
 # ---------------------------------------------------------------- E4xx: weights and inputs
 
 _declare("E400", _ERROR, "missing weight", """

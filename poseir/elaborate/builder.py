@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, replace
 from poseir.diagnostics.record import Diagnostic, Label
 from poseir.ir.dims import Dim
 from poseir.ir.facts import Facts
+from poseir.ir.axes import axes_of_shape, named
 from poseir.ir.graph import Graph, Node, Parameter, TensorType, Value, freeze_values
 from poseir.limits import Budget
 from poseir.ops.registry import OpDef, ShapeContext
@@ -58,32 +59,39 @@ class GraphBuilder:
             name = f"{stem}_{number}"
         return name
 
-    def add_input(self, name: str, type_: TensorType, span: Span) -> Tensor:
-        """Declare a graph input."""
+    def add_input(self, name: str, type_: TensorType, span: Span, axis_names: tuple = ()) -> Tensor:
+        """Declare a graph input; its axes are new atoms, or the shared atom of a declared dim.
+
+        `axis_names` are the declaration's texts (`J` for an axis written `J` that is 17), shown
+        in place of the size.
+        """
+        type_ = type_.with_atoms(named(axes_of_shape(name, type_.shape, self.facts), axis_names))
         value = Value(name, type_, span)
         self.inputs.append(value)
         self.values[name] = value
         return Tensor(name, type_, span)
 
     def add_parameter(self, parameter: Parameter) -> Tensor:
-        """Declare a parameter or buffer under its state_dict key."""
+        """Declare a parameter or buffer under its state_dict key; each axis is an atom of its own."""
         self.parameters.append(parameter)
-        self.values[parameter.name] = Value(parameter.name, parameter.type, parameter.span)
-        return Tensor(parameter.name, parameter.type, parameter.span)
+        type_ = parameter.type.with_atoms(axes_of_shape(parameter.name, parameter.type.shape))
+        self.values[parameter.name] = Value(parameter.name, type_, parameter.span)
+        return Tensor(parameter.name, type_, parameter.span)
 
     def emit(self, op: OpDef, inputs: list, attrs: dict, site: CallSite) -> list[Tensor]:
         """Add one node, infer its output types, and record any diagnostics it raises."""
         types = [tensor.type if tensor is not None else None for tensor in inputs]
+        self.budget.nodes(len(self.nodes) + 1, site.span)
+        names = [self.fresh_name(op.name) for _ in range(op.output_count(attrs))]
         context = ShapeContext(op=op.name, facts=self.facts, span=site.span, spans=site.spans,
-                               texts=site.texts, labels=site.labels)
+                               texts=site.texts, labels=site.labels, outputs=tuple(names))
         output_types, found = infer_node(op, types, attrs, context)
         self.diagnostics.extend(self.with_bindings(diagnostic) for diagnostic in found)
         self.assume(context.assumptions)
-        self.budget.nodes(len(self.nodes) + 1, site.span)
-        stem = op.name
-        names = [self.fresh_name(stem) for _ in output_types]
         input_names = tuple(tensor.name if tensor is not None else "" for tensor in inputs)
-        self.nodes.append(Node(op.name, input_names, tuple(names), tuple(attrs.items()), site.span, site.scope))
+        arguments = tuple((key, span, site.texts.get(key, "")) for key, span in site.spans.items())
+        self.nodes.append(Node(op.name, input_names, tuple(names), tuple(attrs.items()), site.span, site.scope,
+                               arguments))
         outputs = []
         for name, type_ in zip(names, output_types):
             self.values[name] = Value(name, type_, site.span)
@@ -140,7 +148,7 @@ def _rename_in_node(node: Node, old: str, new: str) -> Node:
     if old not in node.inputs and old not in node.outputs:
         return node
     swap = lambda names: tuple(new if name == old else name for name in names)  # noqa: E731
-    return Node(node.op, swap(node.inputs), swap(node.outputs), node.attrs, node.span, node.scope)
+    return replace(node, inputs=swap(node.inputs), outputs=swap(node.outputs))
 
 
 def dim_value(value) -> Dim | int:

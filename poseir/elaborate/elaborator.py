@@ -173,7 +173,8 @@ class Elaborator(ModuleBuilder, StatementRunner, PatternMatcher, ExpressionEvalu
         except DiagnosticError as error:
             self.diagnostics.append(error.diagnostic)
             return POISON
-        return self.builder.add_input(param.name, type_, param.span)
+        names = tuple(dim.id if isinstance(dim, ast.Name) else "" for dim in param.type.dims)
+        return self.builder.add_input(param.name, type_, param.span, names)
 
     def declared_root_type(self, node: ast.TensorTypeExpr, frame: Frame) -> TensorType:
         """Evaluate a root input type; declared dims become symbols (and are recorded with spans)."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from poseir.syntax import ast
-from poseir.diagnostics.record import fail
+from poseir.diagnostics.record import Diagnostic, Label, fail
 from poseir.elaborate.scope import Frame
 from poseir.elaborate.values import Skeleton
 
@@ -33,7 +33,33 @@ def build_skeleton(evaluator, item: ast.SkeletonDecl, frame: Frame) -> Skeleton:
     pairs = tuple(_pair(pair, joints, spans["pairs"]) for pair in fields.get("pairs", ()))
     skeleton = Skeleton(item.name, joints, parents, pairs)
     _check_flip(skeleton, spans.get("pairs", item.span))
+    mismatch = flip_mismatch(skeleton)
+    if mismatch is not None:
+        evaluator.diagnostics.append(_flip_warning(skeleton, mismatch, spans.get("pairs", item.span)))
     return skeleton
+
+
+def flip_mismatch(skeleton: Skeleton) -> int | None:
+    """A joint whose flipped parent is not its flipped joint's parent, or None when the flip keeps the tree."""
+    flip = skeleton.flip
+    for joint, parent in enumerate(skeleton.parents):
+        if parent >= 0 and skeleton.parents[flip[joint]] != flip[parent]:
+            return joint
+    return None
+
+
+def _flip_warning(skeleton: Skeleton, joint: int, span) -> Diagnostic:
+    """W313 naming the joint whose flip leaves the skeleton's tree."""
+    names, flip, parents = skeleton.joints, skeleton.flip, skeleton.parents
+    flipped = flip[joint]
+    return Diagnostic.make(
+        "W313", f"the flip of skeleton `{skeleton.name}` does not map the skeleton onto itself", span,
+        labels=(Label(span, f"`{names[joint]}` flips to `{names[flipped]}`"),),
+        notes=(f"`{names[joint]}` hangs from `{names[parents[joint]]}`, which flips to "
+               f"`{names[flip[parents[joint]]]}`; but `{names[flipped]}` hangs from "
+               f"`{names[parents[flipped]] if parents[flipped] >= 0 else 'nothing (it is the root)'}`",
+               "flip augmentation would average two different poses"),
+        helps=("pair each left joint with the right joint at the same place in the tree",))
 
 
 def _joints(value, span) -> tuple[str, ...]:

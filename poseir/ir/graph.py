@@ -8,6 +8,7 @@ from typing import Mapping
 
 import numpy as np
 
+from poseir.ir.axes import Axes, describe
 from poseir.ir.dims import Dim
 from poseir.ir.facts import Facts
 from poseir.syntax.source import Span
@@ -20,10 +21,16 @@ NUMPY_DTYPES = {"f32": np.float32, "f16": np.float16, "f64": np.float64, "i64": 
 
 @dataclass(frozen=True)
 class TensorType:
-    """A dtype and a shape of symbolic dims; `dtype == "error"` marks a failed inference."""
+    """A dtype, a shape of symbolic dims, and each axis's atoms; `dtype == "error"` marks a failed inference.
+
+    `atoms` (see `poseir.ir.axes`) is the identity of the axes: which input, parameter or op
+    each axis (or each factor of a merged axis) comes from. Two types are equal when their
+    dtypes and sizes are; identity is compared where it matters, by the analyses that read it.
+    """
 
     dtype: str
     shape: tuple[Dim, ...]
+    atoms: Axes | None = field(default=None, compare=False, repr=False)
 
     @property
     def rank(self) -> int:
@@ -39,6 +46,14 @@ class TensorType:
         if self.is_error:
             return "<error>"
         return f"{self.dtype}[{', '.join(str(dim) for dim in self.shape)}]"
+
+    def describe(self) -> str:
+        """The type with its axes shown by their atoms: `f32[(B·F), J, C]`."""
+        return "<error>" if self.is_error else describe(self.dtype, self.shape, self.atoms)
+
+    def with_atoms(self, atoms: Axes | None) -> TensorType:
+        """The same type with these atoms."""
+        return TensorType(self.dtype, self.shape, atoms)
 
 
 ERROR_TYPE = TensorType("error", ())
@@ -68,6 +83,14 @@ class Node:
     attrs: tuple[tuple[str, object], ...]
     span: Span
     scope: str = ""
+    arguments: tuple[tuple[object, Span, str], ...] = ()  # (argument key, span, source text) in the user's file
+
+    def argument(self, key) -> tuple[Span, str] | None:
+        """The span and source text of argument `key` (an input index or attribute name), when written by the user."""
+        for name, span, text in self.arguments:
+            if name == key:
+                return span, text
+        return None
 
     def attr(self, name: str, default=None):
         """The value of attribute `name`, or `default`."""

@@ -8,6 +8,7 @@ from typing import Sequence
 import numpy as np
 
 from poseir.diagnostics.record import Label
+from poseir.ir.axes import Axes, Axis, axis_text, is_named
 from poseir.ir.dims import Dim, Tri, cancel_common
 from poseir.ir.facts import Facts
 from poseir.ir.graph import FLOAT_DTYPES, NUMPY_DTYPES, TensorType
@@ -24,7 +25,7 @@ OPEN_END = 2**63 - 1  # an ONNX Slice end meaning "to the end of the axis" (clam
 def define(*aliases: str, **fields) -> OpDef:
     """Register an op (every family uses this) whose rules always see every attribute, defaults filled in."""
     op = OpDef(**fields)
-    infer, run, counter, lower = op.infer, op.run, op.count_outputs, op.onnx
+    infer, run, counter, lower, mapping = op.infer, op.run, op.count_outputs, op.onnx, op.atoms
 
     def complete_infer(ctx: ShapeContext, types: list, attrs: dict) -> list[TensorType]:
         return infer(ctx, types, with_defaults(op, attrs))
@@ -38,9 +39,14 @@ def define(*aliases: str, **fields) -> OpDef:
     def complete_onnx(ctx, names: list, attrs: dict) -> list[str]:
         return lower(ctx, names, with_defaults(op, attrs))
 
+    def complete_atoms(ctx: ShapeContext, types: list, attrs: dict, outputs: list) -> list:
+        return mapping(ctx, types, with_defaults(op, attrs), outputs)
+
     count = complete_count if counter is not None else None
     onnx = complete_onnx if lower is not None else None
-    return register(replace(op, infer=complete_infer, run=complete_run, count_outputs=count, onnx=onnx), *aliases)
+    atoms = complete_atoms if mapping is not None else None
+    return register(replace(op, infer=complete_infer, run=complete_run, count_outputs=count, onnx=onnx,
+                            atoms=atoms), *aliases)
 
 
 # --------------------------------------------------------------------------- dtypes
@@ -363,3 +369,89 @@ def onnx_reshape(ctx, x: str, dims: Sequence[Dim], source: Sequence[Dim] = ()) -
 def reshape_to_output(ctx, names: list, attrs: dict) -> list[str]:
     """An ONNX facet: Reshape to the inferred output shape (never to example sizes)."""
     return [onnx_reshape(ctx, names[0], ctx.output_types[0].shape, ctx.input_types[0].shape)]
+
+
+# --------------------------------------------------------------------------- atoms
+
+
+def same_atoms(ctx: ShapeContext, types: list, attrs: dict, outputs: list) -> list[Axes]:
+    """Every output keeps input 0's atoms (same shape, elementwise)."""
+    return [ctx.axes(types[0])] * len(outputs)
+
+
+def broadcast_atoms(ctx: ShapeContext, types: list, attrs: dict, outputs: list) -> list[Axes]:
+    """Each output axis takes the atoms of the first operand that is not size 1 there (aligned from the right)."""
+    operands = [(type_, ctx.axes(type_, index)) for index, type_ in enumerate(types) if type_ is not None]
+    rank = outputs[0].rank
+    axes = []
+    for position in range(rank):
+        chosen: tuple = ()
+        for type_, atoms in operands:
+            offset = position - (rank - type_.rank)
+            if offset >= 0 and atoms[offset]:
+                chosen = atoms[offset]
+                break
+        axes.append(chosen)
+    if len(operands) == 2:
+        warn_swapped_axes(ctx, operands, rank)
+    return [tuple(axes)]
+
+
+def warn_swapped_axes(ctx: ShapeContext, operands: list, rank: int) -> None:
+    """W310 when two operands hold the same two atoms of equal size in opposite orders.
+
+    `x[B, T, J] + y[B, J, T]` with T == J == 17 broadcasts without complaint and adds frames to
+    joints. Different atoms of equal size meet all the time (a bias and a feature axis); only
+    the evidence of a swap — each operand holds the other's atom at the other position — makes
+    it a mistake worth a warning.
+    """
+    (left, left_axes), (right, right_axes) = operands
+    aligned = {}
+    for position in range(rank):
+        mine, theirs = position - (rank - left.rank), position - (rank - right.rank)
+        if mine >= 0 and theirs >= 0 and left_axes[mine] and right_axes[theirs]:
+            aligned[position] = (mine, theirs)
+    for first, (mine_first, theirs_first) in aligned.items():
+        for second, (mine_second, theirs_second) in aligned.items():
+            if second <= first:
+                continue
+            a, b = left_axes[mine_first], left_axes[mine_second]
+            if a != b and right_axes[theirs_first] == b and right_axes[theirs_second] == a and _kinds_differ(a, b):
+                _swap_warning(ctx, left, right, a, b, (theirs_first, theirs_second))
+                return
+
+
+def _kinds_differ(first: Axis, second: Axis) -> bool:
+    """Two axes of different named kinds (frames and joints); a matrix and its transpose (joints by joints,
+    as in `adjacency + adjacency.T`) are added on purpose."""
+    return (len(first) == len(second) == 1 and is_named(first[0]) and is_named(second[0])
+            and first[0].name != second[0].name)
+
+
+def _swap_warning(ctx: ShapeContext, left: TensorType, right: TensorType, first, second, axes) -> None:
+    """W310 naming the two atoms, with the transpose of the right operand as the fix."""
+    names = (axis_text(first, Dim.of(0)), axis_text(second, Dim.of(0)))
+    text = ctx.text_of(1)
+    transpose = f"{receiver_text(text)}.transpose({axes[0] - right.rank}, {axes[1] - right.rank})"
+    fixes = (ctx.fix(f"transpose the right operand: `{transpose}`", transpose, at=1, safe=False),) if text else ()
+    ctx.warn("W310", f"`{ctx.op}` aligns `{names[0]}` with `{names[1]}`, and `{names[1]}` with `{names[0]}`",
+             at=1, label=f"this is {right.describe()}",
+             labels=argument_label(ctx, 0, f"this is {left.describe()}"),
+             notes=(f"both axes have size {first[0].size if len(first) == 1 else ''}".rstrip() +
+                    ", so the shapes broadcast, but the operands hold them in opposite orders",),
+             helps=() if fixes else (f"transpose one operand, e.g. `{transpose}`",), fixes=fixes)
+
+
+def reduced_atoms(ctx: ShapeContext, axes_reduced: tuple[int, ...], keepdim: bool, x: TensorType) -> Axes:
+    """`x`'s atoms without the reduced axes (kept as size-1 axes, without atoms, with keepdim)."""
+    atoms = ctx.axes(x)
+    if keepdim:
+        return tuple(() if axis in axes_reduced else atom for axis, atom in enumerate(atoms))
+    return tuple(atom for axis, atom in enumerate(atoms) if axis not in axes_reduced)
+
+
+def kept_or_fresh(ctx: ShapeContext, source: Axis, before: Dim, after: Dim, axis: int, output: int = 0) -> Axis:
+    """`source` when the size is unchanged (a same-length convolution keeps its frames), else a new atom."""
+    if ctx.equal(before, after) is Tri.YES:
+        return source
+    return ctx.fresh(output, axis, after)

@@ -8,7 +8,7 @@ import numpy as np
 
 from poseir.ir.dims import Dim, Tri
 from poseir.ir.graph import TensorType
-from poseir.ops.common import (argument_label, check_bias, define, int_attr, optional, require_axis_size,
+from poseir.ops.common import (kept_or_fresh, argument_label, check_bias, define, int_attr, optional, require_axis_size,
                                require_float_input, require_layer_dtype, where_help)
 from poseir.ops.registry import ATTR, OPTIONAL_TENSOR, TENSOR, Param, RunContext, ShapeContext
 
@@ -72,6 +72,21 @@ def _conv_infer(ctx: ShapeContext, types: list, attrs: dict) -> list[TensorType]
         require_long_enough(ctx, x, 2 + index, reach, output)
         sizes.append(ctx.normalize(output))
     return [TensorType(x.dtype, (x.shape[0], weight.shape[0], *sizes))]
+
+
+def _conv_atoms(channel_axis: int):
+    """An atoms facet: the batch atoms, the weight's channel atom (axis `channel_axis`), spatial axes kept when
+    their length is unchanged (a same-padded convolution keeps its frames) and new otherwise."""
+
+    def atoms(ctx: ShapeContext, types: list, attrs: dict, outputs: list) -> list:
+        x, weight, out = types[0], types[1], outputs[0]
+        source = ctx.axes(x, 0)
+        spatial = tuple(kept_or_fresh(ctx, source[axis], x.shape[axis], out.shape[axis], axis)
+                        for axis in range(2, out.rank))
+        channels = ctx.axes(weight, 1)[channel_axis] if out.shape[1] != 1 else ()
+        return [(source[0], channels, *spatial)]
+
+    return atoms
 
 
 def _check_conv_channels(ctx: ShapeContext, x: TensorType, weight: TensorType, groups: int) -> None:
@@ -138,6 +153,7 @@ define(
     name="conv1d",
     signature=_CONV_SIGNATURE,
     infer=_conv_infer,
+    atoms=_conv_atoms(0),
     run=_conv_run,
     onnx=_conv_onnx,
     doc="1-D convolution over x[B, C, L] with weight [O, C/groups, K] (torch Conv1d semantics).",
@@ -154,6 +170,7 @@ define(
     name="conv2d",
     signature=_CONV_SIGNATURE,
     infer=_conv_infer,
+    atoms=_conv_atoms(0),
     run=_conv_run,
     onnx=_conv_onnx,
     doc="2-D convolution over x[B, C, H, W] with weight [O, C/groups, KH, KW] (torch Conv2d semantics).",
@@ -225,6 +242,7 @@ define(
     signature=(Param("x", TENSOR), Param("weight", TENSOR), Param("bias", OPTIONAL_TENSOR, None),
                Param("stride", ATTR, 1), Param("padding", ATTR, 0), Param("output_padding", ATTR, 0)),
     infer=_conv_transpose_infer,
+    atoms=_conv_atoms(1),
     run=_conv_transpose_run,
     onnx=_conv_transpose_onnx,
     doc="2-D transposed convolution with weight [C, O, KH, KW] (torch ConvTranspose2d semantics).",

@@ -8,7 +8,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from poseir.ir.graph import DTYPES, FLOAT_DTYPES, TensorType, tensor_type
-from poseir.ops.common import NUMPY_DTYPES, as_dtype, define, dtype_name, float_dtype, require_same_dtype
+from poseir.ops.common import broadcast_atoms, NUMPY_DTYPES, as_dtype, define, dtype_name, float_dtype, require_same_dtype
 from poseir.ops.registry import ATTR, TENSOR, Param, RunContext, ShapeContext, elementwise_dtype
 
 
@@ -139,6 +139,7 @@ for _name, _function, _op_type, _doc in _BINARY:
         name=_name,
         signature=(Param("a", TENSOR), Param("b", TENSOR)),
         infer=_binary_infer,
+        atoms=broadcast_atoms,
         run=_binary_run(_function, true_division=_name == "div"),
         onnx=_binary_onnx(_op_type, true_division=_name == "div"),
         doc=_doc,

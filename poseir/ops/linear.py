@@ -33,6 +33,25 @@ def _matmul_infer(ctx: ShapeContext, types: list, attrs: dict) -> list[TensorTyp
     return [TensorType(a.dtype, shape)]
 
 
+def _matmul_atoms(ctx: ShapeContext, types: list, attrs: dict, outputs: list) -> list:
+    """Broadcast batch atoms, then the rows of `a` and the columns of `b` (the contracted atoms vanish)."""
+    a, b = types
+    a_axes, b_axes = ctx.axes(a, 0), ctx.axes(b, 1)
+    rows = a_axes[-2:-1] if a.rank >= 2 else ()
+    columns = b_axes[-1:] if b.rank >= 2 else ()
+    batch_rank = outputs[0].rank - len(rows) - len(columns)
+    batch = []
+    for position in range(batch_rank):
+        chosen: tuple = ()
+        for type_, axes in ((a, a_axes), (b, b_axes)):
+            offset = position - (batch_rank - (type_.rank - 2))
+            if type_.rank > 2 and offset >= 0 and axes[offset]:
+                chosen = axes[offset]
+                break
+        batch.append(chosen)
+    return [(*batch, *rows, *columns)]
+
+
 def _matmul_helps(ctx: ShapeContext, a: TensorType, b: TensorType, inner_a: Dim) -> tuple[str, ...]:
     """Suggest transposing `b` when its last axis is the one that matches."""
     if b.rank >= 2 and ctx.equal(b.shape[-1], inner_a) is Tri.YES:
@@ -54,6 +73,7 @@ define(
     name="matmul",
     signature=(Param("a", TENSOR), Param("b", TENSOR)),
     infer=_matmul_infer,
+    atoms=_matmul_atoms,
     run=_matmul_run,
     onnx=_matmul_onnx,
     doc="Matrix product with numpy semantics (`a @ b`): batched, broadcasting, 1-D operands as vectors.",
@@ -82,6 +102,11 @@ def _linear_infer(ctx: ShapeContext, types: list, attrs: dict) -> list[TensorTyp
     return [TensorType(x.dtype, (*x.shape[:-1], weight.shape[0]))]
 
 
+def _linear_atoms(ctx: ShapeContext, types: list, attrs: dict, outputs: list) -> list:
+    """The input's atoms with the features replaced by the weight's output atom."""
+    return [(*ctx.axes(types[0], 0)[:-1], ctx.axes(types[1], 1)[0])]
+
+
 def _linear_run(ctx: RunContext, arrays: list, attrs: dict) -> list[np.ndarray]:
     """x @ weight.T + bias."""
     x, weight, bias = arrays[0], arrays[1], optional(arrays, 2)
@@ -102,6 +127,7 @@ define(
     name="linear",
     signature=(Param("x", TENSOR), Param("weight", TENSOR), Param("bias", OPTIONAL_TENSOR, None)),
     infer=_linear_infer,
+    atoms=_linear_atoms,
     run=_linear_run,
     onnx=_linear_onnx,
     doc="Affine map of the last axis: x @ weight.T + bias, weight [out, in] as in torch.",

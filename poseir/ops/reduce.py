@@ -8,7 +8,7 @@ import numpy as np
 
 from poseir.ir.dims import Dim
 from poseir.ir.graph import TensorType
-from poseir.ops.common import as_dtype, define, dtype_name, float_dtype, product
+from poseir.ops.common import as_dtype, define, dtype_name, float_dtype, product, reduced_atoms
 from poseir.ops.registry import ATTR, TENSOR, Param, RunContext, ShapeContext
 
 
@@ -32,6 +32,12 @@ def reduced_shape(shape: tuple[Dim, ...], axes: tuple[int, ...], keepdim: bool) 
     if keepdim:
         return tuple(Dim.of(1) if axis in axes else dim for axis, dim in enumerate(shape))
     return tuple(dim for axis, dim in enumerate(shape) if axis not in axes)
+
+
+def _reduce_atoms(ctx: ShapeContext, types: list, attrs: dict, outputs: list) -> list:
+    """The input's atoms without the reduced axes."""
+    (x,) = types
+    return [reduced_atoms(ctx, reduced_axes(ctx, attrs["dim"], x.rank), attrs["keepdim"], x)]
 
 
 def _check_keepdim(ctx: ShapeContext, keepdim) -> bool:
@@ -157,6 +163,7 @@ for _name, _reduction, _op_type, _dtype_rule, _doc in _REDUCTIONS:
         name=_name,
         signature=_SIGNATURE,
         infer=_reduce_infer(_dtype_rule),
+        atoms=_reduce_atoms,
         run=_reduce_run(_reduction, _dtype_rule),
         onnx=_reduce_onnx(_op_type, _dtype_rule),
         doc=_doc,
@@ -175,6 +182,7 @@ define(
     name="var",
     signature=(*_SIGNATURE, Param("unbiased", ATTR, False)),
     infer=_var_infer,
+    atoms=_reduce_atoms,
     run=_reduce_run(_var, float_dtype),
     onnx=_var_onnx,
     doc="Variance over `dim`; biased (divide by n) unless `unbiased=true` (divide by n - 1).",

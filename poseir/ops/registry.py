@@ -8,6 +8,7 @@ from typing import Callable, NoReturn, Sequence
 import numpy as np
 
 from poseir.diagnostics.record import Diagnostic, Edit, Fix, Label
+from poseir.ir.axes import Atom, Axes, axes_of_shape, born
 from poseir.ir.dims import Dim, Tri
 from poseir.ir.facts import Facts
 from poseir.ir.graph import TensorType
@@ -38,6 +39,9 @@ class OpDef:
     """Everything about one op, in one place (house rule 1).
 
     `infer(ctx, input_types, attrs) -> output types` reports user mistakes through `ctx`;
+    `atoms(ctx, input_types, attrs, output_types) -> output axes` maps the inputs' atoms to the
+    outputs' (see `poseir.ir.axes`; when absent, an axis keeps input 0's atoms where its size is
+    unchanged and gets a new atom elsewhere; an `infer` may also return types with atoms set);
     `run(ctx, arrays, attrs) -> arrays` is the numpy reference; `onnx(ctx, names, attrs)`
     lowers to ONNX nodes (see `poseir.backends.onnx_export`); `modes` says in which graphs the
     op may appear; `behaviour` documents how train and infer differ.
@@ -55,6 +59,7 @@ class OpDef:
     doc: str = ""
     samples: tuple = ()  # registry-test cases: (input shapes, attrs[, facts]) tuples
     count_outputs: Callable | None = None  # for `outputs=0` (split, chunk): attrs -> output count
+    atoms: Callable | None = None  # (ctx, input types, attrs, output types) -> each output's axes
 
     def output_count(self, attrs: dict) -> int:
         """How many outputs a node of this op has with these attributes."""
@@ -127,6 +132,7 @@ class ShapeContext:
     labels: tuple[Label, ...] = ()  # extra context, such as where a layer was constructed
     warnings: list[Diagnostic] = field(default_factory=list)
     assumptions: list = field(default_factory=list)  # (a, b) pairs assumed equal after a W300
+    outputs: tuple[str, ...] = ()  # the node's output value names: new atoms are born there
 
     def span_of(self, at=None) -> Span:
         """The span of argument `at`, falling back to the whole call."""
@@ -182,6 +188,24 @@ class ShapeContext:
     def normalize(self, dim) -> Dim:
         """A dim simplified under the facts."""
         return self.facts.normalize(Dim.of(dim))
+
+    # ------------------------------------------------------------ atoms
+    def axes(self, type_: TensorType, index: int = 0) -> Axes:
+        """The atoms of input `index` (of type `type_`); a type built without them gets new ones."""
+        if type_.atoms is not None:
+            return type_.atoms
+        return axes_of_shape(f"{self.owner(0)}<{index}", type_.shape, self.facts)
+
+    def owner(self, output: int) -> str:
+        """The value name atoms born at output `output` are keyed by."""
+        return self.outputs[output] if output < len(self.outputs) else f"{self.op}@{self.span}#{output}"
+
+    def fresh(self, output: int, axis: int, size: Dim, name: str | None = None) -> tuple[Atom, ...]:
+        """A new atom for `axis` of output `output` (none for a size-1 axis)."""
+        size = self.normalize(size)
+        if self.equal(size, 1) is Tri.YES:
+            return ()
+        return (born(self.owner(output), axis, size, name),)
 
     def axis(self, axis: int, rank: int, at=None) -> int:
         """Normalize a possibly negative axis, reporting E202 when out of range."""

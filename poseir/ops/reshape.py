@@ -8,6 +8,7 @@ from typing import Sequence
 
 import numpy as np
 
+from poseir.ir.axes import Atom, Axes, flat, read
 from poseir.ir.dims import Dim, Tri, cancel_common, parse_dim
 from poseir.ir.facts import Facts
 from poseir.ir.graph import TensorType
@@ -32,9 +33,9 @@ def _reshape_infer(ctx: ShapeContext, types: list, attrs: dict) -> list[TensorTy
     else:
         counts_equal = _check_count(ctx, x, sizes, count)
     sizes = [ctx.normalize(size) for size in sizes]
-    if counts_equal:
-        _check_axis_order(ctx, x, sizes, values)
-    return [TensorType(x.dtype, tuple(sizes))]
+    atoms = regroup(ctx, x, sizes, values) if counts_equal else \
+        tuple(ctx.fresh(0, axis, size) for axis, size in enumerate(sizes))
+    return [TensorType(x.dtype, tuple(sizes), atoms)]
 
 
 # --------------------------------------------------------------------------- element count
@@ -159,20 +160,70 @@ def _symbolic_replacement(text: str | None, size: Dim, symbol: str, value: int) 
     return str(Dim.symbol(symbol) * (size.value // value))
 
 
-# --------------------------------------------------------------------------- axis order (E206)
+# --------------------------------------------------------------------------- axis order (E206), by atoms
 
 
-def _check_axis_order(ctx: ShapeContext, x: TensorType, sizes: list[Dim], values: Sequence) -> None:
-    """E206 when the reshape only regroups cleanly after reordering the input axes."""
-    source = [ctx.normalize(dim) for dim in x.shape]
-    if regroups(ctx.facts, source, sizes) or x.rank > _MAX_PERMUTED_RANK:
-        return
-    order = next((order for order in itertools.permutations(range(x.rank))
-                  if regroups(ctx.facts, [source[axis] for axis in order], sizes)), None)
-    if order is None:
-        return
-    suggestion = _permute_suggestion(ctx, order, values)
-    permuted = shape_text(x.shape[axis] for axis in order)
+def regroup(ctx: ShapeContext, x: TensorType, sizes: list[Dim], values: Sequence) -> Axes:
+    """The output atoms of reshaping `x` to `sizes`; E206 when only a reordering of the atoms fits.
+
+    A reshape is legal when each target axis is a run of neighbouring atoms (or a factor of one),
+    whatever the sizes happen to be: `[B, 64, 8, 8]` as `[B, 8, 512]` only splits the 64. When no
+    such reading exists but a permutation of the input's axes, or of the target's, gives one, the
+    reshape moves data the program did not move: E206, with the permute that does it.
+    """
+    source = ctx.axes(x)
+    reading = read(flat(source), sizes, ctx.facts)
+    if reading is not None:
+        return reading
+    candidates = _reorderings(ctx, x, source, sizes, values)
+    layouts = {layout for layout, _, _ in candidates}
+    if len(layouts) == 1:
+        _reorder_error(ctx, x, source, sizes, candidates[0])
+    if len(layouts) > 1:
+        _ambiguous_warning(ctx, x, sizes, candidates)
+    return tuple(ctx.fresh(0, axis, size) for axis, size in enumerate(sizes))
+
+
+def _reorderings(ctx: ShapeContext, x: TensorType, source: Axes, sizes: list[Dim], values: Sequence) -> list:
+    """(resulting atoms, fix text, description) of every permutation that makes the reshape a regrouping.
+
+    Permuting the input's axes (`x.permute(0, 2, 1).reshape(...)`) is tried first, then
+    permuting the target's (`x.reshape(B, T, J, C).permute(0, 2, 1, 3)`), which also covers
+    axes merged earlier (`[B, (T·J), C]` asked for as `[B, J, T, C]`).
+    """
+    found = []
+    if x.rank <= _MAX_PERMUTED_RANK:
+        for order in itertools.permutations(range(x.rank)):
+            if list(order) == list(range(x.rank)):
+                continue
+            reading = read(flat([source[axis] for axis in order]), sizes, ctx.facts)
+            if reading is not None:
+                found.append((reading, _permute_first(ctx, order, values), order))
+        if found:
+            return found
+    if len(sizes) <= _MAX_PERMUTED_RANK:
+        for order in itertools.permutations(range(len(sizes))):
+            if list(order) == list(range(len(sizes))):
+                continue
+            reading = read(flat(source), [sizes[axis] for axis in order], ctx.facts)
+            if reading is not None:
+                layout = tuple(reading[order.index(axis)] for axis in range(len(sizes)))
+                found.append((layout, _permute_after(ctx, order, values), None))
+    return found
+
+
+def _reorder_error(ctx: ShapeContext, x: TensorType, source: Axes, sizes: list[Dim], candidate) -> None:
+    """E206 naming the atoms that would have to move, with the permute that moves them."""
+    layout, suggestion, input_order = candidate
+    notes = ["`view` and `reshape` never move data: they only split or merge neighbouring axes"]
+    moved = _moved_pair(flat(source), layout)
+    if moved is not None:
+        notes.append(f"the data holds {x.describe()}: `{moved[0]}` comes before `{moved[1]}`, but the target "
+                     f"asks for `{moved[1]}` before `{moved[0]}`")
+    if input_order is not None:
+        permuted = shape_text(x.shape[axis] for axis in input_order)
+        notes.append(f"after `permute({', '.join(map(str, input_order))})` the input is {permuted}, "
+                     "which regroups cleanly")
     # The fix renders as a help followed by the rewritten line; without the receiver's text (a
     # call inside a prelude layer) no edit is safe to offer, so the suggestion becomes a help.
     if ctx.text_of(0) is not None:
@@ -180,55 +231,57 @@ def _check_axis_order(ctx: ShapeContext, x: TensorType, sizes: list[Dim], values
     else:
         helps, fixes = (f"permute the axes first: `{suggestion}`",), ()
     ctx.error("E206", f"reshaping {x} to {shape_text(sizes)} reorders its axes",
-              label="this regroups axes that are not neighbours in memory",
-              notes=("`view` and `reshape` never move data: they only split or merge neighbouring axes",
-                     f"after `permute({', '.join(map(str, order))})` the input is {permuted}, which regroups cleanly"),
-              helps=helps, fixes=fixes)
+              label="this regroups axes that are not neighbours in memory", notes=notes, helps=helps,
+              fixes=fixes)
 
 
-def regroups(facts: Facts, source: Sequence[Dim], target: Sequence[Dim]) -> bool:
-    """Whether `target` splits or merges runs of neighbouring `source` axes (size-1 axes ignored)."""
-    source = [dim for dim in source if facts.equal(dim, 1) is not Tri.YES]
-    target = [dim for dim in target if facts.equal(dim, 1) is not Tri.YES]
-    i = j = 0
-    while i < len(source) and j < len(target):
-        left, right = source[i], target[j]
-        if facts.equal(left, right) is Tri.YES:
-            i, j = i + 1, j + 1
-            continue
-        merged = right.exact_div(left)
-        split = left.exact_div(right)
-        if merged is not None:
-            i, j = _consume(facts, source, i + 1, merged), j + 1
-        elif split is not None:
-            i, j = i + 1, _consume(facts, target, j + 1, split)
-        else:
-            return False
-        if i is None or j is None:
-            return False
-    return i == len(source) and j == len(target)
+def _ambiguous_warning(ctx: ShapeContext, x: TensorType, sizes: list[Dim], candidates: list) -> None:
+    """W314: equal sizes leave two reorderings possible; name them instead of guessing."""
+    first, second = candidates[0][1], next(text for layout, text, _ in candidates if layout != candidates[0][0])
+    ctx.warn("W314", f"reshaping {x.describe()} to {shape_text(sizes)} only fits after moving axes, and equal "
+             "sizes leave two ways to move them", label="this regroups axes that are not neighbours in memory",
+             notes=(f"one reading: `{first}`", f"another: `{second}`"),
+             helps=("write the intended permute before the reshape, or use `rearrange` with named axes",))
 
 
-def _consume(facts: Facts, dims: Sequence[Dim], start: int, rest: Dim) -> int | None:
-    """The index after the run of `dims` from `start` whose product is `rest`, or None."""
-    position = start
-    while facts.equal(rest, 1) is not Tri.YES:
-        if position >= len(dims):
-            return None
-        if facts.equal(rest, dims[position]) is Tri.YES:
-            return position + 1
-        rest = rest.exact_div(dims[position])
-        if rest is None:
-            return None
-        position += 1
-    return position
+def _moved_pair(source: list[Atom], layout: Axes) -> tuple[str, str] | None:
+    """Two atoms of the data (by name) that the target asks for in the opposite order."""
+    position = {atom.key: index for index, atom in enumerate(source)}
+    wanted = [_root(atom, position) for axis in layout for atom in axis]
+    wanted = [index for index in wanted if index is not None]
+    for first in range(len(wanted)):
+        for second in range(first + 1, len(wanted)):
+            if wanted[first] > wanted[second]:
+                return source[wanted[second]].name, source[wanted[first]].name
+    return None
 
 
-def _permute_suggestion(ctx: ShapeContext, order: Sequence[int], values: Sequence) -> str:
+def _root(atom: Atom, position: dict) -> int | None:
+    """The index in the data of the atom `atom` is (or is a piece of)."""
+    key = atom.key
+    while key not in position and key[0] == "split":
+        key = key[1]
+    return position.get(key)
+
+
+def _permute_first(ctx: ShapeContext, order: Sequence[int], values: Sequence) -> str:
     """`x.permute(0, 2, 1).reshape(B, T, 17, 3)` written with the user's own texts."""
     receiver = receiver_text(ctx.text_of(0))
-    sizes = ", ".join(ctx.text_of(("shape", position)) or str(value) for position, value in enumerate(values))
-    return f"{receiver}.permute({', '.join(map(str, order))}).reshape({sizes})"
+    return f"{receiver}.permute({', '.join(map(str, order))}).reshape({_sizes_text(ctx, values)})"
+
+
+def _permute_after(ctx: ShapeContext, order: Sequence[int], values: Sequence) -> str:
+    """`x.reshape(B, T, J, C).permute(0, 2, 1, 3)`: reshape to the order the data holds, then move axes."""
+    receiver = receiver_text(ctx.text_of(0))
+    texts = [ctx.text_of(("shape", position)) or str(value) for position, value in enumerate(values)]
+    inverse = [order.index(axis) for axis in range(len(order))]
+    return (f"{receiver}.reshape({', '.join(texts[axis] for axis in order)})"
+            f".permute({', '.join(map(str, inverse))})")
+
+
+def _sizes_text(ctx: ShapeContext, values: Sequence) -> str:
+    """The target sizes as the user wrote them."""
+    return ", ".join(ctx.text_of(("shape", position)) or str(value) for position, value in enumerate(values))
 
 
 # --------------------------------------------------------------------------- the op

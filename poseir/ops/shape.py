@@ -3,8 +3,11 @@ expand and repeat (reshape/view, with its count and order checks, is in `reshape
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
+from poseir.ir.axes import canonical, read
 from poseir.ir.dims import Dim, Tri, parse_dim
 from poseir.ir.graph import TensorType
 from poseir.ops.common import (define, fill_placeholder, is_minus_one, product, reshape_to_output, size_attr,
@@ -25,7 +28,8 @@ def _permute_infer(ctx: ShapeContext, types: list, attrs: dict) -> list[TensorTy
         notes += [f"axis {axis} is missing" for axis in range(x.rank) if axis not in axes]
         ctx.error("E215", f"({', '.join(map(str, dims))}) is not a permutation of the {x.rank} axes of {x}",
                   at="dims", label=f"expected each of 0..{x.rank - 1} once", notes=notes)
-    return [TensorType(x.dtype, tuple(x.shape[axis] for axis in axes))]
+    atoms = ctx.axes(x)
+    return [TensorType(x.dtype, tuple(x.shape[axis] for axis in axes), tuple(atoms[axis] for axis in axes))]
 
 
 def _permute_run(ctx: RunContext, arrays: list, attrs: dict) -> list[np.ndarray]:
@@ -55,9 +59,10 @@ def _transpose_infer(ctx: ShapeContext, types: list, attrs: dict) -> list[Tensor
     (x,) = types
     first = ctx.axis(attrs["dim0"], x.rank, at="dim0")
     second = ctx.axis(attrs["dim1"], x.rank, at="dim1")
-    shape = list(x.shape)
+    shape, atoms = list(x.shape), list(ctx.axes(x))
     shape[first], shape[second] = shape[second], shape[first]
-    return [TensorType(x.dtype, tuple(shape))]
+    atoms[first], atoms[second] = atoms[second], atoms[first]
+    return [TensorType(x.dtype, tuple(shape), tuple(atoms))]
 
 
 def _transpose_run(ctx: RunContext, arrays: list, attrs: dict) -> list[np.ndarray]:
@@ -102,10 +107,13 @@ def _flatten_infer(ctx: ShapeContext, types: list, attrs: dict) -> list[TensorTy
     """Merge the axes start_dim..end_dim (inclusive) into one."""
     (x,) = types
     if x.rank == 0:
-        return [TensorType(x.dtype, (Dim.of(1),))]
+        return [TensorType(x.dtype, (Dim.of(1),), ((),))]
     start, end = _flatten_range(ctx, x, attrs)
     merged = ctx.normalize(product(x.shape[start:end + 1]))
-    return [TensorType(x.dtype, (*x.shape[:start], merged, *x.shape[end + 1:]))]
+    atoms = ctx.axes(x)
+    joined = canonical([atom for axis in atoms[start:end + 1] for atom in axis])
+    return [TensorType(x.dtype, (*x.shape[:start], merged, *x.shape[end + 1:]),
+                       (*atoms[:start], joined, *atoms[end + 1:]))]
 
 
 def _flatten_run(ctx: RunContext, arrays: list, attrs: dict) -> list[np.ndarray]:
@@ -149,8 +157,28 @@ def _unflatten_infer(ctx: ShapeContext, types: list, attrs: dict) -> list[Tensor
         ctx.require_equal(total, length, code="E216", at="sizes",
                           message=f"unflatten sizes multiply to {total}, but axis {attrs['dim']} of {x} has {length}",
                           label=f"{total} elements, expected {length}")
-    shape = (*x.shape[:axis], *(ctx.normalize(size) for size in sizes), *x.shape[axis + 1:])
-    return [TensorType(x.dtype, shape)]
+    sizes = [ctx.normalize(size) for size in sizes]
+    shape = (*x.shape[:axis], *sizes, *x.shape[axis + 1:])
+    atoms = ctx.axes(x)
+    pieces = read(atoms[axis], sizes, ctx.facts)
+    if pieces is None:
+        pieces = tuple(ctx.fresh(0, axis + index, size) for index, size in enumerate(sizes))
+        _check_unflatten_order(ctx, x, axis, atoms[axis], sizes)
+    return [TensorType(x.dtype, shape, (*atoms[:axis], *pieces, *atoms[axis + 1:]))]
+
+
+def _check_unflatten_order(ctx: ShapeContext, x: TensorType, axis: int, held, sizes: list) -> None:
+    """E206 when the axis holds its atoms in another order than the sizes ask for (`(T·J)` as `(J, T)`)."""
+    if len(sizes) > 6 or len(held) < 2:
+        return
+    for order in itertools.permutations(range(len(sizes))):
+        if read(held, [sizes[index] for index in order], ctx.facts) is not None:
+            wanted = ", ".join(str(sizes[index]) for index in order)
+            ctx.error("E206", f"unflattening axis {axis} of {x.describe()} into ({', '.join(map(str, sizes))}) "
+                      "reorders its atoms", at="sizes", label="the axis holds these in another order",
+                      notes=("`unflatten` never moves data: it only splits an axis in the order its parts are "
+                             "stored",),
+                      helps=(f"split in the stored order, ({wanted}), then move the axes with `permute`",))
 
 
 def _unflatten_run(ctx: RunContext, arrays: list, attrs: dict) -> list[np.ndarray]:
@@ -187,7 +215,8 @@ def _squeeze_infer(ctx: ShapeContext, types: list, attrs: dict) -> list[TensorTy
                       message=f"cannot squeeze axis {attrs['dim']} of {x}: its size is {size}, not 1",
                       label=f"this axis has size {size}",
                       helps=("`squeeze` only removes axes of size 1; use `select` or indexing to pick one entry",))
-    return [TensorType(x.dtype, x.shape[:axis] + x.shape[axis + 1:])]
+    atoms = ctx.axes(x)
+    return [TensorType(x.dtype, x.shape[:axis] + x.shape[axis + 1:], atoms[:axis] + atoms[axis + 1:])]
 
 
 def _squeeze_run(ctx: RunContext, arrays: list, attrs: dict) -> list[np.ndarray]:
@@ -215,7 +244,8 @@ def _unsqueeze_infer(ctx: ShapeContext, types: list, attrs: dict) -> list[Tensor
     """Insert an axis of size 1 before position `dim` (-1 appends)."""
     (x,) = types
     axis = ctx.axis(attrs["dim"], x.rank + 1, at="dim")
-    return [TensorType(x.dtype, (*x.shape[:axis], Dim.of(1), *x.shape[axis:]))]
+    atoms = ctx.axes(x)
+    return [TensorType(x.dtype, (*x.shape[:axis], Dim.of(1), *x.shape[axis:]), (*atoms[:axis], (), *atoms[axis:]))]
 
 
 def _unsqueeze_run(ctx: RunContext, arrays: list, attrs: dict) -> list[np.ndarray]:
