@@ -126,6 +126,7 @@ class StatementRunner:
         for item in self.iterate(statement.iterable, frame):
             self.budget.iterate(1, statement.span)
             frame.scope.define(statement.var, item)
+            self.record_binding(statement.span, statement.var, item, frame)
             self.run_statements(statement.body, frame)
 
     def _run_If(self, statement: ast.If, frame: Frame) -> None:

@@ -221,8 +221,10 @@ def _layer_forward(context: Context, attribute: str) -> Signature | None:
     for occurrence in _all_definitions(document):
         if occurrence.symbol.key == (kinds.ATTRIBUTE, document.path, module.name, attribute):
             value = _assigned_value(context, occurrence.span)
-            if isinstance(value, ast.Call) and isinstance(value.function, ast.Name):
-                symbol = _scope_symbols(context).get(value.function.id)
+            if isinstance(value, ast.Call):
+                # `Block(...)` or `lib.Block(...)`: the index knows which module the name ends in.
+                called = document.index.at(document.path, value.function.span.end)
+                symbol = called.symbol if called is not None and called.symbol.kind == kinds.MODULE else None
                 declaration = _declaration(document, symbol) if symbol is not None else None
                 if declaration is not None:
                     return forward_help(declaration, document.source(symbol.key[1]).text, attribute)

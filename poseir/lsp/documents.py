@@ -81,6 +81,7 @@ class CheckedDocument:
     generation: int = 0  # the server's count of on-disk changes when the check read its imports
     _index: Index | None = field(default=None, repr=False)
     _bindings: dict | None = field(default=None, repr=False)
+    related: list = field(default_factory=list, repr=False)  # checks of open files that import this one
 
     @property
     def parsed(self) -> bool:
@@ -96,14 +97,24 @@ class CheckedDocument:
 
     def bindings(self, span: Span, name: str | None = None) -> list:
         """What the code at `span` bound, in every model, flow and instance: (Binding, (model, mode))."""
+        found = self._own_bindings(span)
+        if not found:
+            # A file of modules only (no model) runs when an open file that imports it does.
+            for other in self.related:
+                found = other._own_bindings(span)
+                if found:
+                    break
+        return [entry for entry in found if name is None or entry[0].name == name]
+
+    def _own_bindings(self, span: Span) -> list:
+        """The bindings this check made at `span`."""
         if self._bindings is None:
             table: dict = {}
             for key in sorted(self.compilation.bindings):
                 for binding in self.compilation.bindings[key]:
                     table.setdefault((binding.span.path, binding.span.start), []).append((binding, key))
             self._bindings = table
-        found = self._bindings.get((span.path, span.start), [])
-        return [entry for entry in found if name is None or entry[0].name == name]
+        return self._bindings.get((span.path, span.start), [])
 
     def source(self, path: str) -> SourceFile | None:
         """A file of the compilation; the document's own text for itself."""

@@ -134,7 +134,11 @@ class _View:
 async def _view(ls, uri: str) -> _View | None:
     """The view for a request, or None when nothing of the document ever parsed."""
     document, lines, current = await ls.view(uri)
-    return _View(ls, document, lines, current) if document is not None else None
+    if document is None:
+        return None
+    document.related = [other for key, other in sorted(ls.last_good.items())
+                        if key != uri and document.path in other.compilation.program.units]
+    return _View(ls, document, lines, current)
 
 
 # ------------------------------------------------------------------ requests

@@ -45,11 +45,11 @@ def _local(document: CheckedDocument, occurrence) -> str | None:
     definitions = [occurrence] if occurrence.definition else document.index.definitions(occurrence)
     lines: list[tuple[str, str]] = []
     for found in definitions:
-        for binding, (model, mode) in document.bindings(found.span, symbol.name):
+        for binding, (model, mode) in document.bindings(_binding_span(document, found.span), symbol.name):
             text = describe(binding.value)
             if text is not None:
                 lines.append((text, binding.path or model))
-    role = "input" if symbol.kind == kinds.PARAMETER else "local"
+    role = "in the signature" if symbol.kind == kinds.PARAMETER else "local"
     where = _enclosing(document, occurrence.span)
     role = f"{role} of `{where}`" if where else role
     if not lines:
@@ -58,6 +58,14 @@ def _local(document: CheckedDocument, occurrence) -> str | None:
             return _code(f"{symbol.name}: {declared}") + f"\n\n{role} (declared; not run by any model)"
         return _code(symbol.name) + f"\n\n{role}; no model runs this code"
     return _typed(symbol.name, lines, role)
+
+
+def _binding_span(document: CheckedDocument, name: Span) -> Span:
+    """Where the elaborator keyed a name's bindings: its target, or the `for` loop of a loop variable."""
+    if document.bindings(name):
+        return name
+    loops = [node for node in _nodes_at(document, name) if isinstance(node, ast.For)]
+    return loops[-1].span if loops else name
 
 
 def _typed(name: str, lines: list[tuple[str, str]], role: str) -> str:

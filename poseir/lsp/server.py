@@ -10,6 +10,7 @@ While the text does not parse, features read the last check that did, through a 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import inspect
 import sys
@@ -123,6 +124,8 @@ class PoseLanguageServer(LanguageServer):
             text, version = document.source, document.version or 0
             cached = self.checks.get(uri)
             if cached is not None and (cached.text, cached.generation) == (text, self.generation) and cached.complete:
+                if cached.version != version:  # the same text again (an undo): the same check, relabelled
+                    cached = self.checks[uri] = dataclasses.replace(cached, version=version)
                 return cached
             key = (text, self.generation)
             running = self.running.get(uri)

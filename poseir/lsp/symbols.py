@@ -50,7 +50,7 @@ class Index:
     """Every occurrence in every file of a program, by file, in source order."""
 
     occurrences: dict[str, list[Occurrence]] = field(default_factory=dict)  # path -> occurrences
-    loops: dict = field(default_factory=dict)  # local symbol key -> spans of the `for` loops around its definitions
+    loops: dict = field(default_factory=dict)  # (path, start) of a local's definition -> the `for` loops around it
     bound_after: dict = field(default_factory=dict)  # (path, start) of a local's definition -> where it takes effect
 
     def at(self, path: str, offset: int) -> Occurrence | None:
@@ -73,13 +73,25 @@ class Index:
         found = [other for other in self.of(occurrence.symbol.key) if other.definition]
         if occurrence.symbol.key[0] != LOCAL or occurrence.definition:
             return found[:1] if occurrence.symbol.kind == ATTRIBUTE else found
+        use = occurrence.span.start
         before = [other for other in found if other.span.path == occurrence.span.path
-                  and self.bound_after.get((other.span.path, other.span.start), other.span.end) <= occurrence.span.start]
-        nearest = before[-1:]
-        loops = [loop for loop in self.loops.get(occurrence.symbol.key, ()) if loop.start <= occurrence.span.start <= loop.end]
-        in_loop = [other for other in found if other not in nearest
-                   and any(loop.start <= other.span.start <= loop.end for loop in loops)]
-        return nearest + in_loop or found
+                  and self.bound_after.get((other.span.path, other.span.start), other.span.end) <= use]
+        reaching = before[-1:]
+        # A loop may run zero times, so what was bound before a loop also reaches past it ...
+        while reaching and (outside := [loop for loop in self._loops(reaching[-1]) if not loop.start <= use <= loop.end]):
+            earlier = [other for other in before if other.span.start < outside[0].start]
+            if not earlier:
+                break
+            reaching.append(earlier[-1])
+        # ... and inside a loop, what the loop binds later reaches the next iteration.
+        loops = [loop for other in found for loop in self._loops(other) if loop.start <= use <= loop.end]
+        reaching += [other for other in found if other not in reaching
+                     and any(loop.start <= other.span.start <= loop.end for loop in loops)]
+        return sorted(reaching, key=lambda other: other.span.start) or found
+
+    def _loops(self, definition: Occurrence) -> list[Span]:
+        """The `for` loops around a definition, outermost first."""
+        return self.loops.get((definition.span.path, definition.span.start), [])
 
     def symbols(self, path: str) -> Iterator[Symbol]:
         """The distinct symbols defined in one file, in source order."""
@@ -223,8 +235,8 @@ class _Indexer:
         if span is None or symbol is None or not span.is_known:
             return
         self.index.occurrences.setdefault(span.path, []).append(Occurrence(span, symbol, definition))
-        if definition and symbol.kind == LOCAL and self.loop_stack:
-            self.index.loops.setdefault(symbol.key, []).extend(self.loop_stack)
+        if definition and symbol.key[0] == LOCAL and self.loop_stack:
+            self.index.loops[(span.path, span.start)] = list(self.loop_stack)
 
     # -------------------------------------------------------------- files
     def index_unit(self, unit: FileUnit) -> None:

@@ -40,6 +40,9 @@ def semantic_tokens(document: CheckedDocument, encoding: str) -> list[int]:
         modifiers = (1 if occurrence.definition else 0) | (2 if symbol.kind in (kinds.CONSTANT, kinds.DIM) else 0) \
             | (4 if symbol.kind in (kinds.OP, kinds.FUNCTION) or symbol.key[1:2] == ("<prelude>",) else 0)
         tokens[occurrence.span.start] = (occurrence.span.end, _TYPES[token_type], modifiers)
+        quoted = tokens.get(occurrence.span.start - 1)
+        if quoted is not None and quoted[1] == _TYPES["string"]:
+            del tokens[occurrence.span.start - 1]  # a joint name: coloured as a joint, not as text
     return _encode(text, tokens, encoding)
 
 
