@@ -134,9 +134,10 @@ class PoseLanguageServer(LanguageServer):
                 future = asyncio.get_running_loop().run_in_executor(
                     self.executor, self._check, uri, path, version, text, self.generation)
                 running = self.running[uri] = (key, future)
-            result = await asyncio.shield(running[1])
+            result, report = await asyncio.shield(running[1])
             if self.running.get(uri) is running:
                 del self.running[uri]
+                self.log(report)  # from this thread: the worker must not write to stdout itself
             if result.complete:
                 self.checks[uri] = result
                 if result.parsed:
@@ -144,8 +145,9 @@ class PoseLanguageServer(LanguageServer):
                 return result
         return result
 
-    def _check(self, uri: str, path: str, version: int, text: str, generation: int) -> CheckedDocument:
-        """One check on the worker thread; it stops early once the client has sent a newer version."""
+    def _check(self, uri: str, path: str, version: int, text: str, generation: int) -> tuple[CheckedDocument, str]:
+        """One check on the worker thread, and a line for the log; it stops early once the client has
+        sent a newer version."""
         started = time.perf_counter()
 
         def stale() -> bool:
@@ -154,9 +156,9 @@ class PoseLanguageServer(LanguageServer):
         compilation = check(path, text, cancelled=stale)
         result = CheckedDocument(uri, path, version, text, compilation, complete=not stale(), generation=generation)
         result.index  # built here, on the worker, rather than in the first request
-        self.log(f"poseir: checked {Path(path).name} version {version} in {time.perf_counter() - started:.2f} s"
-                 + ("" if result.complete else " (stopped: a newer version arrived)"))
-        return result
+        report = (f"poseir: checked {Path(path).name} version {version} in {time.perf_counter() - started:.2f} s"
+                  + ("" if result.complete else " (stopped: a newer version arrived)"))
+        return result, report
 
     def schedule(self, uri: str, delay: float) -> None:
         """Publish the diagnostics of the current version after `delay`, replacing any pending publication."""
