@@ -218,6 +218,13 @@ async def test_definition_and_references_across_files(client: LanguageClient):
     (imported,) = await definition(at(text, "layers.pose", "as lib"))
     assert imported.uri == layers_uri
 
+    # A constant, in the imported file opened on its own.
+    layers_doc, layers = open_document(client, "layers.pose")
+    await published(client, layers_doc, 1)
+    (width,) = await client.text_document_definition_async(types.DefinitionParams(
+        text_document=document(layers_doc), position=at(layers, "WIDTH", "HALF")))
+    assert width.uri == layers_uri and width.range.start == at(layers, "WIDTH", "= 32")
+
     references = await client.text_document_references_async(types.ReferenceParams(
         text_document=document(uri), position=at(text, "Block(32) for"),
         context=types.ReferenceContext(include_declaration=True)))
