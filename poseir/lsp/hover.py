@@ -93,7 +93,7 @@ def _enclosing(document: CheckedDocument, span: Span) -> str | None:
         return None
     for item in document.compilation.program.entry.tree.items:
         if isinstance(item, ast.ModuleDecl) and item.span.start <= span.start <= item.span.end:
-            for node in _walk(item):
+            for node in walk(item):
                 if isinstance(node, ast.Forward) and node.span.start <= span.start <= node.span.end:
                     return f"{item.name}.forward" + (f" {node.mode}" if node.mode else "")
             return item.name
@@ -176,7 +176,7 @@ def _pattern_bindings(document: CheckedDocument, span: Span, name: str) -> list[
     if span.path != document.path:
         return []
     found = []
-    for node in _walk(document.compilation.program.entry.tree):
+    for node in walk(document.compilation.program.entry.tree):
         if isinstance(node, ast.Forward) and node.span.start <= span.start <= node.span.end:
             for binding, (model, _) in document.bindings(node.span, name):
                 if isinstance(binding.value, (Dim, int)):
@@ -261,9 +261,9 @@ def _tree(document: CheckedDocument, path: str) -> ast.File | None:
     program = document.compilation.program
     if path in program.units:
         return program.units[path].tree
-    from poseir.lsp.symbols import _prelude_unit
+    from poseir.lsp.resolve import prelude_unit
 
-    unit = _prelude_unit(program)
+    unit = prelude_unit(program)
     return unit.tree if unit is not None and path == PRELUDE_PATH else None
 
 
@@ -272,7 +272,7 @@ def _signature(declaration: ast.Node, source: str) -> str:
     if isinstance(declaration, ast.ModuleDecl):
         hyper = ", ".join(_tidy(source[parameter.span.start:parameter.span.end]) for parameter in declaration.hyper_params)
         lines = [f"module {declaration.name}({hyper})"]
-        for node in _walk(declaration):
+        for node in walk(declaration):
             if isinstance(node, ast.Forward):
                 brace = source.find("{", node.span.start, node.span.end)
                 lines.append("    " + _tidy(source[node.span.start:brace if brace >= 0 else node.span.end]))
@@ -303,7 +303,7 @@ def walk(node):
             yield from _walk_value(getattr(node, name))
 
 
-_walk = walk
+
 
 
 def _walk_value(value):

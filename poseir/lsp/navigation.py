@@ -10,7 +10,7 @@ from lsprotocol import types
 
 from poseir.lsp.diagnostics import Converter
 from poseir.lsp.documents import CheckedDocument, Positions
-from poseir.lsp.symbols import FILE, Occurrence, name_span
+from poseir.lsp.symbols import FILE, name_span
 from poseir.syntax import ast, parser
 from poseir.syntax.source import SourceFile, Span
 

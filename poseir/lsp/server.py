@@ -26,7 +26,7 @@ from pygls.protocol import LanguageServerProtocol
 
 from poseir.compiler import check
 from poseir.lsp.documents import CheckedDocument, LineMap, Positions, code_units  # noqa: F401  (public helpers)
-from poseir.lsp.diagnostics import SOURCE, Converter, document_diagnostics
+from poseir.lsp.diagnostics import SOURCE, document_diagnostics
 from poseir.syntax.source import SourceFile
 
 DEBOUNCE_SECONDS = 0.25  # a check costs 0.1-0.5 s; typing faster than this checks only the last text
