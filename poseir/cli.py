@@ -485,8 +485,9 @@ def _graph(arguments) -> int:
     else:
         write_output(output, dot.encode("utf-8"))
     ir = ", ".join(f"{mode} {len(graph.nodes)}" for mode, graph in graphs.items())
-    print(f"wrote {output}: {len(drawing.vertices)} vertices, {len(drawing.edges)} edges, "
-          f"{len(drawing.clusters)} module calls (IR nodes: {ir})", file=sys.stderr)
+    boxes = sum(vertex.kind == "module" for vertex in drawing.vertices.values())
+    print(f"wrote {output}: {len(drawing.vertices)} vertices ({boxes} module boxes), {len(drawing.edges)} edges, "
+          f"{len(drawing.clusters)} module clusters (IR nodes: {ir})", file=sys.stderr)
     return EXIT_OK
 
 
