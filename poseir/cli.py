@@ -90,7 +90,11 @@ def _parser() -> argparse.ArgumentParser:
     graph = commands.add_parser("graph", help="draw the model as Graphviz DOT (or SVG with Graphviz)")
     graph.add_argument("path", metavar="PATH")
     graph.add_argument("-o", "--output", required=True, help="model.dot, or model.svg (needs Graphviz's `dot`)")
-    graph.add_argument("--mode", choices=("both", "infer", "train"), default="both")
+    graph.add_argument("--mode", choices=("both", "infer", "train"), default="both",
+                       help="the flow to draw (default: both in one picture, mode-only parts dashed)")
+    graph.add_argument("--depth", type=_positive, metavar="N",
+                       help="draw each module call at nesting depth N (1: the model's own submodules) as one box "
+                            "labelled with its input and output types")
     _add_model_options(graph)
     graph.set_defaults(handler=_graph, format="human", color="auto")
 
@@ -444,11 +448,22 @@ def _print_params_table(graph) -> None:
     console.print(f"{len(graph.parameters)} entries, {trainable:,} trainable parameters")
 
 
+def _positive(text: str) -> int:
+    """An argparse type: an integer >= 1."""
+    try:
+        number = int(text)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, found `{text}`")
+    return number
+
+
 def _graph(arguments) -> int:
-    """`poseir graph PATH -o model.dot|svg`: both flows, shapes on edges, mode-only nodes marked."""
+    """`poseir graph PATH -o model.dot|svg`: one vertex per IR node, modules as clusters, types on edges."""
     from pathlib import Path
 
-    from poseir.backends.graphviz import render_svg, to_dot
+    from poseir.backends.graphviz import build_drawing, render_svg, write_dot
     from poseir.syntax.files import write_output
 
     graphs = {}
@@ -457,7 +472,8 @@ def _graph(arguments) -> int:
         if built is None:
             return code
         graphs[mode] = built[0]
-    dot = to_dot(graphs)
+    drawing = build_drawing(graphs, arguments.depth)
+    dot = write_dot(drawing)
     output = Path(arguments.output)
     if output.suffix.lower() == ".svg":
         svg = render_svg(dot)
@@ -468,8 +484,10 @@ def _graph(arguments) -> int:
         write_output(output, svg)
     else:
         write_output(output, dot.encode("utf-8"))
-    nodes = sum(len(graph.nodes) for graph in graphs.values())
-    print(f"wrote {output}: {', '.join(graphs)} flow(s), {nodes} nodes", file=sys.stderr)
+    ir = ", ".join(f"{mode} {len(graph.nodes)}" for mode, graph in graphs.items())
+    boxes = sum(vertex.kind == "module" for vertex in drawing.vertices.values())
+    print(f"wrote {output}: {len(drawing.vertices)} vertices ({boxes} module boxes), {len(drawing.edges)} edges, "
+          f"{len(drawing.clusters)} module clusters (IR nodes: {ir})", file=sys.stderr)
     return EXIT_OK
 
 

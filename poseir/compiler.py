@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable
 
 from poseir.elaborate import program as program_module
 from poseir.diagnostics.record import Diagnostic, DiagnosticError, has_errors, sort_diagnostics
@@ -20,6 +21,8 @@ class Compilation:
     diagnostics: list[Diagnostic] = field(default_factory=list)
     graphs: dict = field(default_factory=dict)  # (model, mode) -> Graph
     models: list[str] = field(default_factory=list)
+    program: program_module.Program | None = None  # the parsed files, for tools (None: did not parse)
+    bindings: dict = field(default_factory=dict)  # (model, mode) -> the names the user's code bound
 
     @property
     def ok(self) -> bool:
@@ -43,14 +46,17 @@ def _identity(diagnostic: Diagnostic) -> tuple:
 
 def check(path: str, text: str | None = None, *, overrides: dict | None = None,
           models: list[str] | None = None, sources: SourceMap | None = None, root: str | None = None,
-          limits: Limits = DEFAULT_LIMITS) -> Compilation:
+          limits: Limits = DEFAULT_LIMITS, cancelled: Callable[[], bool] | None = None) -> Compilation:
     """Elaborate every model of a file in both modes and collect every diagnostic.
 
     Imports stay inside `root` (by default the project holding `path`); `limits` bound the work.
+    `cancelled` is asked between elaborations; when it says yes the check stops early (an
+    editor that got a newer text does not wait for the rest of a stale check).
     """
     result = Compilation(sources=sources if sources is not None else SourceMap())
     loaded, found = program_module.load(path, text, result.sources, root=root, limits=limits)
     result.diagnostics.extend(found)
+    result.program = loaded
     if loaded is None:
         return result
     standalone = models is None and not loaded.models
@@ -61,10 +67,13 @@ def check(path: str, text: str | None = None, *, overrides: dict | None = None,
     deadline = start_clock(limits)
     for model in result.models:
         for mode in MODES:
+            if cancelled is not None and cancelled():
+                return result
             elaborated = elaborate(loaded, model, mode, overrides, mode_optional=True, limits=limits,
                                    standalone=standalone, deadline=deadline)
             result.diagnostics.extend(elaborated.diagnostics)
             result.diagnostics.extend(lint(elaborated.graph))
+            result.bindings[(model, mode)] = elaborated.bindings
             if elaborated.graph is not None:
                 result.graphs[(model, mode)] = elaborated.graph
     return result

@@ -52,6 +52,7 @@ class LspClient:
                                         stdout=subprocess.PIPE, stderr=self.log)
         self.messages: queue.Queue = queue.Queue()
         self.notifications: list[dict] = []
+        self.server_requests: list[str] = []
         self.ids = itertools.count(1)
         threading.Thread(target=self._read, daemon=True).start()
 
@@ -106,6 +107,7 @@ class LspClient:
         if message is None:
             pytest.fail(f"the server closed its output while we waited for {waiting_for}")
         if "method" in message and "id" in message:
+            self.server_requests.append(message["method"])
             self.send({"id": message["id"], "result": None})
         elif "method" in message:
             self.notifications.append(message)
@@ -254,3 +256,41 @@ def test_positions_count_utf16_code_units():
     assert code_units("😀é", types.PositionEncodingKind.Utf8) == 6
     assert code_units("😀é", types.PositionEncodingKind.Utf32) == 2
     assert code_units("😀é", types.PositionEncodingKind.Utf16) == 3
+
+
+def test_every_request_is_answered_and_garbage_does_not_stop_the_server(client, tmp_path):
+    capabilities = {"workspace": {"didChangeWatchedFiles": {"dynamicRegistration": True}}}
+    response = client.request("initialize", {"processId": None, "rootUri": tmp_path.as_uri(),
+                                             "capabilities": capabilities})
+    assert response["result"]["capabilities"]["inlayHintProvider"]
+    client.notify("initialized", {})
+    uri = open_document(client, tmp_path / "lifter.pose", FIXED)
+    assert client.diagnostics(uri, 1) == []
+
+    # A request whose params do not decode gets InvalidParams, not silence.
+    missing_position = client.request("textDocument/hover", {"textDocument": {"uri": uri}})
+    assert missing_position["error"]["code"] == -32602 and "textDocument/hover" in missing_position["error"]["message"]
+    wrong_type = client.request("textDocument/definition", {"textDocument": {"uri": uri},
+                                                            "position": {"line": "one", "character": 0}})
+    assert wrong_type["error"]["code"] == -32602
+    assert client.request("poseir/noSuchMethod", {})["error"]["code"] == -32601
+
+    # Garbage: a body that is not JSON, JSON that is not a message, a message without a method.
+    for body in (b"{not json", b"[1, 2, 3]", b'"text"', b'{"jsonrpc": "2.0", "id": 99}'):
+        client.process.stdin.write(b"Content-Length: %d\r\n\r\n" % len(body) + body)
+        client.process.stdin.flush()
+    client.process.stdin.write(b"this is not a header\r\n")
+    client.process.stdin.flush()
+    errors = []
+    while len(errors) < 3:
+        message = client._next(time.monotonic() + TIMEOUT, "an error response to garbage")
+        if "error" in message and message.get("id") is None:
+            errors.append(message["error"]["code"])
+    assert sorted(errors) == [-32700, -32600, -32600]
+
+    # Still alive and still right.
+    assert "moved: f32[B, T, 17, 3]" in hover_text(client, uri, position_of(FIXED, "moved", "return"))
+    assert client.server_requests == ["client/registerCapability"]  # the `.pose` watcher, answered by `_next`
+    assert client.request("shutdown")["result"] is None
+    client.notify("exit")
+    assert client.process.wait(timeout=TIMEOUT) == 0

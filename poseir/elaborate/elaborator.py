@@ -30,6 +30,7 @@ class ElaborationResult:
 
     graph: Graph | None
     diagnostics: list[Diagnostic]
+    bindings: tuple = ()  # every `Binding` the user's code made, in elaboration order, for tools
 
 
 def elaborate(program: Program, model: str, mode: str, overrides: dict | None = None, *,
@@ -64,6 +65,7 @@ class Elaborator(ModuleBuilder, StatementRunner, PatternMatcher, ExpressionEvalu
         self.diagnostics: list[Diagnostic] = []
         self.parameter_tensors: dict[tuple[int, str], Tensor] = {}
         self.root_dims: dict[str, Dim] = {}
+        self.bindings: list = []
 
     # ------------------------------------------------------------------ driver
     def run(self) -> ElaborationResult:
@@ -86,7 +88,7 @@ class Elaborator(ModuleBuilder, StatementRunner, PatternMatcher, ExpressionEvalu
             return ElaborationResult(None, [*self.diagnostics, error.diagnostic])
         self.register_parameters(root)
         graph = self.run_root_forward(root, declaration)
-        return ElaborationResult(graph, self.diagnostics + self.builder.diagnostics)
+        return ElaborationResult(graph, self.diagnostics + self.builder.diagnostics, tuple(self.bindings))
 
     def _no_model(self) -> ElaborationResult:
         """E106 naming the models that do exist."""
@@ -263,7 +265,10 @@ class Elaborator(ModuleBuilder, StatementRunner, PatternMatcher, ExpressionEvalu
             if param.type is not None and isinstance(argument, Tensor) and instance.path != "<root>" and call is not None:
                 self.match_type(param.type, argument, frame, bindings, span, f"input `{param.name}`")
             frame.scope.define(param.name, argument)
+            self.record_binding(param.span, param.name, argument, frame)
         frame.dims = {**frame.dims, **bindings}
+        for name, dim in bindings.items():
+            self.record_binding(decl.span, name, dim, frame)  # a pattern dim, bound at this call
         if call is not None:
             self.check_callee_facts(decl, frame, span)
         if not frame.builtin:

@@ -6,6 +6,7 @@ import difflib
 from dataclasses import dataclass, field
 
 from poseir.elaborate.builder import CallSite
+from poseir.syntax.source import Span
 from poseir.elaborate.values import ModuleInstance
 
 
@@ -76,3 +77,18 @@ class Usage:
     assigned: dict = field(default_factory=dict)  # name -> (target span, value)
     read: set = field(default_factory=set)
     other_mode: dict = field(default_factory=dict)  # name -> the mode it exists in
+
+
+@dataclass(frozen=True)
+class Binding:
+    """A name the user's code bound, for tools (hover, inlay hints): where, to what, in which instance."""
+
+    span: Span
+    name: str
+    value: object  # a Tensor, a number, a dim, a module instance, a ParamSpec, ...
+    instance: ModuleInstance | None  # the instance running the code
+
+    @property
+    def path(self) -> str:
+        """The instance's module path (its state_dict prefix), known once parameters are named."""
+        return self.instance.path if self.instance is not None else ""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from poseir.syntax import ast
 from poseir.diagnostics.record import Diagnostic, DiagnosticError, Label, fail
-from poseir.elaborate.scope import Frame
+from poseir.elaborate.scope import Binding, Frame
 from poseir.elaborate.values import POISON, ModuleInstance, ModuleList, Poison, Tensor, kind_of
 
 
@@ -61,6 +61,7 @@ class StatementRunner:
 
     def assign(self, target: ast.Target, value, frame: Frame) -> None:
         """Bind a local, or set `self.name` in a module body."""
+        self.record_binding(target.span, target.name, value, frame)
         if not target.on_self:
             frame.scope.define(target.name, value)
             if frame.usage is not None:
@@ -81,6 +82,11 @@ class StatementRunner:
         elif value == ():
             value = ModuleList([], target.span)
         frame.instance.attributes[target.name] = value
+
+    def record_binding(self, span, name: str, value, frame: Frame) -> None:
+        """Remember what the user's code bound a name to, for editors (prelude code is not shown)."""
+        if not frame.builtin:
+            self.bindings.append(Binding(span, name, value, frame.instance))
 
     def _run_ExprStatement(self, statement: ast.ExprStatement, frame: Frame) -> None:
         if not isinstance(statement.expr, ast.Call):
@@ -120,6 +126,7 @@ class StatementRunner:
         for item in self.iterate(statement.iterable, frame):
             self.budget.iterate(1, statement.span)
             frame.scope.define(statement.var, item)
+            self.record_binding(statement.span, statement.var, item, frame)
             self.run_statements(statement.body, frame)
 
     def _run_If(self, statement: ast.If, frame: Frame) -> None:
