@@ -46,6 +46,7 @@ class GraphBuilder:
         self.values: dict[str, Value] = {}
         self.diagnostics: list[Diagnostic] = []
         self.symbols: list[tuple[str, Span]] = []
+        self.call_labels: tuple[Label, ...] = ()  # the call sites of the untyped helpers being run, outermost first
         self._counter: dict[str, int] = {}
 
     def fresh_name(self, stem: str) -> str:
@@ -86,7 +87,7 @@ class GraphBuilder:
         context = ShapeContext(op=op.name, facts=self.facts, span=site.span, spans=site.spans,
                                texts=site.texts, labels=site.labels, outputs=tuple(names))
         output_types, found = infer_node(op, types, attrs, context)
-        self.diagnostics.extend(self.with_bindings(diagnostic) for diagnostic in found)
+        self.diagnostics.extend(self.in_call_context(self.with_bindings(diagnostic)) for diagnostic in found)
         self.assume(context.assumptions)
         input_names = tuple(tensor.name if tensor is not None else "" for tensor in inputs)
         arguments = tuple((key, span, site.texts.get(key, "")) for key, span in site.spans.items())
@@ -105,6 +106,13 @@ class GraphBuilder:
                 self.facts = self.facts.with_relation(left, "==", right)
             except ValueError:
                 continue  # contradicts the facts: keep them as they are; the warning stands
+
+    def in_call_context(self, diagnostic: Diagnostic) -> Diagnostic:
+        """A diagnostic raised inside untyped helpers, with each call site labelled (innermost first)."""
+        if not self.call_labels or diagnostic.span is None:
+            return diagnostic
+        extra = tuple(label for label in reversed(self.call_labels) if label.span != diagnostic.span)
+        return replace(diagnostic, labels=diagnostic.labels + extra)
 
     def with_bindings(self, diagnostic: Diagnostic) -> Diagnostic:
         """Add "`T` bound here" labels for the symbols a shape diagnostic talks about."""

@@ -220,6 +220,8 @@ class Elaborator(ModuleBuilder, StatementRunner, PatternMatcher, ExpressionEvalu
         if getattr(callee, "broken", False) or any(getattr(item, "broken", False)
                                                    for item in getattr(callee, "items", ())):
             return POISON
+        if any(isinstance(argument, Tensor) and argument.is_error for argument in arguments):
+            return POISON  # the mistake that made it was reported; the module's checks would only echo it
         if isinstance(callee, ModuleList):
             return self.call_sequential(callee, call, frame, arguments)
         forward = self.select_forward(callee, self.span(call, frame))
@@ -273,13 +275,24 @@ class Elaborator(ModuleBuilder, StatementRunner, PatternMatcher, ExpressionEvalu
             self.check_callee_facts(decl, frame, span)
         if not frame.builtin:
             frame.usage = Usage(other_mode=self.other_mode_names(decl))
+        outer = self.builder.call_labels
+        if call is not None and not frame.builtin and any(param.type is None for param in params):
+            # Inside an untyped helper a mistake may be the caller's: show where it was called from.
+            self.builder.call_labels = (*outer, self.required_from(instance, span, arguments))
         try:
             self.run_statements(decl.body, frame)
         except ReturnSignal as returned:
             values = self.returned_values(decl, returned, span)
             self.report_unused(frame)
             return values
+        finally:
+            self.builder.call_labels = outer
         raise fail("E105", f"`{instance.name}` forward ends without `return`", decl.span)
+
+    def required_from(self, instance, span: Span, arguments: list) -> Label:
+        """`called here with f32[B, T, 34]`: the label a helper's diagnostics carry at its call site."""
+        types = ", ".join(argument.type.describe() for argument in arguments if isinstance(argument, Tensor))
+        return Label(span, f"`{instance.name}` called here" + (f" with {types}" if types else ""))
 
     def other_mode_names(self, decl: ast.Forward) -> dict:
         """Inputs and locals that exist only in the other mode, for a precise E100."""

@@ -26,7 +26,7 @@ class StatementRunner:
             try:
                 self.run_statement(statement, frame)
             except DiagnosticError as error:
-                self.diagnostics.append(error.diagnostic)
+                self.diagnostics.append(self.builder.in_call_context(error.diagnostic))
                 self.poison_targets(statement, frame)
 
     def poison_targets(self, statement, frame: Frame) -> None:

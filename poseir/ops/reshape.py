@@ -90,7 +90,11 @@ def _size_suggestion(ctx: ShapeContext, x: TensorType, sizes: list[Dim], count: 
             continue
         text = ctx.text_of(("shape", position))
         changed = _with_literal_scaled(text, sizes[position], wanted) if text else None
-        return (changed, text) if changed else (str(wanted), text or str(sizes[position]))
+        if changed:
+            return changed, text
+        if text is None or text.strip().isdigit():
+            return str(wanted), text or str(sizes[position])
+        # A size written with names (`h`, `C // H`): a number in its place would rarely be the intent.
     return None
 
 
