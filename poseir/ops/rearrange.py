@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
 
+from poseir.ir.axes import axis_text, canonical, read
 from poseir.ir.dims import Dim, Tri, parse_dim
 from poseir.ir.facts import Facts
 from poseir.ir.graph import TensorType
@@ -160,7 +162,45 @@ def _rearrange_infer(ctx: ShapeContext, types: list, attrs: dict) -> list[Tensor
                   f"has rank {x.rank}", at="pattern", label=f"expected {x.rank} axes on the left")
     known = _solve_sizes(ctx, x, pattern, _given_sizes(ctx, attrs["sizes"], pattern))
     shape = tuple(ctx.normalize(product(known[name] for name in group)) for group in pattern.right)
-    return [TensorType(x.dtype, shape)]
+    named = _name_atoms(ctx, x, pattern, known, attrs["pattern"])
+    atoms = tuple(canonical([atom for name in group for atom in named[name]]) for group in pattern.right)
+    return [TensorType(x.dtype, shape, atoms)]
+
+
+def _name_atoms(ctx: ShapeContext, x: TensorType, pattern: Pattern, known: dict, text: str) -> dict:
+    """Each elementary name's atoms: its part of the input axis it splits (E206 if the split's order is wrong)."""
+    source = ctx.axes(x)
+    named: dict = {}
+    for axis, group in enumerate(pattern.left):
+        sizes = [ctx.normalize(known[name]) for name in group]
+        pieces = read(source[axis], sizes, ctx.facts)
+        if pieces is None:
+            _check_split_order(ctx, x, pattern, axis, sizes, source[axis], text)
+            pieces = tuple(ctx.fresh(0, axis * 16 + index, size) for index, size in enumerate(sizes))
+        named.update(zip(group, pieces))
+    return named
+
+
+def _check_split_order(ctx: ShapeContext, x: TensorType, pattern: Pattern, axis: int, sizes: list, held,
+                       text: str) -> None:
+    """E206 when a group like `(f b)` splits an axis that holds `b` before `f`: the names are swapped."""
+    group = pattern.left[axis]
+    if len(group) < 2 or len(group) > 6:
+        return
+    for order in itertools.permutations(range(len(group))):
+        if list(order) == list(range(len(group))) or read(held, [sizes[index] for index in order], ctx.facts) is None:
+            continue
+        fixed_group = tuple(group[index] for index in order)
+        left = " ".join(group_text(fixed_group if index == axis else part) for index, part in enumerate(pattern.left))
+        right = " ".join(group_text(part) for part in pattern.right)
+        replacement = f'"{left} -> {right}"'
+        fixes = (ctx.fix(f"split in the stored order: `{group_text(fixed_group)}`", replacement, at="pattern",
+                         safe=False),) if ctx.text_of("pattern") else ()
+        ctx.error("E206", f"`{group_text(group)}` splits axis {axis} of {x.describe()} in another order than it "
+                  "is stored", at="pattern", label=f"axis {axis} holds {axis_text(held, x.shape[axis])}",
+                  notes=("the left side of a pattern describes how the input is laid out; naming the parts of a "
+                         "merged axis in another order reads the data as if it were transposed",),
+                  helps=() if fixes else (f"write `{group_text(fixed_group)}`",), fixes=fixes)
 
 
 def _rearrange_run(ctx: RunContext, arrays: list, attrs: dict) -> list[np.ndarray]:
