@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from poseir.diagnostics.record import Diagnostic
+from poseir.ir.axes import inconsistency
 from poseir.ir.dims import Tri
 from poseir.ir.graph import ERROR_TYPE, Graph, TensorType, freeze_values
 from poseir.ops.registry import OpDef, ShapeContext, ShapeError, lookup
@@ -93,6 +94,10 @@ def verify(graph: Graph) -> None:
     for value in graph.outputs:
         if value.name not in defined:
             raise AssertionError(f"graph output {value.name!r} is never defined")
+    for value in graph.values.values():
+        problem = None if value.type.is_error else inconsistency(value.type.shape, value.type.atoms, graph.facts)
+        if problem is not None:
+            raise AssertionError(f"value {value.name!r}: {problem}")
     _, _, changed = infer_shapes(graph)
     if changed:
         raise AssertionError("recorded types differ from re-inferred types")

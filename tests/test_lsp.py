@@ -205,8 +205,8 @@ def test_diagnostics_hover_code_actions_and_shutdown(client, tmp_path):
     client.notify("textDocument/didChange", {"textDocument": {"uri": uri, "version": 2},
                                              "contentChanges": [{"text": FIXED}]})
     assert client.diagnostics(uri, 2) == []
-    assert "moved: f32[B, T, 17, 3]" in hover_text(client, uri, position_of(FIXED, "moved", "return"))
-    assert "traj: f32[B, 17, 3]" in hover_text(client, uri, position_of(FIXED, "traj", "forward"))
+    assert "moved: f32[B, T, joints, 3]" in hover_text(client, uri, position_of(FIXED, "moved", "return"))
+    assert "traj: f32[B, joints, 3]" in hover_text(client, uri, position_of(FIXED, "traj", "forward"))
     assert "Conv1d" in hover_text(client, uri, position_of(FIXED, "Conv1d"))
     assert hover_text(client, uri, {"line": 0, "character": 3}) is None  # `dim` is a keyword
 
@@ -289,7 +289,7 @@ def test_every_request_is_answered_and_garbage_does_not_stop_the_server(client, 
     assert sorted(errors) == [-32700, -32600, -32600]
 
     # Still alive and still right.
-    assert "moved: f32[B, T, 17, 3]" in hover_text(client, uri, position_of(FIXED, "moved", "return"))
+    assert "moved: f32[B, T, joints, 3]" in hover_text(client, uri, position_of(FIXED, "moved", "return"))
     assert client.server_requests == ["client/registerCapability"]  # the `.pose` watcher, answered by `_next`
     assert client.request("shutdown")["result"] is None
     client.notify("exit")

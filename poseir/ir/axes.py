@@ -213,3 +213,18 @@ def describe(dtype: str, shape: Sequence[Dim], axes: Axes | None) -> str:
     if axes is None:
         return f"{dtype}[{', '.join(str(size) for size in shape)}]"
     return f"{dtype}[{', '.join(axis_text(axis, size) for axis, size in zip(axes, shape))}]"
+
+
+def inconsistency(shape: Sequence[Dim], axes: Axes | None, facts: Facts) -> str | None:
+    """Why `axes` cannot be the atoms of `shape` (a compiler bug), or None when every axis's atoms multiply to its size."""
+    if axes is None:
+        return "the type has no atoms"
+    if len(axes) != len(shape):
+        return f"{len(axes)} axes of atoms for a rank-{len(shape)} shape"
+    for index, (axis, size) in enumerate(zip(axes, shape)):
+        total = Dim.of(1)
+        for atom in axis:
+            total = total * atom.size
+        if facts.equal(total, size) is Tri.NO:
+            return f"axis {index} has size {size} but its atoms {axis_text(axis, size)} multiply to {total}"
+    return None

@@ -8,8 +8,8 @@ from poseir.ir.graph import TensorType
 
 
 def render_type(type_: TensorType) -> str:
-    """A tensor type as hints and hovers show it, e.g. `f32[B, T - 242, 17, 3]`."""
-    return str(type_)
+    """A tensor type as hints and hovers show it, each axis by its atoms: `f32[(B·F), J, 32]`."""
+    return type_.describe()
 
 
 def describe(value) -> str | None:

@@ -75,7 +75,24 @@ DEFAULT_NESTING = 100  # poseir.limits.Limits.nesting; repeated to keep the pars
 
 
 def parse(source: SourceFile, max_depth: int = DEFAULT_NESTING) -> tuple[ast.File | None, list[Diagnostic]]:
-    """Parse one file; on a syntax error (or nesting deeper than `max_depth`) return None and one diagnostic."""
+    """Parse one file; on a syntax error (or nesting deeper than `max_depth`) return None and one diagnostic.
+
+    The surface tree is immutable, so a file whose text has not changed (the prelude, an import,
+    an editor buffer re-checked after an edit elsewhere) is parsed once.
+    """
+    tree, found = _parse_cached(source.path, source.text, max_depth)
+    return tree, list(found)
+
+
+@functools.lru_cache(maxsize=128)
+def _parse_cached(path: str, text: str, max_depth: int) -> tuple[ast.File | None, tuple[Diagnostic, ...]]:
+    """`parse` of one (path, text), remembered."""
+    tree, found = _parse(SourceFile(path, text), max_depth)
+    return tree, tuple(found)
+
+
+def _parse(source: SourceFile, max_depth: int) -> tuple[ast.File | None, list[Diagnostic]]:
+    """Parse without the cache."""
     text = source.text if source.text.endswith("\n") else source.text + "\n"
     try:
         tree = _parser().parse(text)
