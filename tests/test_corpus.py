@@ -69,7 +69,7 @@ NOT_YET: dict[str, set[str]] = {
     "idempotent": set(),
 }
 REASONS = {
-    "clean": "false positive until axis identity (issue 7) lands",
+    "clean": "false positive: a correct program must check with no error and no warning (issue 7)",
     "found": "needs axis identity or the issue-7 lints (E206 by atoms, W310-W313)",
     "fixed": "no fix yet that yields the intended program (issue 7, deliverable 5)",
     "idempotent": "fixing twice still changes the text",
