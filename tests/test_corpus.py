@@ -1,0 +1,140 @@
+"""Issue 7's corpus, measured by executing: correct programs check clean, fixes give the intended program.
+
+- every `tests/clean/*.pose` checks with no error and no warning;
+- every intended program (`tests/intended/*.pose`) checks clean and runs at two sizes;
+- for every case with an intended program, `fix_text(case, unsafe=True)` checks clean and computes
+  the intended program's numbers (numpy backend, infer flow, same seeded weights and inputs, two sizes);
+- fixing a case's fixed text again changes nothing.
+
+`bench/corpus_stats.py` prints the same measurements as counts. The helpers live in corpus_support.py.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+import corpus_support as corpus
+from poseir.compiler import check
+from poseir.diagnostics.render import render
+
+# ------------------------------------------------------------------------------------------------
+# What the checker cannot do yet. The ONE place to update as issue 7 lands: delete a name when its
+# test passes (the marks are xfail(strict=False), so an early pass does not fail the run).
+# "found" is read by tests/test_cases.py for the broken-program corpus.
+NOT_YET: dict[str, set[str]] = {
+    # clean programs on which the checker reports something (false positives)
+    "clean": {
+        "attention_scores_keys_first",
+    },
+    # cases whose reported (code, line) pairs differ from their `# expect:` marks
+    "found": {
+        "mhformer_cross_attention_heads_into_batch", "mixste_temporal_residual_unpermuted",
+        "motionbert_clip_length_baked_into_temporal_reshape", "motionbert_temporal_merge_without_permute",
+        "poseformer_attention_merge_heads_without_transpose", "simplebaseline_error_sum_over_batch",
+        "vp3d_input_view_channels_first",
+    },
+    # cases whose `fix --unsafe` does not (yet) give a clean program equal to the intended one
+    "fixed": {
+        "annotation_differs_after_flatten", "assign_to_misspelled_self", "attention_qk_without_transpose",
+        "block_called_with_mask", "centre_frame_empty_slice", "coco_flip_pairs_knee_ankle_crossed",
+        "concat_confidence_without_axis", "conv1d_on_rank4_pose", "conv_unknown_keyword_dilaton",
+        "flip_tta_concat_wrong_skeleton", "head_index_joint_17", "hyper_parameter_kind_mismatch",
+        "infer_minus_one_not_dividing", "integral_heatmap_view_depth_last", "integral_softmax_17_joints",
+        "joints_times_three_for_two", "mhformer_concat_hypotheses_on_frames",
+        "mhformer_cross_attention_heads_into_batch", "mhformer_layernorm_over_channels",
+        "mhformer_rearrange_tokens_time_last", "mixste_merge_unrelated_batch",
+        "mixste_rearrange_missing_frame_size", "mixste_rearrange_split_by_unrelated_dim",
+        "mixste_rearrange_split_unproved", "mixste_temporal_pos_embed_on_spatial_tokens",
+        "mixste_temporal_residual_unpermuted", "motionbert_clip_length_baked_into_temporal_reshape",
+        "motionbert_temp_embed_added_to_merged_tokens", "motionbert_temporal_merge_without_permute",
+        "mpi3dhp_flip_pairs_from_h36m", "mpjpe_unrelated_lengths", "permute_repeated_axis",
+        "poseformer_attention_merge_heads_without_transpose", "poseformer_embed_and_head_two_mistakes",
+        "poseformer_head_without_weighted_mean", "poseformer_spatial_pos_embed_after_merge",
+        "poseformer_train_return_missing_loss", "poseformer_weighted_mean_channels_last",
+        "pstmo_strided_residual_without_divisibility", "reshape_changes_element_count",
+        "resnet_stem_maxpool_padding_too_large", "root_and_velocity_two_mistakes",
+        "semgcn_adjacency_hand_written", "semgcn_adjacency_on_channel_axis",
+        "semgcn_batchnorm_without_transpose", "semgcn_gather_joint_out_of_range", "semgcn_two_mistakes",
+        "semgcn_weight_transposed", "simplebaseline_error_sum_over_batch", "simplebaseline_linear_width_3d",
+        "softmax_axis_out_of_range", "syntax_error_unclosed_conv", "tensor_used_as_size",
+        "transpose_axis_out_of_range", "unknown_method_veiw", "vp3d_dilation_list_off_by_one",
+        "vp3d_flip_tta_2d_sign_on_3d_output", "vp3d_input_view_channels_first",
+        "vp3d_output_type_forgets_conv_trim", "vp3d_receptive_field_unproved",
+        "vp3d_residual_slice_off_by_one", "vp3d_train_and_infer_two_mistakes",
+    },
+    # cases whose fixed text changes again when fixed a second time
+    "idempotent": set(),
+}
+REASONS = {
+    "clean": "false positive: a correct program must check with no error and no warning (issue 7)",
+    "found": "needs axis identity or the issue-7 lints (E206 by atoms, W310-W313)",
+    "fixed": "no fix yet that yields the intended program (issue 7, deliverable 5)",
+    "idempotent": "fixing twice still changes the text",
+}
+# ------------------------------------------------------------------------------------------------
+
+
+def marked(kind: str, paths) -> list:
+    """Parameters named by file stem, xfail where NOT_YET lists them."""
+    params = []
+    for path in paths:
+        marks = [pytest.mark.xfail(strict=False, reason=REASONS[kind])] if path.stem in NOT_YET[kind] else []
+        params.append(pytest.param(path, id=path.stem, marks=marks))
+    return params
+
+
+def rendered(path, text=None) -> str:
+    """Diagnostics as a human would read them, for assertion messages."""
+    result = check(str(path), text)
+    return render(result.sorted_diagnostics(), result.sources, "human")
+
+
+def test_corpus_sizes():
+    """Issue 7 asks for 30+ new broken programs (12+ silent, each explained) and 20+ clean programs."""
+    assert len(corpus.cases()) >= 63 + 32
+    silent = [case for case in corpus.cases() if corpus.is_silent(case)]
+    assert len(silent) >= 12
+    assert len(corpus.clean_programs()) >= 22
+    for case in corpus.cases():
+        assert corpus.expectations(case), f"{case.name} marks no diagnostic"
+    for intended in corpus.INTENDED_DIR.glob("*.pose"):
+        assert (corpus.CASES_DIR / intended.name).exists(), f"{intended.name} has no case"
+
+
+def test_not_yet_names_exist():
+    """Every name in NOT_YET is a file of the corpus (a typo would silently mark nothing)."""
+    known = {path.stem for path in corpus.cases()} | {path.stem for path in corpus.clean_programs()}
+    for kind, names in NOT_YET.items():
+        assert names <= known, f"NOT_YET[{kind!r}] names unknown files: {sorted(names - known)}"
+
+
+@pytest.mark.parametrize("path", marked("clean", corpus.clean_programs()))
+def test_clean_program_reports_nothing(path):
+    """No error and no warning on a correct program."""
+    diagnostics = corpus.diagnostics_of(path)
+    assert diagnostics == [], rendered(path)
+
+
+@pytest.mark.parametrize("path", [pytest.param(p, id=p.stem) for p in sorted(corpus.INTENDED_DIR.glob("*.pose"))])
+def test_intended_program_checks_clean_and_runs_at_two_sizes(path):
+    """The reference a fix is measured against is itself clean, and runs at two different sizes."""
+    assert corpus.diagnostics_of(path) == [], rendered(path)
+    references = corpus.reference_runs(path)
+    assert references, f"{path.name} declares no model"
+    for reference in references:
+        first, second = reference.runs
+        assert first.sizes != second.sizes
+
+
+@pytest.mark.parametrize("case", marked("fixed", corpus.cases_with_intended()))
+def test_fix_gives_the_intended_program(case):
+    """fix --unsafe: the fixed text checks clean and computes the intended program's numbers."""
+    outcome = corpus.fix_case(case)
+    assert outcome.clean, f"applied {outcome.applied}; still reported:\n{rendered(case, outcome.fixed)}"
+    assert outcome.comparison.equal, f"applied {outcome.applied}:\n" + "\n".join(outcome.comparison.reasons)
+
+
+@pytest.mark.parametrize("case", marked("idempotent", corpus.cases()))
+def test_fixing_twice_changes_nothing(case):
+    """A second `fix --unsafe` over the fixed text is a no-op."""
+    assert corpus.fix_is_idempotent(case)
