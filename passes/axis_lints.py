@@ -24,7 +24,7 @@ def axis_lints(graph: Graph) -> tuple[Graph, list[Diagnostic], bool]:
     for node in graph.nodes:
         if node.op in ("softmax", "log_softmax"):
             diagnostics.extend(_softmax_over_queries(graph, producers, node))
-        elif node.op == "norm":
+        elif node.op in ("norm", "sum"):
             diagnostics.extend(_pose_error_axis(graph, producers, node))
     return graph, diagnostics, False
 
@@ -36,6 +36,10 @@ def _source(graph: Graph, producers: dict, name: str, op: str) -> Node | None:
         node = producers[name]
         if node.op == op:
             return node
+        if node.op == "reshape" and op == "sub":
+            # A pose difference is often taken flat ([B, J*3]) and viewed as [B, J, 3] afterwards.
+            name, shape = node.inputs[0], graph.values[node.inputs[0]].type.shape
+            continue
         if node.op not in _LAYOUT_KEEPING:
             return None
         same = [input_name for input_name in node.inputs
@@ -47,22 +51,53 @@ def _source(graph: Graph, producers: dict, name: str, op: str) -> Node | None:
 
 
 def _softmax_over_queries(graph: Graph, producers: dict, node: Node) -> list[Diagnostic]:
-    """W311: softmax of `q @ kᵀ` (through scaling and masking) taken over the rows, the queries."""
+    """W311: attention weights normalized over another axis than the one `@ v` contracts (the keys).
+
+    The scores come from a matmul (`q @ kᵀ`, through scaling and masking); the weights go into a
+    matmul that sums over the keys. Reading the keys off the product that consumes the weights,
+    rather than off the one that made the scores, keeps `k @ qᵀ` with a softmax over -2 correct.
+    """
     scores = graph.values[node.inputs[0]].type
     axis = node.attr("dim")
-    if scores.rank < 2 or not isinstance(axis, int) or axis % scores.rank != scores.rank - 2:
+    if scores.rank < 2 or not isinstance(axis, int) or _source(graph, producers, node.inputs[0], "matmul") is None:
+        return []
+    contracted = _contracted_axis(graph, node.outputs[0], scores.rank)
+    if contracted is None or axis % scores.rank == contracted:
         return []
     product = _source(graph, producers, node.inputs[0], "matmul")
-    if product is None or graph.values[product.inputs[0]].type.rank < 2:
-        return []
-    fix = _argument_fix(node, "dim", "-1", "normalize over the keys")
+    fix = _argument_fix(node, "dim", str(contracted - scores.rank), "normalize over the keys")
     return [Diagnostic.make(
         "W311", "softmax over the query axis of attention scores", _span(node, "dim"),
-        labels=(Label(product.span, "the scores are queries by keys: the keys are the last axis"),),
-        notes=("attention normalizes each query's scores over the keys; over the queries, each key's "
-               "scores sum to one instead",),
-        helps=() if fix else ("take the softmax over the last axis: `softmax(dim = -1)`",),
+        labels=(Label(product.span, "the scores are queries by keys"),),
+        notes=(f"the weights are then multiplied with the values, summing over axis {contracted - scores.rank}, "
+               "the keys; attention normalizes each query's scores over the keys, but this softmax makes each "
+               "key's scores sum to one instead",),
+        helps=() if fix else (f"take the softmax over axis {contracted - scores.rank}",),
         fixes=(fix,) if fix else ())]
+
+
+def _contracted_axis(graph: Graph, name: str, rank: int) -> int | None:
+    """Which of the weights' last two axes the matmul consuming them sums over (through dropout and transposes)."""
+    readers = {}
+    for node in graph.nodes:
+        for index, input_name in enumerate(node.inputs):
+            readers.setdefault(input_name, []).append((node, index))
+    swapped = False
+    while True:
+        users = readers.get(name, [])
+        if len(users) != 1:
+            return None
+        user, index = users[0]
+        if user.op in ("dropout", "identity", "cast"):
+            name = user.outputs[0]
+            continue
+        if user.op == "transpose" and {user.attr("dim0") % rank, user.attr("dim1") % rank} == {rank - 2, rank - 1}:
+            swapped, name = not swapped, user.outputs[0]
+            continue
+        if user.op != "matmul":
+            return None
+        contracted = rank - 1 if index == 0 else rank - 2
+        return (rank - 2 if contracted == rank - 1 else rank - 1) if swapped else contracted
 
 
 def _pose_error_axis(graph: Graph, producers: dict, node: Node) -> list[Diagnostic]:
@@ -74,14 +109,14 @@ def _pose_error_axis(graph: Graph, producers: dict, node: Node) -> list[Diagnost
     last = error.shape[-1]
     if not (last.is_const and last.value in _COORDINATES) or axis % error.rank == error.rank - 1:
         return []
-    difference = _source(graph, producers, node.inputs[0], "sub")
-    if difference is None or not all(_has_coordinates(graph.values[name].type.shape, last)
-                                     for name in difference.inputs):
+    difference = _difference(graph, producers, node)
+    if difference is None:
         return []
     reduced = error.shape[axis % error.rank]
     fix = _argument_fix(node, "dim", "-1", "take the norm over the coordinates")
     return [Diagnostic.make(
-        "W312", f"the norm of a pose error is taken over an axis of size {reduced}, not the coordinates",
+        "W312", f"the {'norm' if node.op == 'norm' else 'sum of squares'} of a pose error is taken over an axis of "
+                f"size {reduced}, not the coordinates",
         _span(node, "dim"), labels=(Label(difference.span, f"a difference of two poses, {error}"),),
         notes=(f"a joint's position error is the Euclidean norm over its {last.value} coordinates (the last axis); "
                "MPJPE then averages over joints, frames and the batch",),
@@ -89,9 +124,14 @@ def _pose_error_axis(graph: Graph, producers: dict, node: Node) -> list[Diagnost
         fixes=(fix,) if fix else ())]
 
 
-def _has_coordinates(shape: tuple[Dim, ...], coordinates: Dim) -> bool:
-    """A pose operand: its last axis is the coordinate axis."""
-    return len(shape) >= 2 and shape[-1] == coordinates
+def _difference(graph: Graph, producers: dict, node: Node) -> Node | None:
+    """The `a - b` a norm is taken of, or that a sum of squares (`d * d`, `d ** 2`) squares."""
+    if node.op == "norm":
+        return _source(graph, producers, node.inputs[0], "sub")
+    square = producers.get(node.inputs[0])
+    if square is None or not ((square.op == "mul" and square.inputs[0] == square.inputs[1]) or square.op == "pow"):
+        return None
+    return _source(graph, producers, square.inputs[0], "sub")
 
 
 def _span(node: Node, key):
@@ -105,6 +145,7 @@ def _argument_fix(node: Node, key, value: str, message: str) -> Fix | None:
     found = node.argument(key)
     if found is None:
         return None
-    span, text = found
-    replacement = text.split("=", 1)[0].rstrip() + " = " + value if "=" in text else value
+    span, _ = found
+    # The argument's span covers `dim = 0` or `0`; writing it as a keyword is right either way.
+    replacement = f"{key} = {value}" if isinstance(key, str) else value
     return Fix(f"{message}: `{replacement}`", (Edit(span, replacement),), safe=False)

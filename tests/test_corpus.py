@@ -23,16 +23,9 @@ from poseir.diagnostics.render import render
 # "found" is read by tests/test_cases.py for the broken-program corpus.
 NOT_YET: dict[str, set[str]] = {
     # clean programs on which the checker reports something (false positives)
-    "clean": {
-        "attention_scores_keys_first",
-    },
+    "clean": set(),
     # cases whose reported (code, line) pairs differ from their `# expect:` marks
-    "found": {
-        "mhformer_cross_attention_heads_into_batch", "mixste_temporal_residual_unpermuted",
-        "motionbert_clip_length_baked_into_temporal_reshape", "motionbert_temporal_merge_without_permute",
-        "poseformer_attention_merge_heads_without_transpose", "simplebaseline_error_sum_over_batch",
-        "vp3d_input_view_channels_first",
-    },
+    "found": set(),
     # cases whose `fix --unsafe` does not (yet) give a clean program equal to the intended one
     "fixed": {
         "annotation_differs_after_flatten", "assign_to_misspelled_self", "attention_qk_without_transpose",
@@ -46,19 +39,19 @@ NOT_YET: dict[str, set[str]] = {
         "mixste_rearrange_missing_frame_size", "mixste_rearrange_split_by_unrelated_dim",
         "mixste_rearrange_split_unproved", "mixste_temporal_pos_embed_on_spatial_tokens",
         "mixste_temporal_residual_unpermuted", "motionbert_clip_length_baked_into_temporal_reshape",
-        "motionbert_temp_embed_added_to_merged_tokens", "motionbert_temporal_merge_without_permute",
+        "motionbert_temp_embed_added_to_merged_tokens",
         "mpi3dhp_flip_pairs_from_h36m", "mpjpe_unrelated_lengths", "permute_repeated_axis",
-        "poseformer_attention_merge_heads_without_transpose", "poseformer_embed_and_head_two_mistakes",
+        "poseformer_embed_and_head_two_mistakes",
         "poseformer_head_without_weighted_mean", "poseformer_spatial_pos_embed_after_merge",
         "poseformer_train_return_missing_loss", "poseformer_weighted_mean_channels_last",
         "pstmo_strided_residual_without_divisibility", "reshape_changes_element_count",
         "resnet_stem_maxpool_padding_too_large", "root_and_velocity_two_mistakes",
         "semgcn_adjacency_hand_written", "semgcn_adjacency_on_channel_axis",
         "semgcn_batchnorm_without_transpose", "semgcn_gather_joint_out_of_range", "semgcn_two_mistakes",
-        "semgcn_weight_transposed", "simplebaseline_error_sum_over_batch", "simplebaseline_linear_width_3d",
+        "semgcn_weight_transposed", "simplebaseline_linear_width_3d",
         "softmax_axis_out_of_range", "syntax_error_unclosed_conv", "tensor_used_as_size",
         "transpose_axis_out_of_range", "unknown_method_veiw", "vp3d_dilation_list_off_by_one",
-        "vp3d_flip_tta_2d_sign_on_3d_output", "vp3d_input_view_channels_first",
+        "vp3d_flip_tta_2d_sign_on_3d_output",
         "vp3d_output_type_forgets_conv_trim", "vp3d_receptive_field_unproved",
         "vp3d_residual_slice_off_by_one", "vp3d_train_and_infer_two_mistakes",
     },

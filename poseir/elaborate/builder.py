@@ -101,9 +101,13 @@ class GraphBuilder:
 
     def assume(self, pairs) -> None:
         """After warning that `a == b` cannot be proved, carry on assuming it, so it warns once."""
-        for left, right in pairs:
+        for assumption in pairs:
             try:
-                self.facts = self.facts.with_relation(left, "==", right)
+                if assumption[0] == "multiple":
+                    _, dividend, divisor = assumption
+                    self.facts = self.facts.with_modulus(dividend, divisor, 0)
+                else:
+                    self.facts = self.facts.with_relation(assumption[0], "==", assumption[1])
             except ValueError:
                 continue  # contradicts the facts: keep them as they are; the warning stands
 

@@ -186,10 +186,38 @@ def divide(facts: Facts, total, part) -> Division:
 
 
 def warn_unproved_multiple(ctx: ShapeContext, dividend, divisor, *, at) -> None:
-    """W300: `dividend` is assumed to be a multiple of the constant `divisor`, with the fact that settles it."""
+    """W300: `dividend` is assumed to be a multiple of the constant `divisor` from here on (so it warns once),
+    with the fact that settles it; E205 when the divisor is a symbol's bound baked in as a literal."""
+    baked = _bound_baked_in(ctx, dividend, divisor, at)
+    if baked is not None:
+        symbol, text, where = baked
+        ctx.error("E205", f"the size `{text}` bakes in {divisor}, the largest {symbol}", at=where,
+                  label=f"the -1 next to it only comes out whole when {dividend} is a multiple of {divisor}",
+                  notes=(f"{symbol} can be anything up to {divisor}; shorter values regroup elements across "
+                         "the batch, or fail",),
+                  helps=(f"write the size with the symbol it stands for (the clip length, {symbol}), passing it in "
+                         "if this module does not see it",))
+    ctx.assumptions.append(("multiple", Dim.of(dividend), int(Dim.of(divisor).value)))
     ctx.warn("W300", f"cannot prove that {dividend} is divisible by {divisor}", at=at,
              label=f"{dividend} is assumed to be a multiple of {divisor}",
              helps=(where_help(f"{dividend} % {divisor} == 0"),))
+
+
+def _bound_baked_in(ctx: ShapeContext, dividend, divisor, at) -> tuple[str, str, tuple] | None:
+    """(symbol, literal text, where) when the divisor is written as a literal equal to a symbol's upper bound."""
+    divisor = Dim.of(divisor)
+    if not divisor.is_const or not isinstance(at, tuple):
+        return None
+    written = [(position, ctx.text_of((at[0], position))) for position in range(16)]
+    literal = next(((position, text.strip()) for position, text in written
+                    if text is not None and text.strip() == str(divisor.value)), None)
+    if literal is None:
+        return None
+    for symbol in sorted(Dim.of(dividend).symbols):
+        _, high = ctx.facts.bounds(symbol)
+        if high == divisor.value:
+            return symbol, literal[1], (at[0], literal[0])
+    return None
 
 
 # --------------------------------------------------------------------------- attributes
@@ -419,6 +447,32 @@ def warn_swapped_axes(ctx: ShapeContext, operands: list, rank: int) -> None:
             if a != b and right_axes[theirs_first] == b and right_axes[theirs_second] == a and _kinds_differ(a, b):
                 _swap_warning(ctx, left, right, a, b, (theirs_first, theirs_second))
                 return
+    _warn_regrouped_atoms(ctx, left, right, left_axes, right_axes, aligned)
+
+
+def _warn_regrouped_atoms(ctx: ShapeContext, left, right, left_axes, right_axes, aligned: dict) -> None:
+    """W310 when the operands hold the same atoms grouped differently across axes: `[(B·F), J, C]` + `[(B·J), F, C]`.
+
+    That is MixSTE's temporal residual added before rearranging back: with F == J the shapes agree,
+    and every token is added to another one.
+    """
+    # Only named atoms say what an axis is; a feature axis from a layer may differ on purpose.
+    differing = [(mine, theirs) for mine, theirs in aligned.values() if left_axes[mine] != right_axes[theirs]
+                 and all(is_named(atom) for atom in left_axes[mine] + right_axes[theirs])]
+    if len(differing) < 2:
+        return
+    mine_atoms = sorted((atom for mine, _ in differing for atom in left_axes[mine]), key=lambda atom: repr(atom.key))
+    their_atoms = sorted((atom for _, theirs in differing for atom in right_axes[theirs]),
+                         key=lambda atom: repr(atom.key))
+    moved = {atom.name for mine, theirs in differing for atom in left_axes[mine] if atom not in right_axes[theirs]}
+    named = [atom for atom in mine_atoms if is_named(atom) and atom.name in moved]
+    if mine_atoms != their_atoms or len({atom.name for atom in named}) < 2:
+        return
+    ctx.warn("W310", f"`{ctx.op}` aligns axes that hold the same atoms in another arrangement", at=1,
+             label=f"this is {right.describe()}", labels=argument_label(ctx, 0, f"this is {left.describe()}"),
+             notes=("the sizes agree, so the shapes broadcast, but each element meets an element of another "
+                    f"position: {', '.join(sorted(moved))} sit in different axes on the two sides",),
+             helps=("rearrange one operand back to the other's layout before combining them",))
 
 
 def _kinds_differ(first: Axis, second: Axis) -> bool:

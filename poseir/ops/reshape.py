@@ -8,7 +8,7 @@ from typing import Sequence
 
 import numpy as np
 
-from poseir.ir.axes import Atom, Axes, flat, read
+from poseir.ir.axes import Atom, Axes, canonical, flat, is_named, read
 from poseir.ir.dims import Dim, Tri, cancel_common, parse_dim
 from poseir.ir.facts import Facts
 from poseir.ir.graph import TensorType
@@ -172,28 +172,26 @@ def regroup(ctx: ShapeContext, x: TensorType, sizes: list[Dim], values: Sequence
 
     A reshape is legal when each target axis is a run of neighbouring atoms (or a factor of one),
     whatever the sizes happen to be: `[B, 64, 8, 8]` as `[B, 8, 512]` only splits the 64. When no
-    such reading exists but a permutation of the input's axes, or of the target's, gives one, the
-    reshape moves data the program did not move: E206, with the permute that does it.
+    such reading exists the reshape certainly moves data the program did not move: E206, with the
+    permute that gives what the target asks for when one reading is the natural one.
     """
     source = ctx.axes(x)
     reading = read(flat(source), sizes, ctx.facts)
     if reading is not None:
+        _warn_named_swap(ctx, source, sizes, reading)
         return reading
-    candidates = _reorderings(ctx, x, source, sizes, values)
-    layouts = {layout for layout, _, _ in candidates}
-    if len(layouts) == 1:
-        _reorder_error(ctx, x, source, sizes, candidates[0])
-    if len(layouts) > 1:
-        _ambiguous_warning(ctx, x, sizes, candidates)
+    candidates = _natural(flat(source), _reorderings(ctx, x, source, sizes, values))
+    if candidates:
+        _reorder_error(ctx, x, source, sizes, candidates)
     return tuple(ctx.fresh(0, axis, size) for axis, size in enumerate(sizes))
 
 
 def _reorderings(ctx: ShapeContext, x: TensorType, source: Axes, sizes: list[Dim], values: Sequence) -> list:
-    """(resulting atoms, fix text, description) of every permutation that makes the reshape a regrouping.
+    """(resulting atoms, fix text, input order) of every permutation that makes the reshape a regrouping.
 
     Permuting the input's axes (`x.permute(0, 2, 1).reshape(...)`) is tried first, then
-    permuting the target's (`x.reshape(B, T, J, C).permute(0, 2, 1, 3)`), which also covers
-    axes merged earlier (`[B, (T·J), C]` asked for as `[B, J, T, C]`).
+    permuting the target's axes — each split into its factors (`B * 2` into `B`, `2`), so that
+    a part of a merged axis can move on its own (`x.reshape(B, T, J, C).permute(0, 2, 1, 3)`).
     """
     found = []
     if x.rank <= _MAX_PERMUTED_RANK:
@@ -205,25 +203,113 @@ def _reorderings(ctx: ShapeContext, x: TensorType, source: Axes, sizes: list[Dim
                 found.append((reading, _permute_first(ctx, order, values), order))
         if found:
             return found
-    if len(sizes) <= _MAX_PERMUTED_RANK:
-        for order in itertools.permutations(range(len(sizes))):
-            if list(order) == list(range(len(sizes))):
-                continue
-            reading = read(flat(source), [sizes[axis] for axis in order], ctx.facts)
-            if reading is not None:
-                layout = tuple(reading[order.index(axis)] for axis in range(len(sizes)))
-                found.append((layout, _permute_after(ctx, order, values), None))
+    factors, owners = _factors(sizes)
+    if len(factors) > _MAX_PERMUTED_RANK + 1:
+        return found
+    for order in itertools.permutations(range(len(factors))):
+        if list(order) == list(range(len(factors))):
+            continue
+        reading = read(flat(source), [factors[index] for index in order], ctx.facts)
+        if reading is None:
+            continue
+        pieces = [reading[order.index(index)] for index in range(len(factors))]
+        layout = tuple(canonical([atom for index, piece in enumerate(pieces) if owners[index] == axis
+                                  for atom in piece]) for axis in range(len(sizes)))
+        found.append((layout, _permute_after(ctx, order, factors, owners, values), None))
     return found
 
 
-def _reorder_error(ctx: ShapeContext, x: TensorType, source: Axes, sizes: list[Dim], candidate) -> None:
-    """E206 naming the atoms that would have to move, with the permute that moves them."""
-    layout, suggestion, input_order = candidate
+def _factors(sizes: list[Dim]) -> tuple[list[Dim], list[int]]:
+    """The target sizes split into their factors (`2*B` into `B`, `2`), and the target axis of each factor."""
+    factors, owners = [], []
+    for axis, size in enumerate(sizes):
+        parts = _monomial_parts(size)
+        factors.extend(parts)
+        owners.extend([axis] * len(parts))
+    return factors, owners
+
+
+def _monomial_parts(size: Dim) -> list[Dim]:
+    """`B`, `2` for `2*B`; a sum (`T - 2`) or a lone symbol or number stays whole."""
+    if len(size.terms) != 1:
+        return [size]
+    monomial, coefficient = size.terms[0]
+    parts = [Dim.symbol(variable) for variable, power in monomial if isinstance(variable, str)
+             for _ in range(power)]
+    if len(parts) != sum(power for _, power in monomial):
+        return [size]
+    if coefficient != 1:
+        parts.append(Dim.of(coefficient))
+    return parts if len(parts) > 1 else [size]
+
+
+def _natural(source: list[Atom], candidates: list) -> list:
+    """The distinct readings that keep every merged group's atoms in their stored order (all, when none does).
+
+    `[B, T, J, 2]` asked for as `[B, J * 2, T]` fits after moving T last, with (J·2) or with (2·J);
+    only the first leaves the atoms it merges in the order memory holds them.
+    """
+    position = {atom.key: index for index, atom in enumerate(source)}
+    kept = [candidate for candidate in candidates
+            if all(_in_order(axis, position) for axis in candidate[0]) and _pieces_in_order(candidate[0])]
+    distinct: dict = {}
+    for candidate in kept or candidates:
+        distinct.setdefault(candidate[0], candidate)
+    return list(distinct.values())
+
+
+def _pieces_in_order(layout: Axes) -> bool:
+    """Whether the pieces of each split atom keep their order across the target (heads before head_dim)."""
+    last: dict = {}
+    for atom in (atom for axis in layout for atom in axis):
+        if atom.key[0] == "split":
+            parent, index = (atom.key[1], atom.key[2]), atom.key[3]
+            if last.get(parent, -1) > index:
+                return False
+            last[parent] = index
+    return True
+
+
+def _in_order(axis, position: dict) -> bool:
+    """Whether a group's atoms appear in the order the data stores them."""
+    indices = [_root(atom, position) for atom in axis]
+    indices = [index for index in indices if index is not None]
+    return indices == sorted(indices)
+
+
+def _warn_named_swap(ctx: ShapeContext, source: Axes, sizes: list[Dim], reading: Axes) -> None:
+    """W314 when the legal reading gives an axis written with one atom's name to another atom of the same size.
+
+    `x.view(B, J, T, C)` of `[B, (T·J), C]` with T == J == 17 regroups without moving data, but
+    the names say frames and joints were meant to trade places: two readings, the user's to pick.
+    """
+    atoms = {atom.name: atom for atom in flat(source) if is_named(atom)}
+    for axis, group in enumerate(reading):
+        text = ctx.text_of(("shape", axis))
+        if text and text in atoms and len(group) == 1 and is_named(group[0]) and group[0].name != text:
+            ctx.warn("W314", f"`{text}` at position {axis} is read as `{group[0].name}`, which has the same size",
+                     at=("shape", axis), label=f"this axis holds `{group[0].name}`",
+                     notes=(f"one reading: the view regroups the data as stored, and this axis is `{group[0].name}`",
+                            f"another: `{text}` was meant, which needs `{text}` moved here with `permute` first"),
+                     helps=("write the sizes in the order the data holds them, or permute first; `rearrange` "
+                            "with named axes says which is meant",))
+            return
+
+
+def _reorder_error(ctx: ShapeContext, x: TensorType, source: Axes, sizes: list[Dim], candidates: list) -> None:
+    """E206 naming the atoms that would have to move, with the permute that moves them when it is unique."""
+    layout, suggestion, input_order = candidates[0]
     notes = ["`view` and `reshape` never move data: they only split or merge neighbouring axes"]
     moved = _moved_pair(flat(source), layout)
     if moved is not None:
         notes.append(f"the data holds {x.describe()}: `{moved[0]}` comes before `{moved[1]}`, but the target "
                      f"asks for `{moved[1]}` before `{moved[0]}`")
+    if len(candidates) > 1:
+        notes.append(f"equal sizes leave more than one way to move the axes: `{suggestion}` or "
+                     f"`{candidates[1][1]}`")
+        ctx.error("E206", f"reshaping {x} to {shape_text(sizes)} reorders its axes",
+                  label="this regroups axes that are not neighbours in memory", notes=notes,
+                  helps=("write the intended permute before the reshape, or use `rearrange` with named axes",))
     if input_order is not None:
         permuted = shape_text(x.shape[axis] for axis in input_order)
         notes.append(f"after `permute({', '.join(map(str, input_order))})` the input is {permuted}, "
@@ -237,15 +323,6 @@ def _reorder_error(ctx: ShapeContext, x: TensorType, source: Axes, sizes: list[D
     ctx.error("E206", f"reshaping {x} to {shape_text(sizes)} reorders its axes",
               label="this regroups axes that are not neighbours in memory", notes=notes, helps=helps,
               fixes=fixes)
-
-
-def _ambiguous_warning(ctx: ShapeContext, x: TensorType, sizes: list[Dim], candidates: list) -> None:
-    """W314: equal sizes leave two reorderings possible; name them instead of guessing."""
-    first, second = candidates[0][1], next(text for layout, text, _ in candidates if layout != candidates[0][0])
-    ctx.warn("W314", f"reshaping {x.describe()} to {shape_text(sizes)} only fits after moving axes, and equal "
-             "sizes leave two ways to move them", label="this regroups axes that are not neighbours in memory",
-             notes=(f"one reading: `{first}`", f"another: `{second}`"),
-             helps=("write the intended permute before the reshape, or use `rearrange` with named axes",))
 
 
 def _moved_pair(source: list[Atom], layout: Axes) -> tuple[str, str] | None:
@@ -274,13 +351,40 @@ def _permute_first(ctx: ShapeContext, order: Sequence[int], values: Sequence) ->
     return f"{receiver}.permute({', '.join(map(str, order))}).reshape({_sizes_text(ctx, values)})"
 
 
-def _permute_after(ctx: ShapeContext, order: Sequence[int], values: Sequence) -> str:
-    """`x.reshape(B, T, J, C).permute(0, 2, 1, 3)`: reshape to the order the data holds, then move axes."""
+def _permute_after(ctx: ShapeContext, order: Sequence[int], factors: list[Dim], owners: list[int],
+                   values: Sequence) -> str:
+    """`x.reshape(B, T, J, C).permute(0, 2, 1, 3)`: reshape to the order the data holds, move the axes,
+    then merge the factors of each target axis (`.reshape(B * 2, 27, 4)`) when a target axis had several."""
     receiver = receiver_text(ctx.text_of(0))
     texts = [ctx.text_of(("shape", position)) or str(value) for position, value in enumerate(values)]
-    inverse = [order.index(axis) for axis in range(len(order))]
-    return (f"{receiver}.reshape({', '.join(texts[axis] for axis in order)})"
+    factor_texts = [str(factor) for factor in factors]
+    for axis, text in enumerate(texts):
+        indices = [index for index in range(len(factors)) if owners[index] == axis]
+        for index, part in zip(indices, _factor_texts(text, [factors[index] for index in indices])):
+            factor_texts[index] = part
+    inverse = [order.index(index) for index in range(len(order))]
+    text = (f"{receiver}.reshape({', '.join(factor_texts[index] for index in order)})"
             f".permute({', '.join(map(str, inverse))})")
+    if len(factors) != len(values):
+        text += f".reshape({', '.join(texts)})"
+    return text
+
+
+def _factor_texts(text: str, factors: list[Dim]) -> list[str]:
+    """The user's spelling of each factor of a size: `B * num_heads` gives `B` and `num_heads` for B and 2."""
+    if len(factors) == 1:
+        return [text]
+    parts = [part.strip() for part in text.split("*")]
+    if len(parts) != len(factors) or any(not part.replace("_", "").isalnum() for part in parts):
+        return [str(factor) for factor in factors]
+    named = {str(factor): factor for factor in factors if not factor.is_const}
+    spelled = [part for part in parts if part in named]
+    others = [part for part in parts if part not in named]
+    constants = [factor for factor in factors if factor.is_const]
+    if len(others) != len(constants) or len(constants) > 1:
+        return [str(factor) for factor in factors]
+    return [str(factor) if not factor.is_const and str(factor) in spelled else others[0] if factor.is_const
+            else str(factor) for factor in factors]
 
 
 def _sizes_text(ctx: ShapeContext, values: Sequence) -> str:
