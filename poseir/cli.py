@@ -68,6 +68,7 @@ def _parser() -> argparse.ArgumentParser:
     params = commands.add_parser("params", help="the parameter table (and a weights-file check)")
     params.add_argument("path", metavar="PATH")
     params.add_argument("--weights", help="check this weights file against the model")
+    params.add_argument("--weights-key", metavar="KEY", help=WEIGHTS_KEY_HELP)
     _add_format(params, ("human", "json"))
     _add_model_options(params)
     params.set_defaults(handler=_params)
@@ -81,6 +82,14 @@ def _parser() -> argparse.ArgumentParser:
     compile_.add_argument("-o", "--output", required=True, help="the file to write (.onnx or .txt)")
     _add_model_options(compile_)
     compile_.set_defaults(handler=_compile)
+
+    convert = commands.add_parser("convert-weights", help="a PyTorch checkpoint to safetensors, without torch")
+    convert.add_argument("checkpoint", metavar="CKPT", help="a .pth/.pt/.bin/.pth.tar/.ckpt file (or weights)")
+    convert.add_argument("-o", "--output", required=True, help="the file to write (.safetensors or .npz)")
+    convert.add_argument("--weights-key", metavar="KEY", help=WEIGHTS_KEY_HELP)
+    convert.add_argument("--limit", action="append", default=[], metavar="NAME=VALUE",
+                         help="raise or lower a limit, e.g. --limit array_bytes=8GiB (see docs/security.md)")
+    convert.set_defaults(handler=_convert_weights, format="human", color="auto")
 
     explain_node = commands.add_parser("explain-node", help="the .pose line an ONNX node came from")
     explain_node.add_argument("model", metavar="MODEL.onnx")
@@ -119,8 +128,13 @@ def _add_format(parser, formats) -> None:
     parser.add_argument("--color", choices=("auto", "always", "never"), default="auto")
 
 
+WEIGHTS_HELP = ".safetensors, .npz or a PyTorch checkpoint (.pth, .pt, .bin, .pth.tar, .ckpt) (default: seeded init)"
+WEIGHTS_KEY_HELP = "the checkpoint entry holding the state_dict (default: found automatically)"
+
+
 def _add_weight_options(parser, seed_help: str) -> None:
-    parser.add_argument("--weights", help=".safetensors or .npz keyed by state_dict names (default: seeded init)")
+    parser.add_argument("--weights", help=WEIGHTS_HELP)
+    parser.add_argument("--weights-key", metavar="KEY", help=WEIGHTS_KEY_HELP)
     parser.add_argument("--seed", type=int, default=0, help=seed_help)
 
 
@@ -274,7 +288,7 @@ def _weights(arguments, graph, result, limits, *, seeded: bool) -> dict | None:
     """
     from poseir.backends.numpy_interpreter import check_allocations
     from poseir.weights.check import check_weights
-    from poseir.weights.files import load_weights, strip_module_prefix
+    from poseir.weights.files import load_weights
     from poseir.weights.init import initialize
 
     if not arguments.weights:
@@ -282,7 +296,7 @@ def _weights(arguments, graph, result, limits, *, seeded: bool) -> dict | None:
             return None
         check_allocations(graph, None, limits.array_bytes)
         return initialize(graph.parameters, arguments.seed)
-    weights = strip_module_prefix(load_weights(arguments.weights, limits.array_bytes))
+    weights = load_weights(arguments.weights, limits.array_bytes, arguments.weights_key)
     conversions: list = []
     diagnostics = check_weights(graph, weights, conversions)
     _report_checked(diagnostics, conversions, result, arguments)
@@ -356,6 +370,21 @@ def _compile_onnx(arguments, graph, result, opset: int) -> int:
     return EXIT_OK
 
 
+def _convert_weights(arguments) -> int:
+    """`poseir convert-weights CKPT -o W.safetensors [--weights-key KEY]`."""
+    from poseir.weights.files import read_weights, save_weights
+
+    try:
+        weights, entry = read_weights(arguments.checkpoint, _limits(arguments).array_bytes, arguments.weights_key)
+        save_weights(arguments.output, weights)
+    except DiagnosticError as error:
+        return _usage_error(error.diagnostic, arguments)
+    values = sum(int(array.size) for array in weights.values())
+    source = f"`{entry}` of {arguments.checkpoint}" if entry else arguments.checkpoint
+    print(f"wrote {arguments.output}: {len(weights)} tensors, {values:,} values, from {source}", file=sys.stderr)
+    return EXIT_OK
+
+
 def _file_size(path: str) -> int:
     from pathlib import Path
 
@@ -386,7 +415,7 @@ def _load_inputs(path: str, max_bytes: int) -> dict:
 def _params(arguments) -> int:
     """`poseir params PATH [--weights W]`."""
     from poseir.weights.check import check_weights
-    from poseir.weights.files import load_weights, strip_module_prefix
+    from poseir.weights.files import load_weights
 
     built, code = _build(arguments, "infer")
     if built is None:
@@ -395,7 +424,7 @@ def _params(arguments) -> int:
     diagnostics = []
     if arguments.weights:
         try:
-            weights = strip_module_prefix(load_weights(arguments.weights, _limits(arguments).array_bytes))
+            weights = load_weights(arguments.weights, _limits(arguments).array_bytes, arguments.weights_key)
         except DiagnosticError as error:
             _report([error.diagnostic], result.sources, arguments, stream=sys.stderr)
             return EXIT_ERRORS

@@ -23,8 +23,8 @@ from pathlib import Path
 import numpy as np
 
 from poseir.diagnostics.record import Diagnostic, DiagnosticError
-from poseir.weights.unpickler import (BASE_GLOBALS, MalformedPickle, RefusedGlobal, Sealed, as_plain_array,
-                                      element_count, refused, restricted_load)
+from poseir.weights.unpickler import (BASE_GLOBALS, MalformedPickle, RefusedGlobal, Sealed, Source,
+                                      as_plain_array, element_count, refused, restricted_load)
 
 CHECKPOINT_SUFFIXES = (".pth", ".pt", ".bin", ".ckpt", ".tar")
 LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
@@ -187,24 +187,25 @@ class LegacyCheckpoint:
     def __init__(self, path: str, data: mmap.mmap) -> None:
         self.path = path
         self.data = data
+        self.stream = Source(data)
         self.byteorder = "little"
         self.declared: dict[str, StorageRef] = {}
         self.offsets: dict[str, int] = {}
 
     def load_tree(self):
         """Check the header pickles, read the object, then locate every storage record."""
-        if restricted_load(self.data) != LEGACY_MAGIC:
+        if restricted_load(self.stream) != LEGACY_MAGIC:
             raise MalformedPickle("the legacy magic number is wrong")
-        if restricted_load(self.data) != LEGACY_PROTOCOL:
+        if restricted_load(self.stream) != LEGACY_PROTOCOL:
             raise MalformedPickle("the legacy protocol version is not 1001")
-        info = restricted_load(self.data)
+        info = restricted_load(self.stream)
         if isinstance(info, dict) and info.get("little_endian") is False:
             self.byteorder = "big"
-        tree = restricted_load(self.data, admitted=TORCH_GLOBALS, persistent=self.persistent)
-        keys = restricted_load(self.data)
+        tree = restricted_load(self.stream, admitted=TORCH_GLOBALS, persistent=self.persistent)
+        keys = restricted_load(self.stream)
         if not isinstance(keys, list) or not all(isinstance(key, str) for key in keys):
             raise MalformedPickle("the list of storage keys is malformed")
-        self._locate(keys, self.data.tell())
+        self._locate(keys, self.stream.position)
         return tree
 
     def persistent(self, pid) -> StorageRef:

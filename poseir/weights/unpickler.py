@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import _compat_pickle
 import collections
-import io
 import math
 import pickle
 import re
+import struct
 from collections.abc import Callable, Mapping
 
 import numpy as np
@@ -162,7 +162,9 @@ def _bytes(*arguments) -> bytes:
 
 
 def _bytearray(*arguments) -> bytearray:
-    """`bytearray(text, 'latin-1')`: protocol 2's bytearray."""
+    """`bytearray(bytes)` (protocols 3-4) or `bytearray(text, 'latin-1')` (protocol 2)."""
+    if len(arguments) == 1 and isinstance(arguments[0], bytes):
+        return bytearray(arguments[0])
     return bytearray(_latin1_encode(*arguments)) if arguments else bytearray()
 
 
@@ -214,12 +216,38 @@ BASE_GLOBALS: dict[tuple[str, str], Callable] = {
 # ---------------------------------------------------------------- the reader
 
 
-class RestrictedUnpickler(pickle.Unpickler):
-    """`pickle.Unpickler` whose globals come only from an admitted table, and persistent ids from a callback."""
+class Source:
+    """Bytes (or an mmap) read from a position; a read never returns (or allocates) more than exists."""
 
-    def __init__(self, file, admitted: Admitted = BASE_GLOBALS,
+    def __init__(self, buffer, position: int = 0) -> None:
+        self.buffer = buffer
+        self.position = position
+
+    def read(self, size: int = -1) -> bytes:
+        end = len(self.buffer) if size < 0 else min(len(self.buffer), self.position + size)
+        chunk = bytes(self.buffer[self.position:end])
+        self.position = end
+        return chunk
+
+    def readline(self) -> bytes:
+        end = self.buffer.find(b"\n", self.position)
+        return self.read(-1 if end < 0 else end + 1 - self.position)
+
+
+class RestrictedUnpickler(pickle._Unpickler):  # noqa: SLF001  (the pure-Python unpickler, see below)
+    """An unpickler whose globals come only from an admitted table, and persistent ids from a callback.
+
+    It is the pure-Python unpickler on purpose: the C one sizes buffers from numbers in the file
+    before checking them (a memo index of 2**31 makes it allocate and zero gigabytes), while the
+    Python one keeps its memo in a dict and reads only the bytes that exist. The one opcode that
+    still allocates a declared size, BYTEARRAY8, reads the bytes first and checks their count.
+    """
+
+    dispatch = dict(pickle._Unpickler.dispatch)  # noqa: SLF001
+
+    def __init__(self, source: Source, admitted: Admitted = BASE_GLOBALS,
                  persistent: Callable[[object], object] | None = None) -> None:
-        super().__init__(file)
+        super().__init__(source)
         self._admitted = admitted
         self._persistent = persistent
 
@@ -237,6 +265,15 @@ class RestrictedUnpickler(pickle.Unpickler):
             raise MalformedPickle("the file refers to external data (a persistent id) where none is allowed")
         return self._persistent(pid)
 
+    def _load_bytearray8(self) -> None:
+        (size,) = struct.unpack("<Q", self.read(8))
+        data = self.read(size)  # at most the bytes that exist, unlike bytearray(size)
+        if len(data) != size:
+            raise MalformedPickle(f"a bytearray declares {size} bytes, more than the file has left")
+        self.append(bytearray(data))
+
+    dispatch[pickle.BYTEARRAY8[0]] = _load_bytearray8
+
 
 def _python3_name(module: str, name: str) -> tuple[str, str]:
     """Python 2 spellings (`__builtin__`, `copy_reg`) as Python 3 names them, as pickle's own loader maps them."""
@@ -248,8 +285,8 @@ def _python3_name(module: str, name: str) -> tuple[str, str]:
 
 
 def restricted_load(source, *, admitted: Admitted = BASE_GLOBALS, persistent=None) -> object:
-    """Read one pickle from bytes or a binary file; raises RefusedGlobal or MalformedPickle."""
-    stream = io.BytesIO(source) if isinstance(source, (bytes, bytearray, memoryview)) else source
+    """Read one pickle from bytes or a `Source`; raises RefusedGlobal or MalformedPickle."""
+    stream = source if isinstance(source, Source) else Source(source)
     try:
         return RestrictedUnpickler(stream, admitted, persistent).load()
     except (RefusedGlobal, MalformedPickle):
