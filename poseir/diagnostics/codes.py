@@ -1279,7 +1279,7 @@ _declare("E403", _ERROR, "cannot read weights file", """
 
     ```
     $ poseir params examples/videopose3d.pose --weights pretrained_h36m_cpn.bin
-    error[E403]: cannot read weights from `pretrained_h36m_cpn.bin`: File is not a zip file
+    error[E403]: cannot read weights from `pretrained_h36m_cpn.bin`: a damaged or truncated zip archive (its directory at the end is missing)
     ```
 
     Download the file again (compare its size or checksum with the
@@ -1486,7 +1486,7 @@ _declare("E413", _ERROR, "cannot read dataset", """
     Example: the 2D file lacks a test subject.
 
     ```
-    error[E413]: `data_2d_h36m_gt.npz` has no subject `S11` in `positions_2d`
+    error[E413]: `data_2d_h36m_gt.npz`: has no subject `S11` in `positions_2d`
     ```
 
     Write both files with `poseir synth -o DIR`, or prepare them with
@@ -1505,7 +1505,8 @@ _declare("E414", _ERROR, "model does not fit the evaluation protocol", """
 
     ```
     $ poseir eval examples/simplebaseline.pose --data-3d d/data_3d_h36m.npz --data-2d d/data_2d_h36m_gt.npz
-    error[E414]: `simplebaseline` takes f32[B, 32], not 2D keypoint sequences f32[B, T, J, 2]
+    error[E414]: `simplebaseline` does not fit the evaluation protocol: it takes (pose_2d: f32[B, 32]) -> (pose_3d: f32[B, 48])
+      = note: `poseir eval` needs input f32[B, T, 17, 2] and output f32[B, T', 17, 3]
     ```
 
     Evaluate a temporal model such as `examples/videopose3d.pose`.

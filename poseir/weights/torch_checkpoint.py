@@ -149,7 +149,7 @@ class ZipCheckpoint:
 
     def _read_member(self, name: str) -> bytes:
         info = self.members[name]
-        _check_member_size(info)
+        check_member_size(info)
         with self.archive.open(info) as member:
             return member.read()
 
@@ -173,7 +173,7 @@ class ZipCheckpoint:
     def read_storage(self, storage: StorageRef) -> np.ndarray:
         """A storage's elements as a 1-D array in native byte order."""
         info = self.members[f"{self.prefix}data/{storage.key}"]
-        _check_member_size(info)
+        check_member_size(info)
         raw = np.empty(info.file_size, np.uint8)
         with self.archive.open(info) as member:
             if member.readinto(memoryview(raw)) != info.file_size:
@@ -243,7 +243,7 @@ class LegacyCheckpoint:
         return _typed(raw, storage.kind, self.byteorder)
 
 
-def _check_member_size(info: zipfile.ZipInfo) -> None:
+def check_member_size(info: zipfile.ZipInfo) -> None:
     """A member may claim no more than its compressed bytes can hold (bounded memory before any allocation)."""
     stored = info.compress_type == zipfile.ZIP_STORED
     bound = info.compress_size if stored else info.compress_size * MAX_DEFLATE_RATIO + 1024
@@ -295,7 +295,10 @@ def _reader(path: str):
                 yield ZipCheckpoint(path, archive)
             return
         handle.seek(0)
-        if handle.read(1) != b"\x80":
+        start = handle.read(4)
+        if start == b"PK\x03\x04":
+            raise corrupt(path, "a damaged or truncated zip archive (its directory at the end is missing)")
+        if start[:1] != b"\x80":
             kind = "a tar archive (torch < 0.4 checkpoints are not supported)" if tarfile.is_tarfile(path) else \
                 "neither a zip archive nor a pickle stream"
             raise corrupt(path, f"not a PyTorch checkpoint: {kind}")
