@@ -121,3 +121,14 @@ def test_h36m_aggregation_weights_frames_within_actions_and_actions_equally():
 def test_mismatched_shapes_are_refused():
     with pytest.raises(ValueError):
         metrics.mpjpe(np.zeros((2, 17, 3)), np.zeros((2, 16, 3)))
+
+
+def test_the_python_example_of_docs_recipe_prints_what_the_page_says(capsys):
+    import re
+    from pathlib import Path
+
+    page = (Path(__file__).resolve().parent.parent / "docs" / "recipe.md").read_text()
+    block = re.search(r"```python\n(.*?)```", page, re.DOTALL).group(1)
+    exec(compile(block, "docs/recipe.md", "exec"), {})
+    assert capsys.readouterr().out.split() == ["0.857143", "96.7742"]
+    assert "prints `0.857143` (6/7) and `96.7742` (100 · 30/31)" in page
