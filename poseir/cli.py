@@ -441,12 +441,14 @@ def _eval(arguments) -> int:
     if built is None:
         return code
     graph, result = built
-    options = EvalOptions(subjects=_names(arguments.subjects), flip=arguments.flip, runtime=arguments.runtime)
+    limits = _limits(arguments)
+    options = EvalOptions(subjects=_names(arguments.subjects), flip=arguments.flip, runtime=arguments.runtime,
+                          array_bytes=limits.array_bytes)
     if options.runtime == "onnxruntime" and not _importable("onnxruntime"):
         print("error: --runtime onnxruntime needs the onnxruntime package (pip install onnxruntime)", file=sys.stderr)
         return EXIT_USAGE
     try:
-        weights = _weights(graph, result, arguments)
+        weights = _weights(arguments, graph, result, limits, seeded=True)
         if weights is None:
             return EXIT_ERRORS
         with _progress(arguments) as progress:
@@ -461,22 +463,6 @@ def _eval(arguments) -> int:
 
         Console(width=110, force_terminal=False, color_system=None).print(report_table(report, arguments.weights))
     return EXIT_OK
-
-
-def _weights(graph, result, arguments):
-    """`--weights` checked against the model (None after reporting a problem), or seeded initialization."""
-    from poseir.weights.check import check_weights
-    from poseir.weights.files import load_weights
-    from poseir.weights.init import initialize
-
-    if not arguments.weights:
-        return initialize(graph.parameters, arguments.seed)
-    weights = load_weights(arguments.weights, arguments.weights_key)
-    problems = [d for d in check_weights(graph, weights) if d.code != "E401"]
-    if problems:
-        _report(problems, result.sources, arguments, stream=sys.stderr)
-        return None
-    return weights
 
 
 def _importable(name: str) -> bool:

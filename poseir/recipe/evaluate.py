@@ -217,10 +217,10 @@ def evaluate(graph: Graph, weights: dict[str, np.ndarray], path_3d: str, path_2d
              options: EvalOptions = EvalOptions(), progress: Progress | None = None) -> EvalReport:
     """Run the protocol over the test subjects and aggregate the errors by action."""
     keypoints = load_2d(path_2d)
-    positions_3d = load_3d(path_3d)
-    protocol = protocol_of(graph, keypoints.joints)
     if keypoints.joints != 17:
         raise dataset_error(path_2d, f"has {keypoints.joints} keypoints; the H36M targets have 17 joints")
+    protocol = protocol_of(graph, keypoints.joints)  # before reading the (larger) 3D file
+    positions_3d = load_3d(path_3d)
     sequences = test_sequences(positions_3d, keypoints, options.subjects, path_3d, path_2d)
     run = runner(graph, weights, protocol, options.runtime)
     flips = None

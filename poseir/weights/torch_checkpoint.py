@@ -354,9 +354,13 @@ def tensor_view(elements: np.ndarray, tensor: TensorRef) -> np.ndarray:
 
 
 def is_state_dict(value) -> bool:
-    """A non-empty dict from strings to tensors or arrays."""
+    """A non-empty dict from strings to tensors or numeric arrays."""
     return (isinstance(value, dict) and bool(value) and all(isinstance(key, str) for key in value)
-            and all(isinstance(item, (TensorRef, np.ndarray)) for item in value.values()))
+            and all(_is_tensor(item) for item in value.values()))
+
+
+def _is_tensor(value) -> bool:
+    return isinstance(value, TensorRef) or (isinstance(value, np.ndarray) and value.dtype.kind in "biufc")
 
 
 def find_state_dict(tree, key: str | None, path: str) -> tuple[str | None, dict]:
