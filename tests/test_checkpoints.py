@@ -122,7 +122,7 @@ def test_convert_weights_writes_the_state_dict_as_safetensors(tmp_path, capsys):
 def test_weights_key_chooses_an_entry(tmp_path, capsys):
     code, err = run_cli(capsys, "convert-weights", FIXTURES / "two_state_dicts.pth", "-o", tmp_path / "w.npz")
     assert code == 1
-    assert "error[E409]: " in err and "several state_dicts: `teacher`, `student`" in err
+    assert "error[E412]: " in err and "several state_dicts: `teacher`, `student`" in err
     assert "--weights-key teacher" in err
     code, err = run_cli(capsys, "convert-weights", FIXTURES / "two_state_dicts.pth", "-o", tmp_path / "w.npz",
                         "--weights-key", "student")
@@ -137,9 +137,9 @@ def test_weights_key_chooses_an_entry(tmp_path, capsys):
 ])
 def test_a_wrong_weights_key_lists_the_entries(key, message):
     with pytest.raises(DiagnosticError) as raised:
-        load_weights(str(FIXTURES / "semgcn_layout.pth.tar"), key)
+        load_weights(str(FIXTURES / "semgcn_layout.pth.tar"), key=key)
     diagnostic = raised.value.diagnostic
-    assert diagnostic.code == "E409" and message in diagnostic.message
+    assert diagnostic.code == "E412" and message in diagnostic.message
     assert "`state_dict`: state_dict of 37 tensors" in diagnostic.notes[0]
     assert "`optimizer`: dict of 2" in diagnostic.notes[0]
 
@@ -147,7 +147,7 @@ def test_a_wrong_weights_key_lists_the_entries(key, message):
 def test_a_checkpoint_without_state_dict_says_what_it_holds():
     with pytest.raises(DiagnosticError) as raised:
         load_weights(str(FIXTURES / "no_state_dict.pth"))
-    assert raised.value.diagnostic.code == "E409"
+    assert raised.value.diagnostic.code == "E412"
     assert "holds no state_dict" in raised.value.diagnostic.message
 
 
@@ -155,10 +155,10 @@ def test_weights_key_in_a_flat_file_selects_a_prefix(tmp_path):
     weights = {f"model_pos.{key}": value for key, value in reference("simplebaseline_tiny").items()}
     weights["other.x"] = np.zeros(2, np.float32)
     save_weights(str(tmp_path / "w.safetensors"), weights)
-    assert load_weights(str(tmp_path / "w.safetensors"), "model_pos").keys() == reference("simplebaseline_tiny").keys()
+    assert load_weights(str(tmp_path / "w.safetensors"), key="model_pos").keys() == reference("simplebaseline_tiny").keys()
     with pytest.raises(DiagnosticError) as raised:
-        load_weights(str(tmp_path / "w.safetensors"), "model_traj")
-    assert raised.value.diagnostic.code == "E409"
+        load_weights(str(tmp_path / "w.safetensors"), key="model_traj")
+    assert raised.value.diagnostic.code == "E412"
 
 
 # ---------------------------------------------------------------- hostile files
@@ -172,7 +172,7 @@ def test_hostile_checkpoint_is_refused_and_runs_nothing(name, tmp_path):
         result = subprocess.run([sys.executable, "-m", "poseir", *command], cwd=tmp_path, capture_output=True,
                                 text=True)
         assert result.returncode == 1, result.stderr
-        assert f"error[E408]: `{name}` refers to `{qualified}`, which poseir does not load" in result.stderr
+        assert f"error[E411]: `{name}` refers to `{qualified}`, which poseir does not load" in result.stderr
         assert "Traceback" not in result.stderr
     time.sleep(0.2)  # a started process (Popen) would have had time to create its file
     assert not (tmp_path / marker).exists()
@@ -225,7 +225,7 @@ except Exception:
 def test_whole_model_object_is_refused_with_its_class_named():
     with pytest.raises(DiagnosticError) as raised:
         load_weights(str(FIXTURES / "whole_model.pth"))
-    assert raised.value.diagnostic.code == "E408"
+    assert raised.value.diagnostic.code == "E411"
     assert "`__main__.TinySimpleBaseline`" in raised.value.diagnostic.message
     assert "state_dict()" in raised.value.diagnostic.helps[0]
 
@@ -326,7 +326,7 @@ def test_mutated_pickles_give_diagnostics_in_bounded_time(name, tmp_path):
             load_weights(str(target))
             outcomes.add("read")
         except DiagnosticError as error:
-            assert error.diagnostic.code in ("E403", "E408", "E409"), error.diagnostic.message
+            assert error.diagnostic.code in ("E403", "E411", "E412"), error.diagnostic.message
             outcomes.add(error.diagnostic.code)
         target.unlink()
     assert time.perf_counter() - start < 60
@@ -370,3 +370,16 @@ def test_sizes_in_the_pickle_are_checked_before_allocating():
     with pytest.raises(MalformedPickle):
         restricted_load(b"\x80\x04B\xff\xff\xff\x7fabc.")  # BINBYTES claiming 2 GiB
     assert time.perf_counter() - start < 1
+
+
+def test_the_array_bytes_limit_bounds_what_a_checkpoint_may_allocate(tmp_path, capsys):
+    with pytest.raises(DiagnosticError) as raised:
+        load_weights(str(FIXTURES / "videopose3d_layout.bin"), 10_000)
+    assert raised.value.diagnostic.code == "E403"
+    assert "more than the `array_bytes` limit (10,000 bytes)" in raised.value.diagnostic.message
+    code, err = run_cli(capsys, "convert-weights", FIXTURES / "videopose3d_layout.bin", "-o", tmp_path / "w.npz",
+                        "--limit", "array_bytes=10k")
+    assert code == 1 and "array_bytes" in err
+    code, err = run_cli(capsys, "convert-weights", FIXTURES / "videopose3d_layout.bin", "-o", tmp_path / "w.npz",
+                        "--limit", "array_bytes=20k")
+    assert code == 0, err

@@ -110,7 +110,7 @@ def test_a_model_that_does_not_lift_sequences_is_e411(small_data):
     result = poseir("eval", EXAMPLES / "simplebaseline.pose", "--data-3d", small_data / "data_3d_h36m.npz",
                     "--data-2d", small_data / "data_2d_h36m_gt.npz")
     assert result.returncode == 1
-    assert "error[E411]: `simplebaseline` does not fit the evaluation protocol" in result.stderr
+    assert "error[E414]: `simplebaseline` does not fit the evaluation protocol" in result.stderr
 
 
 def test_flip_augmentation_of_a_mirror_symmetric_model_changes_nothing():
@@ -178,7 +178,7 @@ def test_a_hostile_dataset_is_refused_and_runs_nothing(tmp_path):
     result = poseir("eval", *SMALL_VIDEOPOSE, "--data-3d", "data_3d_h36m.npz", "--data-2d", "data_3d_h36m.npz",
                     cwd=tmp_path)
     assert result.returncode == 1
-    assert "error[E408]: `data_3d_h36m.npz` refers to `posix.system`, which poseir does not load" in result.stderr
+    assert "error[E411]: `data_3d_h36m.npz` refers to `posix.system`, which poseir does not load" in result.stderr
     assert not (tmp_path / "pwned_dataset").exists()
     # The control: numpy's own loader with allow_pickle=True runs it.
     subprocess.run([sys.executable, "-c", "import numpy; numpy.load('data_3d_h36m.npz', allow_pickle=True)"
@@ -198,7 +198,7 @@ def test_a_dataset_with_the_wrong_layout_is_e410(tmp_path, positions, message):
     np.savez(tmp_path / "d.npz", positions_3d=array)
     with pytest.raises(DiagnosticError) as raised:
         data.load_3d(str(tmp_path / "d.npz"))
-    assert raised.value.diagnostic.code == "E410"
+    assert raised.value.diagnostic.code == "E413"
     assert message in raised.value.diagnostic.message
 
 
@@ -216,7 +216,7 @@ def test_a_pickled_array_claiming_more_than_it_holds_is_e410(tmp_path):
         archive.writestr("positions_3d.npy", b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header + forged)
     with pytest.raises(DiagnosticError) as raised:
         data.load_3d(str(tmp_path / "forged.npz"))
-    assert raised.value.diagnostic.code == "E410"
+    assert raised.value.diagnostic.code == "E413"
     assert "declares 1073741824 x 4 bytes" in raised.value.diagnostic.message
 
 
@@ -228,7 +228,7 @@ def test_missing_subjects_and_unreadable_files_are_e410(small_data, tmp_path):
     (tmp_path / "cut.npz").write_bytes((small_data / "data_3d_h36m.npz").read_bytes()[:500])
     with pytest.raises(DiagnosticError) as raised:
         data.load_3d(str(tmp_path / "cut.npz"))
-    assert raised.value.diagnostic.code == "E410"
+    assert raised.value.diagnostic.code == "E413"
     assert "Traceback" not in result.stderr
 
 
@@ -236,3 +236,10 @@ def test_synth_rejects_unknown_subjects(tmp_path):
     result = poseir("synth", "-o", tmp_path, "--subjects", "S2")
     assert result.returncode == 2
     assert "unknown subject `S2`" in result.stderr
+
+
+def test_the_array_bytes_limit_bounds_what_a_dataset_may_allocate(small_data):
+    result = poseir("eval", *SMALL_VIDEOPOSE, "--data-3d", small_data / "data_3d_h36m.npz",
+                    "--data-2d", small_data / "data_2d_h36m_gt.npz", "--limit", "array_bytes=10k")
+    assert result.returncode == 1
+    assert "error[E413]: " in result.stderr and "more than the `array_bytes` limit (10,000 bytes)" in result.stderr

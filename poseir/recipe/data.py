@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from poseir.diagnostics.record import Diagnostic, DiagnosticError
+from poseir.limits import DEFAULT_LIMITS
 from poseir.recipe.h36m import KEPT_JOINTS_32
 from poseir.weights.torch_checkpoint import check_member_size
 from poseir.weights.unpickler import MalformedPickle, RefusedGlobal, as_plain_array, refused, restricted_load
@@ -31,19 +32,26 @@ _HELPS = ("write datasets with plain dicts, lists and numpy arrays (as VideoPose
 
 
 def dataset_error(path: str, message: str, **details) -> DiagnosticError:
-    """E410 for a dataset file that cannot be read or has the wrong layout."""
-    return DiagnosticError(Diagnostic.make("E410", f"`{path}`: {message}", None, **details))
+    """E413 for a dataset file that cannot be read or has the wrong layout."""
+    return DiagnosticError(Diagnostic.make("E413", f"`{path}`: {message}", None, **details))
 
 
 # ---------------------------------------------------------------- .npz without numpy's pickle loading
 
 
-def read_npz(path: str) -> dict[str, object]:
-    """Every array of an `.npz`; an object array is unpickled by the restricted reader. E408 / E410."""
+def read_npz(path: str, max_bytes: int = DEFAULT_LIMITS.array_bytes) -> dict[str, object]:
+    """Every array of an `.npz`; an object array is unpickled by the restricted reader. E411 / E413.
+
+    The members' declared sizes together may not pass `max_bytes` (the `array_bytes` limit); each
+    is checked before it is decompressed.
+    """
     try:
         with zipfile.ZipFile(path) as archive:
-            return {_array_name(info.filename): _read_member(archive, info)
-                    for info in archive.infolist() if info.filename.endswith(".npy")}
+            members = [info for info in archive.infolist() if info.filename.endswith(".npy")]
+            if sum(info.file_size for info in members) > max_bytes:
+                raise dataset_error(path, f"its arrays need more than the `array_bytes` limit ({max_bytes:,} bytes)",
+                                    helps=("raise it with `--limit array_bytes=...`",))
+            return {_array_name(info.filename): _read_member(archive, info) for info in members}
     except RefusedGlobal as error:
         raise refused(error, path, "dataset", _HELPS) from None
     except MalformedPickle as error:
@@ -129,9 +137,9 @@ class Keypoints2D:
     joints: int
 
 
-def load_3d(path: str) -> dict[str, dict[str, np.ndarray]]:
+def load_3d(path: str, max_bytes: int = DEFAULT_LIMITS.array_bytes) -> dict[str, dict[str, np.ndarray]]:
     """`positions_3d[subject][action]`: world positions (frames, 17, 3) in metres (32 joints reduced to 17)."""
-    tree = _object(read_npz(path), "positions_3d", path)
+    tree = _object(read_npz(path, max_bytes), "positions_3d", path)
     subjects = _dict(tree, path, "positions_3d")
     return {subject: {action: _positions_3d(array, path, f"positions_3d[{subject!r}][{action!r}]")
                       for action, array in _dict(actions, path, f"positions_3d[{subject!r}]").items()}
@@ -146,9 +154,9 @@ def _positions_3d(array, path: str, where: str) -> np.ndarray:
     return array[:, list(KEPT_JOINTS_32)] if array.shape[1] == 32 else array
 
 
-def load_2d(path: str) -> Keypoints2D:
+def load_2d(path: str, max_bytes: int = DEFAULT_LIMITS.array_bytes) -> Keypoints2D:
     """`positions_2d` and `metadata` of a 2D keypoint file."""
-    arrays = read_npz(path)
+    arrays = read_npz(path, max_bytes)
     tree = _dict(_object(arrays, "positions_2d", path), path, "positions_2d")
     metadata = _dict(_object(arrays, "metadata", path), path, "metadata")
     joints, left, right = _symmetry(metadata, path)

@@ -19,6 +19,7 @@ import numpy as np
 from poseir.diagnostics.record import Diagnostic, DiagnosticError
 from poseir.ir.dims import Dim
 from poseir.ir.graph import Graph
+from poseir.limits import DEFAULT_LIMITS
 from poseir.recipe import h36m, metrics
 from poseir.recipe.data import Keypoints2D, dataset_error, load_2d, load_3d
 from poseir.recipe.preprocess import flip_permutation, flip_poses, normalize_screen_coordinates, root_relative, \
@@ -39,6 +40,7 @@ class EvalOptions:
     subjects: tuple[str, ...] = h36m.TEST_SUBJECTS
     flip: bool = True
     runtime: str = "numpy"
+    array_bytes: int = DEFAULT_LIMITS.array_bytes  # bounds each dataset file and each array of a run
 
 
 @dataclass(frozen=True)
@@ -93,7 +95,7 @@ class EvalReport:
 
 
 def protocol_of(graph: Graph, joints: int) -> Protocol:
-    """Read the protocol off the model's types; E411 when it does not lift 2D keypoint sequences."""
+    """Read the protocol off the model's types; E414 when it does not lift 2D keypoint sequences."""
     if len(graph.inputs) != 1 or not graph.outputs:
         raise _unfit(graph, "one input (2D keypoints) and a 3D pose output")
     value, output = graph.inputs[0], graph.outputs[0]
@@ -119,17 +121,18 @@ def _unfit(graph: Graph, wanted: str) -> DiagnosticError:
     inputs = ", ".join(f"{value.name}: {value.type}" for value in graph.inputs)
     outputs = ", ".join(f"{value.name}: {value.type}" for value in graph.outputs)
     return DiagnosticError(Diagnostic.make(
-        "E411", f"`{graph.name}` does not fit the evaluation protocol: it takes ({inputs}) -> ({outputs})", None,
+        "E414", f"`{graph.name}` does not fit the evaluation protocol: it takes ({inputs}) -> ({outputs})", None,
         notes=(f"`poseir eval` needs {wanted}",)))
 
 
-def runner(graph: Graph, weights: dict[str, np.ndarray], protocol: Protocol, runtime: str):
+def runner(graph: Graph, weights: dict[str, np.ndarray], protocol: Protocol, options: EvalOptions):
     """A function from an input batch to the output batch, on numpy or onnxruntime."""
-    if runtime == "onnxruntime":
+    if options.runtime == "onnxruntime":
         return _onnxruntime_runner(graph, weights, protocol)
     from poseir.backends.numpy_interpreter import run_graph
 
-    return lambda batch: run_graph(graph, {protocol.input_name: batch}, weights)[protocol.output_name]
+    return lambda batch: run_graph(graph, {protocol.input_name: batch}, weights,
+                                   array_bytes=options.array_bytes)[protocol.output_name]
 
 
 def _onnxruntime_runner(graph: Graph, weights: dict[str, np.ndarray], protocol: Protocol):
@@ -216,13 +219,13 @@ def _action_sequences(subject, action, world, keypoints: Keypoints2D, cameras, p
 def evaluate(graph: Graph, weights: dict[str, np.ndarray], path_3d: str, path_2d: str,
              options: EvalOptions = EvalOptions(), progress: Progress | None = None) -> EvalReport:
     """Run the protocol over the test subjects and aggregate the errors by action."""
-    keypoints = load_2d(path_2d)
+    keypoints = load_2d(path_2d, options.array_bytes)
     if keypoints.joints != 17:
         raise dataset_error(path_2d, f"has {keypoints.joints} keypoints; the H36M targets have 17 joints")
     protocol = protocol_of(graph, keypoints.joints)  # before reading the (larger) 3D file
-    positions_3d = load_3d(path_3d)
+    positions_3d = load_3d(path_3d, options.array_bytes)
     sequences = test_sequences(positions_3d, keypoints, options.subjects, path_3d, path_2d)
-    run = runner(graph, weights, protocol, options.runtime)
+    run = runner(graph, weights, protocol, options)
     flips = None
     if options.flip:
         flips = (flip_permutation(keypoints.keypoints_left, keypoints.keypoints_right, keypoints.joints),

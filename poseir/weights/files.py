@@ -69,7 +69,7 @@ def read_weights(path: str, max_bytes: int = DEFAULT_LIMITS.array_bytes, key: st
     """The weights and the checkpoint entry they came from (None: the whole file). E403 for a bad file."""
     suffix = Path(path).suffix.lower()
     if suffix in CHECKPOINT_SUFFIXES:
-        return read_checkpoint(path, key)
+        return read_checkpoint(path, key, max_bytes)
     if suffix not in (".safetensors", ".npz"):
         raise DiagnosticError(Diagnostic.make(
             "E403", f"cannot read weights from `{path}`: unknown format `{suffix or path}`", None,

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from poseir.diagnostics.record import Diagnostic, DiagnosticError
+from poseir.limits import DEFAULT_LIMITS
 from poseir.weights.unpickler import (BASE_GLOBALS, MalformedPickle, RefusedGlobal, Sealed, Source,
                                       as_plain_array, element_count, refused, restricted_load)
 
@@ -306,14 +307,21 @@ def _reader(path: str):
             yield LegacyCheckpoint(path, data)
 
 
-def read_checkpoint(path: str, key: str | None = None) -> tuple[dict[str, np.ndarray], str | None]:
-    """The state_dict of a PyTorch checkpoint as numpy arrays, and the entry it came from (None: the top level)."""
+def read_checkpoint(path: str, key: str | None = None, max_bytes: int = DEFAULT_LIMITS.array_bytes
+                    ) -> tuple[dict[str, np.ndarray], str | None]:
+    """The state_dict of a PyTorch checkpoint as numpy arrays, and the entry it came from (None: the top level).
+
+    At most `max_bytes` are allocated for the arrays together (the `array_bytes` limit).
+    """
     try:
         with _reader(path) as reader:
             tree = reader.load_tree()
             entry, state = find_state_dict(tree, key, path)
+            budget = _Budget(max_bytes)
             cache: dict[str, np.ndarray] = {}
-            weights = {name: _materialize(value, reader, cache) for name, value in state.items()}
+            weights = {name: _materialize(value, reader, cache, budget) for name, value in state.items()}
+    except OverBudget as error:
+        raise corrupt(path, str(error)) from None
     except RefusedGlobal as error:
         raise refused(error, path, "checkpoint", _HELPS) from None
     except MalformedPickle as error:
@@ -329,18 +337,50 @@ def _damage_text(error: Exception) -> str:
     return str(error) or type(error).__name__
 
 
-def _materialize(value, reader, cache: dict) -> np.ndarray:
+class OverBudget(Exception):
+    """Reading the state_dict would allocate more than the `array_bytes` limit."""
+
+
+class _Budget:
+    """Bytes the arrays of one checkpoint may still take, spent before each allocation."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.spent = 0
+
+    def spend(self, size: int) -> None:
+        self.spent += size
+        if self.spent > self.limit:
+            raise OverBudget(f"its state_dict needs more than the `array_bytes` limit ({self.limit:,} bytes); "
+                             "raise it with `--limit array_bytes=...`")
+
+
+def _materialize(value, reader, cache: dict, budget: _Budget) -> np.ndarray:
     """A tensor reference read from its storage (each storage read once), or an array as it is."""
     if not isinstance(value, TensorRef):
         return as_plain_array(value)
     storage = value.storage
     if storage.key not in cache:
+        budget.spend(storage.numel * storage.kind.dtype.itemsize)
         cache[storage.key] = reader.read_storage(storage)
-    return tensor_view(cache[storage.key], value)
+    elements = cache[storage.key]
+    if not _contiguous(value):
+        budget.spend(element_count(value.shape) * elements.itemsize)
+    return tensor_view(elements, value)
+
+
+def _contiguous(tensor: TensorRef) -> bool:
+    """Whether the strides are those of a C-ordered array of the shape (then no copy is needed)."""
+    expected = 1
+    for size, step in zip(reversed(tensor.shape), reversed(tensor.stride)):
+        if size != 1 and step != expected:
+            return False
+        expected *= size
+    return True
 
 
 def tensor_view(elements: np.ndarray, tensor: TensorRef) -> np.ndarray:
-    """A copy of the tensor's elements; its view must lie inside the storage and not overlap itself."""
+    """The tensor's elements: a view of a contiguous block, else a copy; it must lie inside the storage."""
     count = element_count(tensor.shape)
     if count == 0:
         return np.zeros(tensor.shape, elements.dtype)
@@ -348,6 +388,8 @@ def tensor_view(elements: np.ndarray, tensor: TensorRef) -> np.ndarray:
     if last >= elements.size or count > elements.size:
         raise MalformedPickle(f"a tensor of shape {tensor.shape} reaches past the end of storage "
                               f"`{tensor.storage.key}` ({elements.size} elements)")
+    if _contiguous(tensor):
+        return elements[tensor.offset:tensor.offset + count].reshape(tensor.shape)
     strides = tuple(step * elements.itemsize for step in tensor.stride)
     view = np.lib.stride_tricks.as_strided(elements[tensor.offset:], tensor.shape, strides, writeable=False)
     return np.array(view)
