@@ -383,3 +383,44 @@ def test_the_array_bytes_limit_bounds_what_a_checkpoint_may_allocate(tmp_path, c
     code, err = run_cli(capsys, "convert-weights", FIXTURES / "videopose3d_layout.bin", "-o", tmp_path / "w.npz",
                         "--limit", "array_bytes=20k")
     assert code == 0, err
+
+
+def _capped() -> None:
+    """Runs in the child before exec: 1 GiB of address space, far below what an unbounded read would take."""
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
+
+
+def _forge_memo(name: str, data: bytes):
+    # BINPUT 1 -> LONG_BINPUT 2**31 - 1: the C unpickler would size (and zero) its memo table by it.
+    return data.replace(b"Rq\x01(", b"Rr\xff\xff\xff\x7f(", 1) if name.endswith("data.pkl") else data
+
+
+def _forge_numel(name: str, data: bytes):
+    # The first storage's element count 1632 -> 2**31 - 1 (its member still holds 1632 floats).
+    return data.replace(b"M`\x06", b"J\xff\xff\xff\x7f", 1) if name.endswith("data.pkl") else data
+
+
+@pytest.mark.parametrize("forge, fragment", [(_forge_memo, ""), (_forge_numel, "storage `0` declares 2147483647")])
+def test_forged_sizes_end_fast_under_a_memory_cap(forge, fragment, tmp_path):
+    target = tmp_path / "forged.pth"
+    rewrite_zip(FIXTURES / "mhformer_layout.pth", target, forge)
+    start = time.perf_counter()
+    result = subprocess.run([sys.executable, "-m", "poseir", "convert-weights", target, "-o", tmp_path / "w.npz"],
+                            capture_output=True, text=True, preexec_fn=_capped, timeout=60)
+    assert time.perf_counter() - start < 30
+    assert "Traceback" not in result.stderr
+    assert result.returncode in (0, 1), result.stderr
+    if fragment:
+        assert result.returncode == 1 and fragment in result.stderr
+
+
+def test_a_legacy_record_claiming_2_to_the_62_elements_is_refused(tmp_path):
+    data = bytearray((FIXTURES / "bare_legacy.pt").read_bytes())
+    with _reader(str(FIXTURES / "bare_legacy.pt")) as reader:
+        reader.load_tree()
+        first = min(reader.offsets.values()) - 8
+    data[first:first + 8] = (2**62).to_bytes(8, "little")
+    (tmp_path / "huge.pt").write_bytes(bytes(data))
+    expect_e403(tmp_path / "huge.pt", "elements, its record 4611686018427387904")
