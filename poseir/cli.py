@@ -11,6 +11,7 @@ import traceback
 from poseir.diagnostics.record import Diagnostic, DiagnosticError, has_errors, sort_diagnostics
 
 EXIT_OK, EXIT_ERRORS, EXIT_USAGE = 0, 1, 2
+SUBJECTS = ("S1", "S5", "S6", "S7", "S8", "S9", "S11")
 # Codes that mean the command line itself was wrong (no such model or file, a bad --set).
 USAGE_CODES = ("E106", "E405")
 
@@ -68,6 +69,7 @@ def _parser() -> argparse.ArgumentParser:
     params = commands.add_parser("params", help="the parameter table (and a weights-file check)")
     params.add_argument("path", metavar="PATH")
     params.add_argument("--weights", help="check this weights file against the model")
+    params.add_argument("--weights-key", metavar="KEY", help=WEIGHTS_KEY_HELP)
     _add_format(params, ("human", "json"))
     _add_model_options(params)
     params.set_defaults(handler=_params)
@@ -81,6 +83,35 @@ def _parser() -> argparse.ArgumentParser:
     compile_.add_argument("-o", "--output", required=True, help="the file to write (.onnx or .txt)")
     _add_model_options(compile_)
     compile_.set_defaults(handler=_compile)
+
+    convert = commands.add_parser("convert-weights", help="a PyTorch checkpoint to safetensors, without torch")
+    convert.add_argument("checkpoint", metavar="CKPT", help="a .pth/.pt/.bin/.pth.tar/.ckpt file (or weights)")
+    convert.add_argument("-o", "--output", required=True, help="the file to write (.safetensors or .npz)")
+    convert.add_argument("--weights-key", metavar="KEY", help=WEIGHTS_KEY_HELP)
+    convert.add_argument("--limit", action="append", default=[], metavar="NAME=VALUE",
+                         help="raise or lower a limit, e.g. --limit array_bytes=8GiB (see docs/security.md)")
+    convert.set_defaults(handler=_convert_weights, format="human", color="auto")
+
+    synth = commands.add_parser("synth", help="write a synthetic Human3.6M in VideoPose3D's file layout")
+    synth.add_argument("-o", "--output", required=True, metavar="DIR", help="the directory to write the two .npz to")
+    synth.add_argument("--seed", type=int, default=0)
+    synth.add_argument("--frames", type=int, default=200, help="frames per sequence, plus up to half as many more")
+    synth.add_argument("--subjects", default=",".join(SUBJECTS), help="comma-separated (default: all seven)")
+    synth.add_argument("--actions", default=None, help="comma-separated (default: all fifteen)")
+    synth.set_defaults(handler=_synth)
+
+    evaluate = commands.add_parser("eval", help="evaluate a model with VideoPose3D's protocol and the papers' metrics")
+    evaluate.add_argument("path", metavar="PATH")
+    evaluate.add_argument("--data-3d", required=True, metavar="F", help="data_3d_h36m.npz (positions_3d)")
+    evaluate.add_argument("--data-2d", required=True, metavar="F", help="data_2d_h36m_<keypoints>.npz")
+    evaluate.add_argument("--runtime", choices=("numpy", "onnxruntime"), default="numpy")
+    evaluate.add_argument("--subjects", default="S9,S11", help="test subjects, comma-separated (default: S9,S11)")
+    evaluate.add_argument("--no-flip", dest="flip", action="store_false",
+                          help="no flip test-time augmentation (VideoPose3D's -no-tta)")
+    _add_weight_options(evaluate, "seed for the default initialization")
+    _add_format(evaluate, ("human", "json"))
+    _add_model_options(evaluate)
+    evaluate.set_defaults(handler=_eval)
 
     explain_node = commands.add_parser("explain-node", help="the .pose line an ONNX node came from")
     explain_node.add_argument("model", metavar="MODEL.onnx")
@@ -119,8 +150,13 @@ def _add_format(parser, formats) -> None:
     parser.add_argument("--color", choices=("auto", "always", "never"), default="auto")
 
 
+WEIGHTS_HELP = ".safetensors, .npz or a PyTorch checkpoint (.pth, .pt, .bin, .pth.tar, .ckpt) (default: seeded init)"
+WEIGHTS_KEY_HELP = "the checkpoint entry holding the state_dict (default: found automatically)"
+
+
 def _add_weight_options(parser, seed_help: str) -> None:
-    parser.add_argument("--weights", help=".safetensors or .npz keyed by state_dict names (default: seeded init)")
+    parser.add_argument("--weights", help=WEIGHTS_HELP)
+    parser.add_argument("--weights-key", metavar="KEY", help=WEIGHTS_KEY_HELP)
     parser.add_argument("--seed", type=int, default=0, help=seed_help)
 
 
@@ -274,7 +310,7 @@ def _weights(arguments, graph, result, limits, *, seeded: bool) -> dict | None:
     """
     from poseir.backends.numpy_interpreter import check_allocations
     from poseir.weights.check import check_weights
-    from poseir.weights.files import load_weights, strip_module_prefix
+    from poseir.weights.files import load_weights
     from poseir.weights.init import initialize
 
     if not arguments.weights:
@@ -282,7 +318,7 @@ def _weights(arguments, graph, result, limits, *, seeded: bool) -> dict | None:
             return None
         check_allocations(graph, None, limits.array_bytes)
         return initialize(graph.parameters, arguments.seed)
-    weights = strip_module_prefix(load_weights(arguments.weights, limits.array_bytes))
+    weights = load_weights(arguments.weights, limits.array_bytes, arguments.weights_key)
     conversions: list = []
     diagnostics = check_weights(graph, weights, conversions)
     _report_checked(diagnostics, conversions, result, arguments)
@@ -356,6 +392,114 @@ def _compile_onnx(arguments, graph, result, opset: int) -> int:
     return EXIT_OK
 
 
+def _convert_weights(arguments) -> int:
+    """`poseir convert-weights CKPT -o W.safetensors [--weights-key KEY]`."""
+    from poseir.weights.files import read_weights, save_weights
+
+    try:
+        weights, entry = read_weights(arguments.checkpoint, _limits(arguments).array_bytes, arguments.weights_key)
+        save_weights(arguments.output, weights)
+    except DiagnosticError as error:
+        return _usage_error(error.diagnostic, arguments)
+    values = sum(int(array.size) for array in weights.values())
+    source = f"`{entry}` of {arguments.checkpoint}" if entry else arguments.checkpoint
+    print(f"wrote {arguments.output}: {len(weights)} tensors, {values:,} values, from {source}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _synth(arguments) -> int:
+    """`poseir synth -o DIR [--seed N]`: the two VideoPose3D dataset files, synthesized."""
+    from poseir.recipe.data import save_dataset
+    from poseir.recipe.synth import METADATA, SynthOptions, check_options, synthesize
+
+    options = SynthOptions(subjects=_names(arguments.subjects), frames=arguments.frames, seed=arguments.seed,
+                           **({"actions": _names(arguments.actions)} if arguments.actions else {}))
+    try:
+        check_options(options)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    positions_3d, positions_2d = synthesize(options)
+    path_3d, path_2d = save_dataset(arguments.output, positions_3d, positions_2d, METADATA)
+    sequences = sum(len(actions) for actions in positions_3d.values())
+    frames = sum(len(array) for actions in positions_3d.values() for array in actions.values())
+    print(f"wrote {path_3d} ({sequences} sequences, {frames} frames of 32 joints) and {path_2d} "
+          f"(4 cameras each)", file=sys.stderr)
+    return EXIT_OK
+
+
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(name.strip() for name in text.split(",") if name.strip())
+
+
+def _eval(arguments) -> int:
+    """`poseir eval PATH --data-3d F --data-2d F`: VideoPose3D's protocol, a table or JSON on stdout."""
+    from poseir.recipe.evaluate import EvalOptions, evaluate
+    from poseir.recipe.report import report_json, report_table
+
+    built, code = _build(arguments, "infer")
+    if built is None:
+        return code
+    graph, result = built
+    limits = _limits(arguments)
+    options = EvalOptions(subjects=_names(arguments.subjects), flip=arguments.flip, runtime=arguments.runtime,
+                          array_bytes=limits.array_bytes)
+    if options.runtime == "onnxruntime" and not _importable("onnxruntime"):
+        print("error: --runtime onnxruntime needs the onnxruntime package (pip install onnxruntime)", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        weights = _weights(arguments, graph, result, limits, seeded=True)
+        if weights is None:
+            return EXIT_ERRORS
+        with _progress(arguments) as progress:
+            report = evaluate(graph, weights, arguments.data_3d, arguments.data_2d, options, progress)
+    except DiagnosticError as error:
+        _report([error.diagnostic], result.sources, arguments, stream=sys.stderr)
+        return EXIT_ERRORS
+    if arguments.format == "json":
+        print(json.dumps(report_json(report, arguments.weights), indent=2, sort_keys=True))
+    else:
+        from rich.console import Console
+
+        Console(width=110, force_terminal=False, color_system=None).print(report_table(report, arguments.weights))
+    return EXIT_OK
+
+
+def _importable(name: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(name) is not None
+
+
+def _progress(arguments):
+    """A rich progress bar on stderr when it is a terminal; otherwise a context that reports nothing."""
+    import contextlib
+
+    if not sys.stderr.isatty():
+        return contextlib.nullcontext(None)
+    return _ProgressBar()
+
+
+class _ProgressBar:
+    """A rich progress bar as a progress callback (done, total, what)."""
+
+    def __enter__(self):
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                            TimeRemainingColumn(), console=Console(stderr=True), transient=True)
+        self.bar.__enter__()
+        self.task = self.bar.add_task("evaluating", total=None)
+        return self.update
+
+    def update(self, done: int, total: int, what: str) -> None:
+        self.bar.update(self.task, completed=done, total=total, description=what)
+
+    def __exit__(self, *exception):
+        return self.bar.__exit__(*exception)
+
+
 def _file_size(path: str) -> int:
     from pathlib import Path
 
@@ -386,7 +530,7 @@ def _load_inputs(path: str, max_bytes: int) -> dict:
 def _params(arguments) -> int:
     """`poseir params PATH [--weights W]`."""
     from poseir.weights.check import check_weights
-    from poseir.weights.files import load_weights, strip_module_prefix
+    from poseir.weights.files import load_weights
 
     built, code = _build(arguments, "infer")
     if built is None:
@@ -395,7 +539,7 @@ def _params(arguments) -> int:
     diagnostics = []
     if arguments.weights:
         try:
-            weights = strip_module_prefix(load_weights(arguments.weights, _limits(arguments).array_bytes))
+            weights = load_weights(arguments.weights, _limits(arguments).array_bytes, arguments.weights_key)
         except DiagnosticError as error:
             _report([error.diagnostic], result.sources, arguments, stream=sys.stderr)
             return EXIT_ERRORS

@@ -1268,20 +1268,23 @@ _declare("E402", _ERROR, "weight has the wrong shape", """
 
 _declare("E403", _ERROR, "cannot read weights file", """
     The weights file could not be opened or decoded: it does not exist, is
-    truncated, or is not in a format poseir reads, such as `.safetensors` or
-    `.npz`. PyTorch checkpoints (`.pt`, `.pth`) are Python pickles and must be
-    converted first.
+    truncated or damaged, or is not in a format poseir reads. poseir reads
+    `.safetensors`, `.npz` (without pickles) and PyTorch checkpoints
+    (`.pth`, `.pt`, `.bin`, `.pth.tar`, `.ckpt`) in both the zip format
+    `torch.save` writes since PyTorch 1.6 and the older pickle-stream format.
+    Every size a checkpoint declares is checked against the bytes the file
+    holds before anything is allocated, so a damaged file stops here.
 
-    Example: convert a PyTorch checkpoint once, in Python, then pass the
-    `.safetensors` file to poseir.
+    Example: a checkpoint cut short by an interrupted download.
 
     ```
-    import torch
-    from safetensors.torch import save_file
-
-    state = torch.load("vp.pth", map_location="cpu")
-    save_file(state, "vp.safetensors")
+    $ poseir params examples/videopose3d.pose --weights pretrained_h36m_cpn.bin
+    error[E403]: cannot read weights from `pretrained_h36m_cpn.bin`: a damaged or truncated zip archive (its directory at the end is missing)
     ```
+
+    Download the file again (compare its size or checksum with the
+    original), or convert it once to safetensors in an environment you
+    trust.
 """)
 
 _declare("E404", _ERROR, "bad model input", """
@@ -1420,6 +1423,93 @@ _declare("E410", _ERROR, "array larger than the allocation limit", """
 
     Run shorter clips (or in windows), or raise the limit with
     `--limit array_bytes=64GiB` when the machine has the memory.
+""")
+
+_declare("E411", _ERROR, "file would run code when read", """
+    A PyTorch checkpoint or a pickled dataset is a Python pickle, and a
+    pickle may name any importable function or class (`os.system`,
+    `builtins.exec`, a model class) and have it called while the file is
+    read. poseir reads pickles with a restricted reader of its own that
+    builds only tensors, storages, numpy arrays, numbers, strings and plain
+    containers. When a file names anything else, poseir stops at that name,
+    reports it, and calls nothing: a checkpoint that pickles a whole
+    `nn.Module` is refused just like a malicious one.
+
+    Example: a checkpoint saved with `torch.save(model, path)` names the
+    model's class.
+
+    ```
+    error[E411]: `model.pth` refers to `common.model.TemporalModel`, which poseir does not load
+    ```
+
+    Corrected: save the state_dict instead (in an environment you trust).
+
+    ```
+    torch.save({"model_pos": model.state_dict()}, "model.pth")
+    ```
+""")
+
+_declare("E412", _ERROR, "no state_dict in the checkpoint", """
+    A checkpoint often holds more than the model's weights: the epoch, the
+    learning rate, the optimizer's state, a random-number state. poseir
+    uses the entry that is a state_dict (a dictionary from names to
+    tensors): the whole file when it is one, else the single entry that is
+    one, else the first of `state_dict`, `model_state_dict`, `model_pos`,
+    `model`, `net`, `network`. When none or several other entries qualify,
+    or `--weights-key` names an entry that is missing or not a state_dict,
+    this error lists the entries the file has.
+
+    Example: a checkpoint with two state_dicts under unusual names.
+
+    ```
+    $ poseir run examples/videopose3d.pose --inputs in.npz --weights two.pth -o out.npz
+    error[E412]: `two.pth` holds several state_dicts: `teacher`, `student`
+    ```
+
+    Corrected: name the entry.
+
+    ```
+    $ poseir run examples/videopose3d.pose --inputs in.npz --weights two.pth --weights-key student -o out.npz
+    ```
+""")
+
+_declare("E413", _ERROR, "cannot read dataset", """
+    A dataset file given to `poseir eval` could not be read or does not
+    have the layout VideoPose3D's preparation scripts write: a 3D file
+    `data_3d_h36m.npz` whose `positions_3d` maps subject to action to an
+    array of shape (frames, 32 or 17, 3) in metres, and a 2D file
+    `data_2d_h36m_*.npz` whose `positions_2d` maps subject to action to a
+    list of four arrays (one per camera) of shape (frames, joints, 2) in
+    pixels, and whose `metadata` holds `keypoints_symmetry`. The object
+    arrays inside are read with the same restricted reader as checkpoints.
+
+    Example: the 2D file lacks a test subject.
+
+    ```
+    error[E413]: `data_2d_h36m_gt.npz`: has no subject `S11` in `positions_2d`
+    ```
+
+    Write both files with `poseir synth -o DIR`, or prepare them with
+    VideoPose3D's `data/prepare_data_h36m.py`.
+""")
+
+_declare("E414", _ERROR, "model does not fit the evaluation protocol", """
+    `poseir eval` runs a model the way VideoPose3D evaluates it: the model's
+    input is 2D keypoints `f32[B, T, J, 2]` and its output 3D joints
+    `f32[B, T - (rf - 1), J, 3]` (a sequence model whose receptive field is
+    rf frames; the input is edge-padded by (rf - 1) / 2 frames per side), or
+    `f32[B, 1, J, 3]` from a fixed window of F frames (one window per
+    output frame), with J the dataset's joint count.
+
+    Example: a single-pose lifter takes `f32[B, 32]`, not a sequence.
+
+    ```
+    $ poseir eval examples/simplebaseline.pose --data-3d d/data_3d_h36m.npz --data-2d d/data_2d_h36m_gt.npz
+    error[E414]: `simplebaseline` does not fit the evaluation protocol: it takes (pose_2d: f32[B, 32]) -> (pose_3d: f32[B, 48])
+      = note: `poseir eval` needs input f32[B, T, 17, 2] and output f32[B, T', 17, 3]
+    ```
+
+    Evaluate a temporal model such as `examples/videopose3d.pose`.
 """)
 
 # ---------------------------------------------------------------- E9xx: the compiler itself

@@ -1,4 +1,4 @@
-"""Weight files keyed by PyTorch state_dict names: read and write safetensors and `.npz`."""
+"""Weight files keyed by PyTorch state_dict names: safetensors, `.npz` and PyTorch checkpoints; writing too."""
 
 from __future__ import annotations
 
@@ -10,6 +10,9 @@ import numpy as np
 
 from poseir.diagnostics.record import Diagnostic, DiagnosticError
 from poseir.limits import DEFAULT_LIMITS
+from poseir.weights.torch_checkpoint import CHECKPOINT_SUFFIXES, read_checkpoint, strip_wrapper_prefixes
+
+WEIGHT_FORMATS = ".safetensors, .npz, or a PyTorch checkpoint (.pth, .pt, .bin, .pth.tar, .ckpt)"
 
 
 class ArrayFileError(Exception):
@@ -55,35 +58,62 @@ def _npy_bytes(member, name: str) -> int:
     return count * dtype.itemsize
 
 
-def load_weights(path: str, max_bytes: int = DEFAULT_LIMITS.array_bytes) -> dict[str, np.ndarray]:
-    """Read `.safetensors` or `.npz` (never unpickling) of at most `max_bytes`; E403 for anything else or a bad file."""
+def load_weights(path: str, max_bytes: int = DEFAULT_LIMITS.array_bytes, key: str | None = None
+                 ) -> dict[str, np.ndarray]:
+    """Read weights by suffix, never running pickle code, at most `max_bytes`; `key` picks a checkpoint entry."""
+    return read_weights(path, max_bytes, key)[0]
+
+
+def read_weights(path: str, max_bytes: int = DEFAULT_LIMITS.array_bytes, key: str | None = None
+                 ) -> tuple[dict[str, np.ndarray], str | None]:
+    """The weights and the checkpoint entry they came from (None: the whole file). E403 for a bad file."""
     suffix = Path(path).suffix.lower()
+    if suffix in CHECKPOINT_SUFFIXES:
+        return read_checkpoint(path, key, max_bytes)
+    if suffix not in (".safetensors", ".npz"):
+        raise DiagnosticError(Diagnostic.make(
+            "E403", f"cannot read weights from `{path}`: unknown format `{suffix or path}`", None,
+            helps=(f"use {WEIGHT_FORMATS}",)))
     try:
         if suffix == ".safetensors":
             from safetensors.numpy import load_file
 
             if os.path.getsize(path) > max_bytes:
                 raise ArrayFileError(f"it is larger than the `array_bytes` limit ({max_bytes:,} bytes)")
-            return dict(load_file(path))
-        if suffix == ".npz":
-            return read_npz(path, max_bytes)
+            weights = dict(load_file(path))
+        else:
+            weights = read_npz(path, max_bytes)
     except Exception as error:  # noqa: BLE001  (any failure to read is the user's file, reported as E403)
         raise DiagnosticError(Diagnostic.make("E403", f"cannot read weights from `{path}`: {error}", None))
-    raise DiagnosticError(Diagnostic.make(
-        "E403", f"cannot read weights from `{path}`: unknown format `{suffix or path}`", None,
-        helps=("use .safetensors or .npz keyed by state_dict names; convert a PyTorch checkpoint first",)))
+    return strip_wrapper_prefixes(_under_key(weights, key, path)), key
+
+
+def _under_key(weights: dict[str, np.ndarray], key: str | None, path: str) -> dict[str, np.ndarray]:
+    """In a flat file, `key` selects the entries named `key.<name>`, without the prefix."""
+    if key is None:
+        return weights
+    prefix = key + "."
+    selected = {name[len(prefix):]: value for name, value in weights.items() if name.startswith(prefix)}
+    if not selected:
+        raise DiagnosticError(Diagnostic.make(
+            "E412", f"`{path}` has no entries under `{key}.`", None,
+            notes=("in a flat weights file, `--weights-key KEY` selects the names that start with `KEY.`",)))
+    return selected
 
 
 def strip_module_prefix(weights: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Drop the `module.` prefix DataParallel checkpoints carry."""
-    if weights and all(key.startswith("module.") for key in weights):
-        return {key[len("module."):]: value for key, value in weights.items()}
-    return weights
+    """Drop the `module.` prefix DataParallel checkpoints carry (and torch.compile's `_orig_mod.`)."""
+    return strip_wrapper_prefixes(weights)
 
 
 def save_weights(path: str, weights: dict[str, np.ndarray]) -> None:
-    """Write `.safetensors` or `.npz` by suffix."""
-    if Path(path).suffix.lower() == ".safetensors":
+    """Write `.safetensors` or `.npz` by suffix (E403 for another suffix)."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in (".safetensors", ".npz"):
+        raise DiagnosticError(Diagnostic.make(
+            "E403", f"cannot write weights to `{path}`: unknown format `{suffix or path}`", None,
+            helps=("write .safetensors or .npz",)))
+    if suffix == ".safetensors":
         from safetensors.numpy import save_file
 
         # np.ascontiguousarray would turn a 0-d array (num_batches_tracked) into shape (1,).

@@ -1,0 +1,1 @@
+"""The reference recipe: metrics, preprocessing, synthetic data and VideoPose3D-protocol evaluation."""
