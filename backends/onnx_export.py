@@ -18,6 +18,7 @@ from poseir.backends.onnx_context import ONNX_DTYPES, LoweringContext, export_er
 from poseir.diagnostics.record import Diagnostic, DiagnosticError
 from poseir.ir.graph import Graph, Node, TensorType
 from poseir.ops.registry import lookup, with_defaults
+from poseir.passes.fold_parameters import fold_parameters
 from poseir.ir.graph import NUMPY_DTYPES
 
 DEFAULT_OPSET = 17
@@ -39,6 +40,8 @@ def export(graph: Graph, weights: dict[str, np.ndarray] | None = None, opset: in
         from poseir.weights.init import initialize
 
         weights = initialize(graph.parameters, seed)
+    # Nodes that read only weights (batch norm folded into a convolution) become weights themselves.
+    graph, weights = fold_parameters(graph, weights)
     context = LoweringContext(graph, opset, graph.mode)
     for node in graph.nodes:
         _lower(context, node)
@@ -120,7 +123,7 @@ def _initializers(graph: Graph, weights: dict, context: LoweringContext) -> list
         if tuple(array.shape) != parameter.shape:
             raise export_error(f"`{parameter.name}` has shape {tuple(array.shape)} in the weights, "
                                f"{parameter.shape} in the model", parameter.span)
-        tensors.append(numpy_helper.from_array(np.ascontiguousarray(array), parameter.name))
+        tensors.append(numpy_helper.from_array(np.require(array, requirements="C"), parameter.name))
     return tensors + context.emitted.constants
 
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from poseir.ir.analysis import live_nodes
 from poseir.diagnostics.record import Diagnostic
-from poseir.ir.graph import Graph, Node, freeze_values
+from poseir.ir.graph import Graph, Node
+from poseir.passes.dead_code import remove_dead_nodes
 
 # Ops whose inference behaviour is the identity on their first input.
 INFERENCE_IDENTITIES = ("dropout", "drop_path")
@@ -22,7 +22,7 @@ def inference_cleanup(graph: Graph) -> tuple[Graph, list[Diagnostic], bool]:
     if graph.mode != "infer":
         return graph, [], False
     bypassed = _bypass_identities(graph)
-    pruned = _remove_dead_nodes(bypassed)
+    pruned = remove_dead_nodes(bypassed)
     changed = pruned.nodes != graph.nodes
     return (pruned if changed else graph), [], changed
 
@@ -42,13 +42,3 @@ def _bypass_identities(graph: Graph) -> Graph:
             node = replace(node, op="identity", inputs=node.inputs[:1], attrs=())
         nodes.append(node)
     return replace(graph, nodes=tuple(nodes))
-
-
-def _remove_dead_nodes(graph: Graph) -> Graph:
-    """Keep the nodes outputs depend on, and the values they define."""
-    live = live_nodes(graph)
-    nodes = tuple(node for index, node in enumerate(graph.nodes) if index in live)
-    defined = {value.name for value in graph.inputs} | {parameter.name for parameter in graph.parameters}
-    defined |= {name for node in nodes for name in node.outputs}
-    values = {name: value for name, value in graph.values.items() if name in defined}
-    return replace(graph, nodes=nodes, values=freeze_values(values))

@@ -119,3 +119,35 @@ def producers(graph: Graph) -> dict[str, Node]:
 def output_names(graph: Graph) -> set[str]:
     """The names of the graph's outputs."""
     return {value.name for value in graph.outputs}
+
+
+def concrete_attributes(node: Node) -> dict:
+    """A node's attributes with every dim as an int, for running its op at compile time (all dims constant)."""
+    return {key: _concrete(value) for key, value in node.attrs}
+
+
+def _concrete(value):
+    """Constant dims to ints, inside tuples too."""
+    from poseir.ir.dims import Dim
+
+    if isinstance(value, Dim):
+        return value.value
+    if isinstance(value, tuple):
+        return tuple(_concrete(item) for item in value)
+    return value
+
+
+def has_symbolic_attribute(node: Node) -> bool:
+    """Whether an attribute holds a dim that is not a number (`x[:, :T]`): known only when inputs arrive."""
+    return any(_symbolic(value) for _, value in node.attrs)
+
+
+def _symbolic(value) -> bool:
+    """Whether a value holds a dim that is not a number."""
+    from poseir.ir.dims import Dim
+
+    if isinstance(value, Dim):
+        return not value.is_const
+    if isinstance(value, tuple):
+        return any(_symbolic(item) for item in value)
+    return False

@@ -63,6 +63,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--mode", choices=("infer", "train"), default="infer")
     _add_weight_options(run, "seed for initialization and dropout")
     run.add_argument("-o", "--output", required=True, help="output .npz keyed by the model's output names")
+    _add_optimization(run)
     _add_model_options(run)
     run.set_defaults(handler=_run)
 
@@ -75,12 +76,16 @@ def _parser() -> argparse.ArgumentParser:
     params.set_defaults(handler=_params)
 
     compile_ = commands.add_parser("compile", help="lower one model to ONNX or to IR text")
-    compile_.add_argument("path", metavar="PATH")
+    compile_.add_argument("path", metavar="PATH", nargs="?")
     compile_.add_argument("--target", choices=("onnx", "ir"), default="onnx")
     compile_.add_argument("--mode", choices=("infer", "train"), default="infer")
     compile_.add_argument("--opset", type=int, default=None, help="ONNX opset, 13 to 23 (default 17)")
     _add_weight_options(compile_, "seed for the default initialization")
-    compile_.add_argument("-o", "--output", required=True, help="the file to write (.onnx or .txt)")
+    compile_.add_argument("-o", "--output", help="the file to write (.onnx or .txt)")
+    _add_optimization(compile_)
+    compile_.add_argument("--print-after", metavar="PASS", action="append", default=[],
+                          help="print the IR after this pass (repeatable; `all` for every pass) on stdout")
+    compile_.add_argument("--passes", action="store_true", help="list the passes of the pipeline and exit")
     _add_model_options(compile_)
     compile_.set_defaults(handler=_compile)
 
@@ -143,6 +148,11 @@ def _parser() -> argparse.ArgumentParser:
     lsp = commands.add_parser("lsp", help="run the language server over stdio (for editors)")
     lsp.set_defaults(handler=_lsp)
     return parser
+
+
+def _add_optimization(parser) -> None:
+    parser.add_argument("-O", dest="optimize", type=int, choices=(0, 1), default=1, metavar="LEVEL",
+                        help="-O1 (default) runs the inference optimizations; -O0 only the cleanup backends need")
 
 
 def _add_format(parser, formats) -> None:
@@ -278,6 +288,7 @@ def _build(arguments, mode: str):
 def _run(arguments) -> int:
     """`poseir run PATH --inputs in.npz -o out.npz`."""
     from poseir.backends.numpy_interpreter import run_graph
+    from poseir.compiler import prepare_for_backend
     from poseir.weights.files import save_npz
 
     built, code = _build(arguments, arguments.mode)
@@ -292,6 +303,7 @@ def _run(arguments) -> int:
             return EXIT_ERRORS
         if not _inputs_fit(graph, inputs, result, arguments):
             return EXIT_ERRORS
+        graph = prepare_for_backend(graph, optimize=bool(arguments.optimize))
         outputs = run_graph(graph, inputs, weights, seed=arguments.seed, array_bytes=limits.array_bytes)
     except DiagnosticError as error:
         _report([error.diagnostic], result.sources, arguments, stream=sys.stderr)
@@ -351,6 +363,19 @@ def _compile(arguments) -> int:
     from poseir.backends.onnx_export import DEFAULT_OPSET, MAX_OPSET, MIN_OPSET
     from poseir.compiler import prepare_for_backend
 
+    from poseir.passes.pipeline import describe, pass_names
+
+    if arguments.passes:
+        sys.stdout.write(describe())
+        return EXIT_OK
+    if arguments.path is None or arguments.output is None:
+        print("error: `poseir compile` needs a PATH and `-o OUT` (or `--passes` to list the passes)", file=sys.stderr)
+        return EXIT_USAGE
+    unknown = [name for name in arguments.print_after if name != "all" and name not in pass_names()]
+    if unknown:
+        print(f"error: no pass called `{unknown[0]}`; passes: {', '.join(pass_names())} (or `all`)",
+              file=sys.stderr)
+        return EXIT_USAGE
     opset = DEFAULT_OPSET if arguments.opset is None else arguments.opset
     if arguments.target == "onnx" and not MIN_OPSET <= opset <= MAX_OPSET:
         print(f"error: opset {opset} is not supported; choose {MIN_OPSET} to {MAX_OPSET}", file=sys.stderr)
@@ -362,7 +387,13 @@ def _compile(arguments) -> int:
     if built is None:
         return code
     graph, result = built
-    graph = prepare_for_backend(graph)
+    weights = None
+    if arguments.target == "onnx":
+        # Weights are checked against the model as written, before passes fold or drop any.
+        weights = _weights(arguments, graph, result, _limits(arguments), seeded=False)
+        if arguments.weights and weights is None:
+            return EXIT_ERRORS
+    graph = prepare_for_backend(graph, optimize=bool(arguments.optimize), after=_printer(arguments.print_after))
     if arguments.target == "ir":
         from poseir.ir.graph import format_graph
         from poseir.syntax.files import write_output
@@ -371,19 +402,30 @@ def _compile(arguments) -> int:
         print(f"wrote {arguments.output}: {len(graph.nodes)} nodes", file=sys.stderr)
         return EXIT_OK
     try:
-        return _compile_onnx(arguments, graph, result, opset)
+        return _compile_onnx(arguments, graph, weights, opset)
     except DiagnosticError as error:
         _report([error.diagnostic], result.sources, arguments, stream=sys.stderr)
         return EXIT_ERRORS
 
 
-def _compile_onnx(arguments, graph, result, opset: int) -> int:
-    """Export with the given or seeded weights and save; a weights problem exits 1."""
+def _printer(names: list[str]):
+    """The `after` hook printing the IR after the passes named (or `all`), or None."""
+    from poseir.ir.graph import format_graph
+
+    if not names:
+        return None
+
+    def after(name: str, graph) -> None:
+        if "all" in names or name in names:
+            sys.stdout.write(f"# after {name}: {len(graph.nodes)} nodes\n{format_graph(graph)}")
+
+    return after
+
+
+def _compile_onnx(arguments, graph, weights, opset: int) -> int:
+    """Export with the given (already checked) or seeded weights and save."""
     from poseir.backends.onnx_export import export, save
 
-    weights = _weights(arguments, graph, result, _limits(arguments), seeded=False)
-    if arguments.weights and weights is None:
-        return EXIT_ERRORS
     model = export(graph, weights, opset, seed=arguments.seed)
     files = save(model, arguments.output)
     size = sum(_file_size(path) for path in files)

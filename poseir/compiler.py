@@ -115,12 +115,15 @@ def lint(graph: Graph | None) -> list[Diagnostic]:
     return found
 
 
-def prepare_for_backend(graph: Graph) -> Graph:
-    """The passes every lowering runs first, in order; each is verified in the test suite."""
-    from poseir.passes.inference_cleanup import inference_cleanup
+def prepare_for_backend(graph: Graph, *, optimize: bool = True, after=None) -> Graph:
+    """The graph every backend receives: the pass pipeline (`poseir.passes.pipeline`) run on it.
 
-    for compiler_pass in (inference_cleanup,):
-        graph, _, _ = compiler_pass(graph)
+    `optimize=False` (`-O0`) runs only the cleanup a backend needs; `after(name, graph)` sees the
+    graph after each pass (`--print-after`).
+    """
+    from poseir.passes.pipeline import run_pipeline
+
+    graph, _ = run_pipeline(graph, optimize=optimize, after=after)
     return graph
 
 
