@@ -37,8 +37,8 @@ def _merge_once(graph: Graph) -> tuple[Graph, bool]:
         link = made_by.get(node.inputs[0]) if node.inputs and node.inputs[0] else None
         if link is None or link.outputs[0] in outputs or len(readers.get(link.outputs[0], [])) != 1:
             continue
-        if link.outputs[0] in absorbed or node.outputs[0] in absorbed:
-            continue
+        if link.outputs[0] in absorbed or link.outputs[0] in replacements or node.outputs[0] in absorbed:
+            continue  # one link per sweep: the next sweep merges the rest of a longer chain
         merged = _merge(graph, link, node)
         if merged is not None:
             replacements[node.outputs[0]] = merged

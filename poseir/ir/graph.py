@@ -160,9 +160,8 @@ def format_graph(graph: Graph) -> str:
         lines.append(f"  {parameter.kind} %{parameter.name}: {parameter.type}")
     for node in graph.nodes:
         outputs = ", ".join(f"%{name}: {graph.values[name].type}" for name in node.outputs)
-        inputs = ", ".join(f"%{name}" for name in node.inputs)
-        attrs = "".join(f", {key}={_format_attr(value)}" for key, value in node.attrs)
-        lines.append(f"  {outputs} = {node.op}({inputs}{attrs})  # {node.span}")
+        arguments = [f"%{name}" for name in node.inputs] + [f"{key}={_format_attr(value)}" for key, value in node.attrs]
+        lines.append(f"  {outputs} = {node.op}({', '.join(arguments)})  # {node.span}")
     lines.append("  return " + ", ".join(f"%{value.name}" for value in graph.outputs))
     return "\n".join(lines) + "\n"
 
