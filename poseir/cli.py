@@ -141,6 +141,12 @@ def _parser() -> argparse.ArgumentParser:
     _add_input_options(fix)
     fix.set_defaults(handler=_fix, format="human", color="auto")
 
+    split = commands.add_parser("split", help="how the training and inference flows of a model differ, checked")
+    split.add_argument("path", metavar="PATH")
+    _add_format(split, ("human", "json"))
+    _add_model_options(split)
+    split.set_defaults(handler=_split)
+
     explain = commands.add_parser("explain", help="the long explanation of a diagnostic code")
     explain.add_argument("code")
     explain.set_defaults(handler=_explain)
@@ -675,6 +681,68 @@ def _graph(arguments) -> int:
     print(f"wrote {output}: {len(drawing.vertices)} vertices ({boxes} module boxes), {len(drawing.edges)} edges, "
           f"{len(drawing.clusters)} module clusters (IR nodes: {ir})", file=sys.stderr)
     return EXIT_OK
+
+
+def _split(arguments) -> int:
+    """`poseir split PATH`: shared and mode-only parameters and ops, and the checks on them."""
+    from poseir.passes.split_flows import split_flows
+
+    graphs = {}
+    for mode in ("train", "infer"):
+        built, code = _build(arguments, mode)
+        if built is None:
+            return code
+        graphs[mode], result = built
+    split, diagnostics = split_flows(graphs["train"], graphs["infer"])
+    diagnostics = sort_diagnostics(diagnostics)
+    if arguments.format == "json":
+        print(json.dumps(_split_json(split, diagnostics, result.sources), indent=2, sort_keys=True))
+    else:
+        sys.stdout.write(_split_text(split))
+        _report(diagnostics, result.sources, arguments, stream=sys.stderr)
+    return EXIT_ERRORS if has_errors(diagnostics) else EXIT_OK
+
+
+def _split_text(split) -> str:
+    """The split as sections of plain text."""
+    lines = [f"model {split.model}: training vs inference", "",
+             f"parameters both flows read: {len(split.shared)} "
+             f"({sum(_numel(shape) for _, shape in split.shared):,} values)"]
+    for title, names in (("read only in training", split.train_only_parameters),
+                         ("read only in inference", split.infer_only_parameters)):
+        lines.append(f"parameters {title}: " + (", ".join(names) if names else "none"))
+    for title, sites in (("ops only in training", split.train_only_ops),
+                         ("ops only in inference", split.infer_only_ops),
+                         ("ops whose meaning depends on the mode", split.mode_dependent)):
+        lines += ["", f"{title}:" if sites else f"{title}: none"]
+        lines += [f"  {site.op:<20} x{site.count:<4} {site.span}" for site in sites]
+    lines += ["", "parameters read by differently configured ops:" if split.read_differently
+              else "parameters read by differently configured ops: none"]
+    for name, train, infer in split.read_differently:
+        lines += [f"  {name}", f"    training:  {train}", f"    inference: {infer}"]
+    return "\n".join(lines) + "\n"
+
+
+def _split_json(split, diagnostics, sources) -> dict:
+    """The split as JSON."""
+    from poseir.diagnostics.render import render_json
+
+    def sites(items):
+        return [{"op": site.op, "count": site.count, "file": site.span.path, "line": site.span.line,
+                 "column": site.span.column} for site in items]
+
+    return {
+        "model": split.model,
+        "shared_parameters": [{"key": name, "shape": list(shape)} for name, shape in split.shared],
+        "train_only_parameters": split.train_only_parameters,
+        "infer_only_parameters": split.infer_only_parameters,
+        "train_only_ops": sites(split.train_only_ops),
+        "infer_only_ops": sites(split.infer_only_ops),
+        "mode_dependent_ops": sites(split.mode_dependent),
+        "read_differently": [{"key": name, "train": train, "infer": infer}
+                             for name, train, infer in split.read_differently],
+        "diagnostics": json.loads(render_json(diagnostics, sources)),
+    }
 
 
 def _fix(arguments) -> int:

@@ -405,6 +405,24 @@ _declare("E109", _ERROR, "compile-time limit exceeded", """
     ```
 """)
 
+_declare("E110", _ERROR, "training-only op in the inference flow", """
+    An op that only exists in training (a loss, for example) is reachable from
+    an output of the inference flow. The inference graph would then need
+    training targets or randomness at deployment. `poseir split` checks this
+    for every model; elaboration already refuses most such programs with E105
+    or E100, so this error means a graph was assembled by other means.
+
+    Example: a loss computed in a plain `forward` and returned in both modes.
+
+    ```
+    loss = mpjpe(pose, target)     # target exists only in training
+    return pose, loss
+    ```
+
+    Put the loss and its inputs in `train { ... }` and declare the output
+    `train loss: f32[]`.
+""")
+
 # ---------------------------------------------------------------- E2xx: shapes
 
 _declare("E108", _ERROR, "statement has no effect", """
@@ -1176,6 +1194,22 @@ _declare("W313", _WARNING, "flip permutation inconsistent with the skeleton", ""
         pairs = [(1, 3), (2, 4)]
     }
     ```
+""")
+
+_declare("W315", _WARNING, "parameter used in only one flow", """
+    A parameter or buffer is read by only one of the model's flows. Read only
+    in training, it is trained but never used for predictions (often a
+    leftover head); read only in inference, it is never trained, so it keeps
+    its initial values. `poseir split` reports it at the line that declares it.
+
+    Example: an auxiliary head trained alongside the pose but never used at
+    inference.
+
+    ```
+    self.aux = Linear(512, 17)     # only `train { aux = self.aux(h) }` uses it
+    ```
+
+    Remove the head, or use it in both flows if inference needs it.
 """)
 
 _declare("W314", _WARNING, "reshape has two readings", """
