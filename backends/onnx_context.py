@@ -46,9 +46,11 @@ class Emitted:
 class LoweringContext:
     """Builds ONNX nodes for one poseir graph; facets see the node being lowered through it."""
 
-    def __init__(self, graph: Graph, opset: int, mode: str):
-        """Start lowering `graph` for `opset` in `mode` ("infer" or "train")."""
+    def __init__(self, graph: Graph, opset: int, mode: str, explicit_shapes: bool = False):
+        """Start lowering `graph` for `opset` in `mode` ("infer" or "train"); `explicit_shapes` writes every
+        Reshape target out (no -1 or 0 placeholders), as a profile may require."""
         self.graph = graph
+        self.explicit_shapes = explicit_shapes
         self.opset = opset
         self.mode = mode
         self.facts = graph.facts

@@ -31,8 +31,12 @@ EXTERNAL_DATA_THRESHOLD = 2**31 - 2**26
 
 
 def export(graph: Graph, weights: dict[str, np.ndarray] | None = None, opset: int = DEFAULT_OPSET,
-           path: str | None = None, *, seed: int = 0) -> onnx.ModelProto:
-    """The ONNX model of `graph` (weights by state_dict key, seeded init when None); saved when `path` is given."""
+           path: str | None = None, *, seed: int = 0, options=None) -> onnx.ModelProto:
+    """The ONNX model of `graph` (weights by state_dict key, seeded init when None); saved when `path` is given.
+
+    `options` (`poseir.passes.legalize.ExportOptions`) are what a target profile asks of the file:
+    Reshape targets without placeholders, no negative axes.
+    """
     if not MIN_OPSET <= opset <= MAX_OPSET:
         raise export_error(f"opset {opset} is not supported", None,
                            helps=(f"choose an opset from {MIN_OPSET} to {MAX_OPSET} (default {DEFAULT_OPSET})",))
@@ -42,10 +46,14 @@ def export(graph: Graph, weights: dict[str, np.ndarray] | None = None, opset: in
         weights = initialize(graph.parameters, seed)
     # Nodes that read only weights (batch norm folded into a convolution) become weights themselves.
     graph, weights = fold_parameters(graph, weights)
-    context = LoweringContext(graph, opset, graph.mode)
+    context = LoweringContext(graph, opset, graph.mode, explicit_shapes=bool(options and options.explicit_shapes))
     for node in graph.nodes:
         _lower(context, node)
     model = _model(graph, context, _initializers(graph, weights, context), opset)
+    if options is not None and options.positive_axes:
+        from poseir.backends.onnx_axes import positive_axes
+
+        model = positive_axes(model)
     if path is not None:
         save(model, path)
     return model

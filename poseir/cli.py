@@ -86,6 +86,10 @@ def _parser() -> argparse.ArgumentParser:
     compile_.add_argument("--print-after", metavar="PASS", action="append", default=[],
                           help="print the IR after this pass (repeatable; `all` for every pass) on stdout")
     compile_.add_argument("--passes", action="store_true", help="list the passes of the pipeline and exit")
+    compile_.add_argument("--profile", metavar="NAME",
+                          help="legalize for a constrained runtime: static, rank4, edgetpu, or a profile .toml file")
+    compile_.add_argument("--dim", action="append", default=[], metavar="NAME=VALUE",
+                          help="fix a symbolic dim to a number, e.g. --dim B=1 --dim T=243 (static profiles need all)")
     _add_model_options(compile_)
     compile_.set_defaults(handler=_compile)
 
@@ -400,6 +404,12 @@ def _compile(arguments) -> int:
         if arguments.weights and weights is None:
             return EXIT_ERRORS
     graph = prepare_for_backend(graph, optimize=bool(arguments.optimize), after=_printer(arguments.print_after))
+    try:
+        graph, profile = _legalized(arguments, graph, result)
+    except DiagnosticError as error:
+        return _usage_error(error.diagnostic, arguments)
+    if graph is None:
+        return EXIT_ERRORS
     if arguments.target == "ir":
         from poseir.ir.graph import format_graph
         from poseir.syntax.files import write_output
@@ -408,7 +418,7 @@ def _compile(arguments) -> int:
         print(f"wrote {arguments.output}: {len(graph.nodes)} nodes", file=sys.stderr)
         return EXIT_OK
     try:
-        return _compile_onnx(arguments, graph, weights, opset)
+        return _compile_onnx(arguments, graph, weights, opset, profile)
     except DiagnosticError as error:
         _report([error.diagnostic], result.sources, arguments, stream=sys.stderr)
         return EXIT_ERRORS
@@ -428,11 +438,26 @@ def _printer(names: list[str]):
     return after
 
 
-def _compile_onnx(arguments, graph, weights, opset: int) -> int:
+def _legalized(arguments, graph, result):
+    """(graph, profile) after `--profile`/`--dim`; (None, profile) after reporting what could not be legalized."""
+    from poseir.passes.legalize import Profile, legalize, load_profile, parse_dims
+
+    dims = parse_dims(arguments.dim)
+    if arguments.profile is None and not dims:
+        return graph, None
+    profile = load_profile(arguments.profile) if arguments.profile else Profile("dims", "fixed dims", {})
+    graph, diagnostics = legalize(graph, profile, dims)
+    if diagnostics:
+        _report(sort_diagnostics(diagnostics), result.sources, arguments, stream=sys.stderr)
+    return (None if has_errors(diagnostics) else graph), profile
+
+
+def _compile_onnx(arguments, graph, weights, opset: int, profile=None) -> int:
     """Export with the given (already checked) or seeded weights and save."""
     from poseir.backends.onnx_export import export, save
+    from poseir.passes.legalize import export_options
 
-    model = export(graph, weights, opset, seed=arguments.seed)
+    model = export(graph, weights, opset, seed=arguments.seed, options=export_options(profile))
     files = save(model, arguments.output)
     size = sum(_file_size(path) for path in files)
     print(f"wrote {', '.join(files)}: {len(model.graph.node)} ONNX nodes, opset {opset}, "

@@ -1546,6 +1546,42 @@ _declare("E414", _ERROR, "model does not fit the evaluation protocol", """
     Evaluate a temporal model such as `examples/videopose3d.pose`.
 """)
 
+_declare("E420", _ERROR, "cannot legalize for the target profile", """
+    `poseir compile --profile NAME` rewrites a model for a constrained runtime
+    (`static`, `rank4`, `edgetpu`, or a profile file), and this op could not be
+    rewritten to meet one of the profile's rules. The message names the rule
+    and the reason: a permutation that moves five separate runs of axes has no
+    rank-4 form, a reduction over the batch axis cannot run on an Edge TPU, a
+    tensor keeps more than the innermost three axes above 1.
+
+    Example:
+
+    ```
+    $ poseir compile model.pose --profile rank4 -o model.onnx
+    error[E420]: `permute` cannot be legalized for `rank4`: no tensor above rank 4
+    ```
+
+    Rewrite that step so that it moves fewer axes at a time (often by picking
+    a slice first, as `qkv[0]` before the permute), or choose a profile whose
+    runtime allows it. `docs/passes.md` describes each rule.
+""")
+
+_declare("E421", _ERROR, "dim values the model excludes", """
+    `--dim NAME=VALUE` fixes a symbolic dim for a static profile, and the value
+    breaks one of the model's `where` facts or a shape rule: a clip shorter
+    than the receptive field, a length that must be a multiple of 3, a batch
+    above a declared bound.
+
+    Example: VideoPose3D's inference flow needs `T >= 243`.
+
+    ```
+    $ poseir compile videopose3d.pose --profile static --dim B=1 --dim T=100 -o vp.onnx
+    error[E421]: --dim values the model excludes: T = 100 breaks `T >= 243`
+    ```
+
+    Choose values the model accepts (`--dim T=243`).
+""")
+
 # ---------------------------------------------------------------- E9xx: the compiler itself
 
 _declare("E900", _ERROR, "internal compiler error", """

@@ -384,6 +384,9 @@ def onnx_reshape(ctx, x: str, dims: Sequence[Dim], source: Sequence[Dim] = ()) -
     the costliest remaining one becomes -1; any other is computed from the input shapes at run time.
     """
     dims = [Dim.of(dim) for dim in dims]
+    if getattr(ctx, "explicit_shapes", False):
+        # A profile without placeholders: every size written out, computed at run time where symbolic.
+        return ctx.node("Reshape", [x, ctx.shape(dims)])
     for position, (dim, before) in enumerate(zip(dims, source)):
         if not dim.is_const and dim == before:
             dims[position] = Dim.of(0)
