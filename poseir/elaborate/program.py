@@ -223,9 +223,13 @@ def _checkable_alone(module: ast.ModuleDecl) -> bool:
                for forward in forwards for param in forward.params)
 
 
-def evaluate_constants(program: Program, evaluator) -> list[Diagnostic]:
-    """Evaluate file-level constants and skeletons in order, in every file, once."""
+def evaluate_constants(program: Program, evaluator, warnings: list[Diagnostic]) -> list[Diagnostic]:
+    """Evaluate file-level constants and skeletons in order, in every file, once; returns the errors.
+
+    `evaluator` evaluates each declaration's expression; skeleton warnings go to `warnings`.
+    """
     from poseir.elaborate.scope import Frame
+    from poseir.elaborate.skeletons import build_skeleton
 
     diagnostics: list[Diagnostic] = []
     for unit in program.units.values():
@@ -235,7 +239,7 @@ def evaluate_constants(program: Program, evaluator) -> list[Diagnostic]:
                 if isinstance(item, ast.ConstDecl):
                     unit.scope.define(item.name, evaluator.evaluate(item.value, frame))
                 elif isinstance(item, ast.SkeletonDecl):
-                    unit.scope.define(item.name, evaluator.skeleton(item, frame))
+                    unit.scope.define(item.name, build_skeleton(evaluator, item, frame, warnings))
             except DiagnosticError as error:
                 diagnostics.append(error.diagnostic)
                 unit.scope.define(item.name, POISON)  # uses of a broken declaration report nothing more
