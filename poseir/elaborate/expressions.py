@@ -13,6 +13,7 @@ from poseir.ir.dims import Dim, Tri
 from poseir.ir.graph import TensorType
 from poseir.ops.registry import lookup
 from poseir.elaborate.scope import Frame, suggest
+from poseir.elaborate.suggestions import closest_fitting
 from poseir.elaborate.values import (
     POISON, BoundMethod, Builtin, ListAppend, ModuleDef, ModuleInstance, ModuleList, Namespace, OpRef,
     ParamSpec, Poison, Skeleton, Tensor, kind_of,
@@ -27,7 +28,8 @@ if TYPE_CHECKING:
 
 _ARITHMETIC = {"+": operator.add, "-": operator.sub, "*": operator.mul, "//": operator.floordiv,
                "%": operator.mod, "**": operator.pow}
-_TENSOR_OPS = {"+": "add", "-": "sub", "*": "mul", "/": "div", "**": "pow", "@": "matmul"}
+_TENSOR_OPS = {"+": "add", "-": "sub", "*": "mul", "/": "div", "**": "pow", "@": "matmul",
+               "==": "eq", "!=": "ne", "<": "lt", "<=": "le", ">": "gt", ">=": "ge"}
 _COMPARE = {"==": "equal", "!=": "not_equal", "<": "less", "<=": "less_equal", ">": "greater",
             ">=": "greater_equal"}
 
@@ -92,11 +94,19 @@ class ExpressionEvaluator:
                        helps=(f"use it inside a `{mode} {{ ... }}` block, or define it in both modes",))
         raise self.unknown_name(node, frame, "E100", f"cannot find `{node.id}` in this scope")
 
-    def unknown_name(self, node: ast.Name, frame: Frame, code: str, message: str) -> DiagnosticError:
-        """E100/E101 with the closest spelling among locals, globals, dims and `self.` attributes."""
+    def unknown_name(self, node: ast.Name, frame: Frame, code: str, message: str,
+                     call: ast.Call | None = None) -> DiagnosticError:
+        """E100/E101 with the closest spelling among locals, globals, dims and `self.` attributes.
+
+        For a call, only a name that could take the call's arguments is suggested.
+        """
         candidates = [*frame.scope.visible_names(), *frame.dims]
         attributes = list(frame.instance.attributes) if frame.instance is not None else []
-        guess = suggest(node.id, candidates + attributes)
+
+        def value_of(name: str):
+            return frame.scope.lookup(name) if name in frame.scope else None
+
+        guess = closest_fitting(node.id, candidates + attributes, value_of, call)
         helps, fixes = (), ()
         if guess and not frame.builtin:
             replacement = f"self.{guess}" if guess in attributes and guess not in candidates else guess
@@ -125,7 +135,8 @@ class ExpressionEvaluator:
         results = []
         for item in items:
             self.state.budget.iterate(1, frame.span_of(node))
-            inner = Frame(frame.scope.child({node.var: item}), frame.kind, frame.instance, frame.builtin,
+            names = self.unpack(node.names, item, frame.span_of(node))
+            inner = Frame(frame.scope.child(names), frame.kind, frame.instance, frame.builtin,
                           frame.site, frame.dims, frame.usage)
             if node.condition is None or self.condition(node.condition, inner):
                 results.append(self.evaluate(node.element, inner))
@@ -229,9 +240,8 @@ class ExpressionEvaluator:
     def tensor_binary(self, node: ast.Binary, left, right, frame: Frame):
         """`x + y`, `x * 2.0`, `a @ b`: an elementwise (or matmul) node; scalars become constants."""
         if node.op not in _TENSOR_OPS:
-            raise fail("E107", f"`{node.op}` on a tensor would be tensor-dependent control flow",
-                       frame.span_of(node), helps=("compile-time conditions may only use dims, "
-                                                      "hyper-parameters and constants",))
+            raise fail("E103", f"`{node.op}` is not defined on tensors", frame.span_of(node),
+                       helps=("`//` and `%` compute with compile-time numbers and dims; divide tensors with `/`",))
         site = self.ops.site_for(node, frame, [node.left, node.right])
         operands = [self.as_tensor(value, other, part, frame)
                     for value, other, part in ((left, right, node.left), (right, left, node.right))]
@@ -246,7 +256,7 @@ class ExpressionEvaluator:
             # `x / T`: the dim becomes a scalar read off the input shapes at run time.
             site = self.ops.site_for(part, frame, [])
             return self.ops.emit_op("size", [], {"value": value, "dtype": dtype}, site)[0]
-        if not _is_numeric(value):
+        if not _is_numeric(value) and not (isinstance(value, bool) and dtype == "bool"):
             raise fail("E103", f"cannot combine a tensor with {kind_of(value)}", frame.span_of(part),
                        helps=("numbers and lists of numbers (such as `[-1.0, 1.0]`) become constant tensors",))
         dtype = other.type.dtype if isinstance(other, Tensor) and not other.type.is_error else "f32"
@@ -303,6 +313,9 @@ class ExpressionEvaluator:
             return tensor.type.rank
         if node.name == "dtype":
             return tensor.type.dtype
+        if node.name == "contiguous":
+            # Layouts are not modelled: every tensor is contiguous, so this is the tensor itself.
+            return Builtin("contiguous", lambda: tensor, "x.contiguous(): x itself")
         if node.name == "size":
             return Builtin("size", lambda *axes: POISON if tensor.is_error else (
                 dim_value(tensor.type.shape[axes[0]]) if axes else tuple(dim_value(d) for d in tensor.type.shape)),
@@ -315,7 +328,7 @@ class ExpressionEvaluator:
 
             methods = [name for name, entry in REGISTRY.items() if entry.method]
             methods += [alias for alias, name in ALIASES.items() if REGISTRY[name].method]
-            guess = suggest(node.name, methods + ["shape", "ndim", "dtype", "size"])
+            guess = suggest(node.name, methods + ["shape", "ndim", "dtype", "size", "contiguous"])
             raise fail("E101", f"tensors have no method `{node.name}`", node.name_span, label="unknown method",
                        helps=(f"did you mean `{guess}`?",) if guess else ())
         return BoundMethod(op.name, tensor, node.value.span)
@@ -324,7 +337,7 @@ class ExpressionEvaluator:
         if isinstance(node.function, ast.Name) and node.function.id not in frame.dims \
                 and node.function.id not in frame.scope:
             raise self.unknown_name(node.function, frame, "E101",
-                                    f"no operation, module or function called `{node.function.id}`")
+                                    f"no operation, module or function called `{node.function.id}`", node)
         function = self.evaluate(node.function, frame)
         if isinstance(function, Poison):
             return POISON
@@ -419,6 +432,18 @@ class ExpressionEvaluator:
             raise fail("E103", f"cannot loop over {kind_of(value)}", frame.span_of(node),
                        helps=("loop over a range `0..n` or a list",))
         return value
+
+    def unpack(self, names: tuple[str, ...], item, span) -> dict:
+        """The loop names bound to one item: the item itself, or its parts for `for i, x in ...`."""
+        if len(names) == 1:
+            return {names[0]: item}
+        if isinstance(item, Poison):
+            return dict.fromkeys(names, POISON)
+        if not isinstance(item, tuple) or len(item) != len(names):
+            count = f"{len(item)} values" if isinstance(item, tuple) else kind_of(item)
+            raise fail("E102", f"cannot unpack {count} into {len(names)} names", span,
+                       helps=("`enumerate(items)` gives (index, item) pairs and `zip(a, b)` pairs of items",))
+        return dict(zip(names, item))
 
     def require_int(self, node: ast.Node, frame: Frame, what: str) -> int:
         """A compile-time int, or E103/E105."""

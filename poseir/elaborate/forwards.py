@@ -10,7 +10,7 @@ from poseir.diagnostics.record import Diagnostic, Label, fail
 from poseir.elaborate.scope import Frame, Usage
 from poseir.syntax.source import Span
 from poseir.elaborate.statements import ReturnSignal
-from poseir.elaborate.values import POISON, ModuleInstance, ModuleList, Poison, Tensor
+from poseir.elaborate.values import POISON, ModuleInstance, ModuleList, Poison, Tensor, kind_of
 
 if TYPE_CHECKING:
     from poseir.elaborate.expressions import ExpressionEvaluator
@@ -105,6 +105,10 @@ class ForwardRunner:
             raise fail("E102", f"`{instance.name}` forward takes {len(params)} inputs, {len(arguments)} given", span)
         bindings: dict = {}
         for param, argument in zip(params, arguments):
+            if param.type is not None and call is not None and not isinstance(argument, (Tensor, Poison)):
+                raise fail("E103", f"input `{param.name}` of `{instance.name}` is declared a tensor, found "
+                                   f"{kind_of(argument)}", span, labels=(Label(param.type.span, "declared here"),),
+                           helps=("an input that takes a module, a number or a list is written without a type",))
             typed = param.type is not None and isinstance(argument, Tensor)
             if typed and instance.path != "<root>" and call is not None:
                 self.patterns.match_type(param.type, argument, frame, bindings, span, f"input `{param.name}`")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from poseir.syntax import ast
@@ -44,6 +45,7 @@ class OpCaller:
             self.collect(op, param, entries, frame, site, tensors, attrs, receiver)
         if any(isinstance(value, Poison) for value in [*tensors, *attrs.values()]):
             return POISON
+        tensors = self.numbers_as_constants(tensors, frame)
         outputs = self.state.builder.emit(op, tensors, attrs, site)
         return outputs[0] if len(outputs) == 1 else tuple(outputs)
 
@@ -97,7 +99,9 @@ class OpCaller:
             if value is None and param.kind == OPTIONAL_TENSOR:
                 tensors.append(None)
                 return
-            if not isinstance(value, (Tensor, Poison)):
+            if _is_numeric(value):
+                value = _Number(value, entries.value)
+            elif not isinstance(value, (Tensor, Poison)):
                 raise fail("E103", f"`{param.name}` of `{op.name}` must be a tensor, found {kind_of(value)}",
                            frame.span_of(entries))
             self.note_argument(site, len(tensors), entries, frame)
@@ -132,6 +136,20 @@ class OpCaller:
                 site.spans[(param.name, position)] = item.span
                 site.texts[(param.name, position)] = self.state.source_text(item)
         attrs[param.name] = self.attr_value(value, entries, frame)
+
+    def numbers_as_constants(self, tensors: list, frame: Frame) -> list:
+        """Numbers given for tensor inputs (`where(mask, x, 0.0)`) as constants of the tensors' dtype.
+
+        The dtype is the first tensor input's that is not a bool mask, as a scalar operand of `+`
+        takes the other operand's; f32 when there is none.
+        """
+        if not any(isinstance(value, _Number) for value in tensors):
+            return tensors
+        dtypes = [value.type.dtype for value in tensors if isinstance(value, Tensor) and not value.is_error]
+        dtype = next((dtype for dtype in dtypes if dtype != "bool"), "f32")
+        return [self.emit_op("constant", [], {"value": value.value, "dtype": dtype},
+                             self.site_for(value.node, frame, []))[0] if isinstance(value, _Number) else value
+                for value in tensors]
 
     def variadic_attr(self, param, entries, frame: Frame, site: CallSite) -> tuple:
         """`x.view(B, T, -1)` or `x.view((B, T, -1))`: a tuple with a span per element."""
@@ -206,3 +224,18 @@ class OpCaller:
                 site.spans[index] = part.span
                 site.texts[index] = self.state.source_text(part)
         return site
+
+
+@dataclass(frozen=True)
+class _Number:
+    """A number given for a tensor input, waiting for the dtype of the call's tensors."""
+
+    value: object
+    node: ast.Node
+
+
+def _is_numeric(value) -> bool:
+    """A number, or a (nested) list of numbers, that can become a constant tensor."""
+    if isinstance(value, tuple):
+        return bool(value) and all(_is_numeric(item) for item in value)
+    return isinstance(value, (int, float)) and not isinstance(value, bool)

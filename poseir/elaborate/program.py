@@ -28,6 +28,7 @@ class FileUnit:
     tree: ast.File
     scope: Scope
     builtin: bool = False
+    imports: list = field(default_factory=list)  # (alias or None, FileUnit) per import, in order
 
 
 @dataclass
@@ -157,6 +158,7 @@ class _Loader:
             imported = self.load_file(target, None, outer, item.span, stack)
             if imported is None:
                 continue
+            unit.imports.append((item.alias, imported))
             if item.alias:
                 unit.scope.define(item.alias, Namespace(item.alias, imported.scope.names))
             else:
@@ -226,13 +228,16 @@ def _checkable_alone(module: ast.ModuleDecl) -> bool:
 def evaluate_constants(program: Program, evaluator, warnings: list[Diagnostic]) -> list[Diagnostic]:
     """Evaluate file-level constants and skeletons in order, in every file, once; returns the errors.
 
+    Imported files come first, and their constants and skeletons are then visible in the files
+    importing them (directly or through other imports), as their modules are from loading on.
     `evaluator` evaluates each declaration's expression; skeleton warnings go to `warnings`.
     """
     from poseir.elaborate.scope import Frame
     from poseir.elaborate.skeletons import build_skeleton
 
     diagnostics: list[Diagnostic] = []
-    for unit in program.units.values():
+    for unit in _imports_first(program.entry):
+        _bind_imported_values(unit)
         frame = Frame(unit.scope, "file")
         for item in unit.tree.items:
             try:
@@ -244,3 +249,32 @@ def evaluate_constants(program: Program, evaluator, warnings: list[Diagnostic]) 
                 diagnostics.append(error.diagnostic)
                 unit.scope.define(item.name, POISON)  # uses of a broken declaration report nothing more
     return diagnostics
+
+
+def _imports_first(entry: FileUnit) -> list[FileUnit]:
+    """Every file reachable from `entry`, each after the files it imports."""
+    ordered: list[FileUnit] = []
+    seen: set[str] = set()
+
+    def visit(unit: FileUnit) -> None:
+        if unit.path in seen:
+            return
+        seen.add(unit.path)
+        for _, imported in unit.imports:
+            visit(imported)
+        ordered.append(unit)
+
+    visit(entry)
+    return ordered
+
+
+def _bind_imported_values(unit: FileUnit) -> None:
+    """Bind what each plain import brings (constants and skeletons included), unless the file declares it."""
+    own = {item.name for item in unit.tree.items
+           if isinstance(item, (ast.ModuleDecl, ast.ConstDecl, ast.SkeletonDecl, ast.ModelDecl))}
+    for alias, imported in unit.imports:
+        if alias:
+            continue  # a Namespace shares the imported file's table: its values are already visible
+        for name, value in imported.scope.names.items():
+            if name not in own:
+                unit.scope.define(name, value)

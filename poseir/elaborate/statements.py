@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from poseir.syntax import ast
@@ -48,8 +49,8 @@ class StatementRunner:
 
     def poison_targets(self, statement, frame: Frame) -> None:
         """After a failed assignment its names hold POISON, so later uses report nothing more."""
-        if isinstance(statement, ast.Assign):
-            for target in statement.targets:
+        if isinstance(statement, (ast.Assign, ast.AugAssign)):
+            for target in getattr(statement, "targets", None) or (statement.target,):
                 if target.on_self and frame.instance is not None:
                     frame.instance.attributes.setdefault(target.name, POISON)
                 elif not target.on_self:
@@ -100,6 +101,19 @@ class StatementRunner:
             value = ModuleList([], target.span)
         frame.instance.attributes[target.name] = value
 
+    def _run_AugAssign(self, statement: ast.AugAssign, frame: Frame) -> None:
+        """`x += y` is `x = x + y` (a new value: nothing is ever modified in place)."""
+        target = statement.target
+        left = (ast.Attribute(target.span, ast.SelfRef(target.span), target.name, target.span) if target.on_self
+                else ast.Name(target.span, target.name))
+        combined = ast.Binary(statement.span, statement.op, left, statement.value)
+        try:
+            value = self.evaluator.evaluate(combined, frame)
+        except DiagnosticError as error:
+            # Fix-its of the operator would rewrite the spelled-out `x = x + y`, which is not in the text.
+            raise DiagnosticError(replace(error.diagnostic, fixes=())) from None
+        self.assign(target, value, frame)
+
     def _run_ExprStatement(self, statement: ast.ExprStatement, frame: Frame) -> None:
         if not isinstance(statement.expr, ast.Call):
             raise fail("E108", "this statement computes a value and throws it away", frame.span_of(statement),
@@ -138,8 +152,9 @@ class StatementRunner:
     def _run_For(self, statement: ast.For, frame: Frame) -> None:
         for item in self.evaluator.iterate(statement.iterable, frame):
             self.state.budget.iterate(1, statement.span)
-            frame.scope.define(statement.var, item)
-            self.state.record_binding(statement.span, statement.var, item, frame)
+            for name, value in self.evaluator.unpack(statement.names, item, statement.span).items():
+                frame.scope.define(name, value)
+                self.state.record_binding(statement.span, name, value, frame)
             self.run_statements(statement.body, frame)
 
     def _run_If(self, statement: ast.If, frame: Frame) -> None:
