@@ -290,6 +290,12 @@ def test_imports_bring_constants_and_skeletons_transitively(tmp_path):
     """)
     result = check(str(main))
     assert codes(result) == [], render(result.sorted_diagnostics(), result.sources, "human")
+    # A path written with Windows separators names the same files (never a `\b` escape).
+    windows = main.read_text().replace('"layers/b.pose"', '"layers\\b.pose"')
+    windows = windows.replace('"layers/c.pose"', '"layers\\c.pose"')
+    assert 'import "layers\\b.pose"' in windows
+    result = check(str(main), windows)
+    assert codes(result) == [], render(result.sorted_diagnostics(), result.sources, "human")
 
 
 def test_augmented_assignment_enumerate_and_zip_compute_what_they_spell():

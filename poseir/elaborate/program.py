@@ -154,7 +154,7 @@ class _Loader:
         for item in unit.tree.items:
             if not isinstance(item, ast.Import):
                 continue
-            target = str(Path(unit.path).parent / item.path.replace("\\", "/"))
+            target = imported_path(unit.path, item.path)
             imported = self.load_file(target, None, outer, item.span, stack)
             if imported is None:
                 continue
@@ -189,6 +189,11 @@ class _Loader:
                 labels=(Label(span, "redefined here"), Label(seen[name], "first defined here"))))
         else:
             seen[name] = span
+
+
+def imported_path(importer: str, written: str) -> str:
+    """The file `import "written"` in `importer` names: relative to the importer, `\\` read as `/`."""
+    return str(Path(importer).parent / written.replace("\\", "/"))
 
 
 def _collect_program_facts(program: Program, unit: FileUnit, diagnostics: list) -> None:

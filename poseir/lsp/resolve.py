@@ -6,10 +6,9 @@ file with its imports, the prelude and the built-ins.
 
 from __future__ import annotations
 
-from pathlib import Path
 
 from poseir.elaborate.builtins import FUNCTIONS, SKELETONS
-from poseir.elaborate.program import PRELUDE_PATH, FileUnit, Program
+from poseir.elaborate.program import PRELUDE_PATH, FileUnit, Program, imported_path
 from poseir.lsp.symbols import (
     ALIAS, ATTRIBUTE, CONSTANT, DIM, FILE, FUNCTION, HYPER, JOINT, LOCAL, MODEL, MODULE, OP, PARAMETER, SKELETON,
     SKELETON_FIELD, Index, Occurrence, Symbol, name_span, sub_span,
@@ -98,7 +97,7 @@ class Indexer:
         """The unit an `import` item loaded, if it loaded."""
         if not isinstance(item, ast.Import):
             return None
-        return self.program.units.get(str(Path(unit.path).parent / item.path))
+        return self.program.units.get(imported_path(unit.path, item.path))
 
     def text(self, path: str) -> str:
         """The text of a file of the program."""

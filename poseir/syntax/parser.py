@@ -283,7 +283,8 @@ class _Builder(Transformer):
     @v_args(meta=True)
     def import_decl(self, meta, children):
         path, alias = children
-        return ast.Import(self._span(meta), _unquote(path), str(alias) if alias else None)
+        # A path is taken as written: `"layers\blocks.pose"` from Windows names a folder, not an escape.
+        return ast.Import(self._span(meta), str(path)[1:-1], str(alias) if alias else None)
 
     @v_args(meta=True)
     def dim_decl(self, meta, children):
