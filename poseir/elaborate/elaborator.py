@@ -7,6 +7,7 @@ The collaborators, one per file, each with a narrow interface:
 - `ExpressionEvaluator` (`expressions.py`): the value of an expression;
 - `OpCaller` (`opcalls.py`): registry op calls and operator nodes;
 - `TensorIndexer` (`indexing.py`): tensor subscripts;
+- `CallEvaluator` (`calls.py`): attributes, and calls dispatched on their callee;
 - `PatternMatcher` (`patterns.py`): declared tensor types against actual ones;
 - `StatementRunner` (`statements.py`): statement lists, recovering from each mistake;
 - `ModuleInstantiator` (`modules.py`): module instances and state_dict keys;
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 
 from poseir.diagnostics.record import Diagnostic, DiagnosticError
 from poseir.elaborate.builder import GraphBuilder
+from poseir.elaborate.calls import CallEvaluator
 from poseir.elaborate.expressions import ExpressionEvaluator
 from poseir.elaborate.forwards import ForwardRunner
 from poseir.elaborate.indexing import TensorIndexer
@@ -78,9 +80,10 @@ class Elaborator:
         self.modules = ModuleInstantiator(self.state, self.evaluator, statements)
         forwards = ForwardRunner(self.state, self.evaluator, statements, patterns)
         self.root = RootForward(self.state, self.evaluator, forwards)
+        calls = CallEvaluator(self.state, self.evaluator, ops, self.modules, forwards)
         # Expressions call back into the others (an op call evaluates its arguments, a module
         # call runs statements), so the evaluator is connected once they all exist.
-        self.evaluator.connect(ops, TensorIndexer(self.state, self.evaluator, ops), self.modules, forwards)
+        self.evaluator.connect(ops, TensorIndexer(self.state, self.evaluator, ops), calls)
 
     def run(self) -> ElaborationResult:
         """Elaborate the model; user mistakes end up in the diagnostics, never as exceptions."""

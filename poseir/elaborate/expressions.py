@@ -1,4 +1,4 @@
-"""Expression evaluation during elaboration: compile-time arithmetic, tensor ops, indexing."""
+"""Expression evaluation during elaboration: names, literals, lists, operators, conditions and loops."""
 
 from __future__ import annotations
 
@@ -7,22 +7,16 @@ from typing import TYPE_CHECKING
 
 from poseir.syntax import ast
 from poseir.elaborate.builder import dim_value
-from poseir.elaborate.builtins import LIST_LENGTHS
 from poseir.diagnostics.record import DiagnosticError, Edit, Fix, fail
 from poseir.ir.dims import Dim, Tri
 from poseir.ir.graph import TensorType
-from poseir.ops.registry import lookup
-from poseir.elaborate.scope import Frame, suggest
+from poseir.elaborate.scope import Frame
 from poseir.elaborate.suggestions import closest_fitting
-from poseir.elaborate.values import (
-    POISON, BoundMethod, Builtin, ListAppend, ModuleDef, ModuleInstance, ModuleList, Namespace, OpRef,
-    ParamSpec, Poison, Skeleton, Tensor, kind_of,
-)
+from poseir.elaborate.values import POISON, ModuleList, ParamSpec, Poison, Tensor, kind_of
 
 if TYPE_CHECKING:
-    from poseir.elaborate.forwards import ForwardRunner
+    from poseir.elaborate.calls import CallEvaluator
     from poseir.elaborate.indexing import TensorIndexer
-    from poseir.elaborate.modules import ModuleInstantiator
     from poseir.elaborate.opcalls import OpCaller
     from poseir.elaborate.state import ElaborationState
 
@@ -45,27 +39,24 @@ class ExpressionEvaluator:
     """Evaluates expressions at compile time: numbers, dims, lists, names, attributes, calls, tensors.
 
     Interface: `evaluate` (any expression), `condition` (a compile-time truth), `iterate` (the
-    items of a loop), `require_int`, `concrete_type` (a parameter's type). Expressions reach the
-    other collaborators, given once by `connect`: op calls and operators go to the op caller,
-    tensor subscripts to the indexer, `Module(...)` and `.append` to the module instantiator, and
-    calls of module instances to the forward runner (which evaluate expressions in turn, hence
-    the connection after construction).
+    items of a loop), `unpack` (loop names), `require_int`, `concrete_type` (a parameter's type),
+    `unknown_name` (E100/E101 with a did-you-mean). Expressions reach the other collaborators,
+    given once by `connect` (they evaluate expressions in turn, hence the connection after
+    construction): operators go to the op caller, tensor subscripts to the indexer, attributes
+    and calls to the call evaluator.
     """
 
     def __init__(self, state: ElaborationState):
         self.state = state
         self.ops: OpCaller | None = None
         self.indexer: TensorIndexer | None = None
-        self.modules: ModuleInstantiator | None = None
-        self.forwards: ForwardRunner | None = None
+        self.calls: CallEvaluator | None = None
 
-    def connect(self, ops: OpCaller, indexer: TensorIndexer, modules: ModuleInstantiator,
-                forwards: ForwardRunner) -> None:
+    def connect(self, ops: OpCaller, indexer: TensorIndexer, calls: CallEvaluator) -> None:
         """Give the evaluator the collaborators that expressions call into."""
         self.ops = ops
         self.indexer = indexer
-        self.modules = modules
-        self.forwards = forwards
+        self.calls = calls
 
     def evaluate(self, node: ast.Node, frame: Frame):
         """The value of an expression; raises DiagnosticError for user mistakes."""
@@ -265,118 +256,10 @@ class ExpressionEvaluator:
 
     # ------------------------------------------------------------------ attributes and calls
     def _eval_Attribute(self, node: ast.Attribute, frame: Frame):
-        value = self.evaluate(node.value, frame)
-        if isinstance(value, Poison):
-            return POISON
-        if isinstance(value, ModuleInstance):
-            return self.module_attribute(value, node, frame)
-        if isinstance(value, Tensor):
-            return self.tensor_attribute(value, node, frame)
-        if isinstance(value, ModuleList) and node.name == "append":
-            return ListAppend(value)
-        if isinstance(value, Skeleton):
-            try:
-                return value.attribute(node.name)
-            except AttributeError:
-                guess = suggest(node.name, value.attribute_names())
-                raise fail("E100", f"skeleton `{value.name}` has no joint or attribute `{node.name}`",
-                           node.name_span, helps=(f"did you mean `{guess}`?",) if guess else ())
-        if isinstance(value, Namespace):
-            if node.name in value.names:
-                return value.names[node.name]
-            guess = suggest(node.name, value.names)
-            raise fail("E100", f"`{value.alias}` has no `{node.name}`", node.name_span,
-                       helps=(f"did you mean `{guess}`?",) if guess else ())
-        raise fail("E100", f"{kind_of(value)} has no attribute `{node.name}`", node.name_span)
-
-    def module_attribute(self, instance: ModuleInstance, node: ast.Attribute, frame: Frame):
-        """`self.conv`, `self.weight`: a submodule, a list, or a parameter's tensor."""
-        if node.name not in instance.attributes:
-            guess = suggest(node.name, instance.attributes)
-            raise fail("E100", f"`{instance.name}` has no attribute `{node.name}`", node.name_span,
-                       label="unknown attribute", helps=(f"did you mean `self.{guess}`?",) if guess else (),
-                       fixes=(Fix(f"replace with `{guess}`", (Edit(node.name_span, guess),), safe=False),) if guess else ())
-        value = instance.attributes[node.name]
-        if isinstance(value, ParamSpec):
-            if frame.kind != "forward":
-                return value
-            return self.modules.parameter_tensor(instance, node.name)
-        return value
-
-    def tensor_attribute(self, tensor: Tensor, node: ast.Attribute, frame: Frame):
-        """`x.shape`, `x.ndim`, `x.dtype`, or a method such as `x.view`."""
-        if node.name in ("shape", "ndim", "dtype") and tensor.is_error:
-            return POISON
-        if node.name == "shape":
-            return tuple(dim_value(dim) for dim in tensor.type.shape)
-        if node.name == "ndim":
-            return tensor.type.rank
-        if node.name == "dtype":
-            return tensor.type.dtype
-        if node.name == "contiguous":
-            # Layouts are not modelled: every tensor is contiguous, so this is the tensor itself.
-            return Builtin("contiguous", lambda: tensor, "x.contiguous(): x itself")
-        if node.name == "size":
-            return Builtin("size", lambda *axes: POISON if tensor.is_error else (
-                dim_value(tensor.type.shape[axes[0]]) if axes else tuple(dim_value(d) for d in tensor.type.shape)),
-                "x.size(i)")
-        op = lookup(node.name)
-        if op is None or not op.method:
-            from poseir.ops.registry import REGISTRY
-
-            from poseir.ops.registry import ALIASES
-
-            methods = [name for name, entry in REGISTRY.items() if entry.method]
-            methods += [alias for alias, name in ALIASES.items() if REGISTRY[name].method]
-            guess = suggest(node.name, methods + ["shape", "ndim", "dtype", "size", "contiguous"])
-            raise fail("E101", f"tensors have no method `{node.name}`", node.name_span, label="unknown method",
-                       helps=(f"did you mean `{guess}`?",) if guess else ())
-        return BoundMethod(op.name, tensor, node.value.span)
+        return self.calls.attribute(node, frame)
 
     def _eval_Call(self, node: ast.Call, frame: Frame):
-        if isinstance(node.function, ast.Name) and node.function.id not in frame.dims \
-                and node.function.id not in frame.scope:
-            raise self.unknown_name(node.function, frame, "E101",
-                                    f"no operation, module or function called `{node.function.id}`", node)
-        function = self.evaluate(node.function, frame)
-        if isinstance(function, Poison):
-            return POISON
-        if isinstance(function, BoundMethod):
-            receiver = ast.Argument(function.receiver_span, None, node.function.value)
-            return self.ops.call_op(lookup(function.op), node, (receiver, *node.arguments), frame,
-                                receiver=function.receiver)
-        if isinstance(function, OpRef):
-            return self.ops.call_op(lookup(function.name), node, node.arguments, frame)
-        if isinstance(function, Builtin):
-            return self.call_builtin(function, node, frame)
-        if isinstance(function, ModuleDef):
-            return self.modules.instantiate(function, node, frame)
-        if isinstance(function, (ModuleInstance, ModuleList)):
-            return self.forwards.call_module(function, node, frame)
-        if isinstance(function, ListAppend):
-            return self.modules.append_module(function.target, node, frame)
-        raise fail("E101", f"{kind_of(function)} cannot be called", frame.span_of(node.function))
-
-    def call_builtin(self, function: Builtin, node: ast.Call, frame: Frame):
-        """Call a compile-time function; `sqrt(x)` on a tensor becomes the op of that name."""
-        arguments = [argument for argument in node.arguments if argument.name is None]
-        first = self.evaluate(arguments[0].value, frame) if arguments else None
-        if isinstance(first, Tensor) and lookup(function.name) is not None:
-            return self.ops.call_op(lookup(function.name), node, node.arguments, frame, receiver=first)
-        positional = [first, *(self.evaluate(argument.value, frame) for argument in arguments[1:])][:len(arguments)]
-        keywords = {argument.name: self.evaluate(argument.value, frame)
-                    for argument in node.arguments if argument.name is not None}
-        if any(isinstance(value, Poison) for value in [*positional, *keywords.values()]):
-            return POISON
-        try:
-            if function.name in LIST_LENGTHS:
-                length = LIST_LENGTHS[function.name](*positional, **keywords)
-                self.state.budget.list_length(length, frame.span_of(node))
-            return self.state.budget.integer(function.function(*positional, **keywords), frame.span_of(node))
-        except (TypeError, ValueError, IndexError, ZeroDivisionError, OverflowError) as error:
-            raise fail("E102" if isinstance(error, TypeError) else "E105",
-                       f"bad call to `{function.name}`: {error}", frame.span_of(node),
-                       notes=(f"`{function.name}`: {function.doc}",))
+        return self.calls.call(node, frame)
 
     # ------------------------------------------------------------------ subscripts
     def _eval_Subscript(self, node: ast.Subscript, frame: Frame):
