@@ -64,6 +64,12 @@ EXAMPLES = [
         ({"pose_2d": (4, 16, 2)}, []),
         ({"pose_2d": (11, 16, 2)}, []),
     ]),
+    # P-STMO accepts only F = frames, in the official (B, 2, F, J, 1) layout: the paper's 243-frame PSTMOS
+    # (strides 3^5), and 81 frames with the official strides for that length; both outputs.
+    ("pstmo.pose", [
+        ({"x": (2, 2, 243, 17, 1)}, []),
+        ({"x": (3, 2, 81, 17, 1)}, ["--set", "frames=81", "--set", "stride_num=[3,3,3,3]"]),
+    ]),
 ]
 
 

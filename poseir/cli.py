@@ -8,6 +8,7 @@ import os
 import sys
 import traceback
 
+from poseir import installed_version
 from poseir.diagnostics.record import Diagnostic, DiagnosticError, has_errors, sort_diagnostics
 
 EXIT_OK, EXIT_ERRORS, EXIT_USAGE = 0, 1, 2
@@ -48,7 +49,9 @@ def main(argv: list[str] | None = None) -> int:
 def _parser() -> argparse.ArgumentParser:
     """The argument parser with one subcommand per face."""
     parser = argparse.ArgumentParser(prog="poseir", description="Shape-checking compiler for 3D pose networks.")
-    parser.add_argument("--debug", action="store_true", help="show Python tracebacks for internal errors")
+    debug_help = "show Python tracebacks for internal errors"
+    parser.add_argument("--debug", action="store_true", help=debug_help)
+    parser.add_argument("--version", action="version", version=f"poseir {installed_version()}")
     commands = parser.add_subparsers(metavar="COMMAND")
 
     check = commands.add_parser("check", help="shape-lint .pose files")
@@ -157,6 +160,10 @@ def _parser() -> argparse.ArgumentParser:
 
     lsp = commands.add_parser("lsp", help="run the language server over stdio (for editors)")
     lsp.set_defaults(handler=_lsp)
+    for command in commands.choices.values():
+        # `poseir check --debug x.pose` as well as `poseir --debug check x.pose`; SUPPRESS keeps
+        # an absent flag from resetting the one given before the command.
+        command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=debug_help)
     return parser
 
 

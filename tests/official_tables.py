@@ -287,6 +287,62 @@ def integral(joints: int = 18, depth: int = 64, blocks=(3, 4, 6, 3), width: int 
     return table
 
 
+def _annotated_layer_norm(prefix: str, width: int) -> dict:
+    """The Annotated Transformer's LayerNorm: a_2 and b_2."""
+    return {f"{prefix}.a_2": (width,), f"{prefix}.b_2": (width,)}
+
+
+def _pstmo_encoder_layer(prefix: str, width: int, hidden: int, stride: int | None) -> dict:
+    """One encoder layer: four attention projections, the feed-forward (linear, or strided convolutions), two norms."""
+    table = {}
+    for index in range(4):
+        table.update(_linear(f"{prefix}.self_attn.linears.{index}", width, width))
+    if stride is None:
+        table.update(_linear(f"{prefix}.feed_forward.w_1", width, hidden))
+        table.update(_linear(f"{prefix}.feed_forward.w_2", hidden, width))
+    else:
+        table[f"{prefix}.feed_forward.w_1.weight"] = (hidden, width, 1)
+        table[f"{prefix}.feed_forward.w_1.bias"] = (hidden,)
+        table[f"{prefix}.feed_forward.w_2.weight"] = (width, hidden, 3)
+        table[f"{prefix}.feed_forward.w_2.bias"] = (width,)
+    for index in range(2):
+        table.update(_annotated_layer_norm(f"{prefix}.sublayer.{index}.norm", width))
+    return table
+
+
+def pstmo(frames: int = 243, layers: int = 3, channel: int = 256, hidden: int = 512, strides=(3, 3, 3, 3, 3),
+          joints_in: int = 17, joints_out: int = 17) -> dict:
+    """paTRICK-swk/P-STMO `Model` (model/stmo.py), from the official code: 173 entries for PSTMOS (3 layers, 243 frames).
+
+    FCBlock registers fc_1, bn_1 and fc_2 before its block list (wrapped in a ModuleList last); each
+    encoder's `norm` is in the state_dict though never applied; the strided encoder's three positional
+    embeddings are its own parameters, so they come before its layers.
+    """
+    linear_size = 2 * channel
+    table = {"encoder.fc_1.weight": (linear_size, 2 * joints_in, 1), "encoder.fc_1.bias": (linear_size,)}
+    table.update(_batch_norm("encoder.bn_1", linear_size))
+    table["encoder.fc_2.weight"] = (channel, linear_size, 1)
+    table["encoder.fc_2.bias"] = (channel,)
+    for index in (1, 2):
+        table[f"encoder.layers.0.w{index}.weight"] = (linear_size, linear_size, 1)
+        table[f"encoder.layers.0.w{index}.bias"] = (linear_size,)
+        table.update(_batch_norm(f"encoder.layers.0.batch_norm{index}", linear_size))
+    table["Transformer.pos_embedding"] = (1, frames, channel)
+    for layer in range(layers):
+        table.update(_pstmo_encoder_layer(f"Transformer.model.layers.{layer}", channel, hidden, None))
+    table.update(_annotated_layer_norm("Transformer.model.norm", channel))
+    for index in (1, 2, 3):
+        table[f"Transformer_reduce.model.pos_embedding_{index}"] = (1, frames, channel)
+    for layer, stride in enumerate(strides):
+        table.update(_pstmo_encoder_layer(f"Transformer_reduce.model.layers.{layer}", channel, hidden, stride))
+    table.update(_annotated_layer_norm("Transformer_reduce.model.norm", channel))
+    for head in ("fcn", "fcn_1"):
+        table.update(_batch_norm(f"{head}.0", channel))
+        table[f"{head}.1.weight"] = (3 * joints_out, channel, 1)
+        table[f"{head}.1.bias"] = (3 * joints_out,)
+    return table
+
+
 # Trainable parameter counts the reference quotes (buffers excluded).
 PARAMETER_COUNTS = {"videopose3d": 16_952_371, "simplebaseline": 4_291_632, "poseformer": 9_602_885,
                     "mixste": 33_783_811, "motionbert": 42_466_317}
@@ -309,3 +365,8 @@ MHFORMER_PARAMETERS_BY_FRAMES = {243: 25_165_077, 81: 19_837_545, 27: 19_184_517
 # SemGCN with non-local blocks (section 3.7): 145 entries, counting 14 BatchNorms' num_batches_tracked.
 PARAMETER_COUNTS["semgcn_nonlocal"] = 434_703
 ENTRY_COUNTS["semgcn_nonlocal"] = 145
+
+# P-STMO (PSTMOS: 3 vanilla layers, 243 frames, strides [3, 3, 3, 3, 3]), counted from the table above
+# (the official code under torch gives the same 173 entries and 6,482,278 trainable parameters).
+PARAMETER_COUNTS["pstmo"] = 6_482_278
+ENTRY_COUNTS["pstmo"] = 173

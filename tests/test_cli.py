@@ -181,3 +181,29 @@ def test_unwritable_output_is_an_error_not_a_crash(small, tmp_path):
     result = poseir("compile", small, "-o", blocker / "model.onnx")
     assert result.returncode == 2
     assert "cannot access" in result.stderr and "internal compiler error" not in result.stderr
+
+
+def test_version_is_the_installed_one():
+    from importlib.metadata import version
+
+    result = poseir("--version")
+    assert result.returncode == 0 and result.stdout == f"poseir {version('poseir')}\n"
+
+
+@pytest.mark.parametrize("argv", [["--debug", "check", "m.pose"], ["check", "--debug", "m.pose"],
+                                  ["check", "m.pose", "--debug"], ["check", "m.pose"]])
+def test_debug_is_accepted_before_or_after_the_command(argv, monkeypatch, capsys):
+    """An internal error shows its traceback with --debug wherever it is written, a hint without."""
+    from poseir import cli
+
+    def broken(arguments):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(cli, "_check", broken)
+    assert cli.main(argv) == 2
+    stderr = capsys.readouterr().err
+    assert "internal compiler error" in stderr
+    if "--debug" in argv:
+        assert "Traceback" in stderr and "RuntimeError: a bug" in stderr
+    else:
+        assert "Traceback" not in stderr and "run with --debug" in stderr

@@ -26,6 +26,7 @@ SMALL = {
     "integral": {"width": 8, "depth": 8, "deconv_filters": 16},
     "mhformer": {"frames": 27, "channel": 16, "d_hid": 32},
     "semgcn_nonlocal": {"hid_dim": 32, "num_layers": 2},
+    "pstmo": {"frames": 27, "stride_num": (3, 3, 3), "layers": 2, "channel": 16, "d_hid": 24},
 }
 
 # Two different sizes per example and mode: a size baked into a reshape cannot pass both.
@@ -64,6 +65,13 @@ SIZES = {
                                    ({"pose_2d": (5, 16, 2)}, {"hid_dim": 24, "num_layers": 1})],
     ("semgcn_nonlocal", "train"): [({"pose_2d": (3, 16, 2), "target": (3, 16, 3)}, {}),
                                    ({"pose_2d": (8, 16, 2), "target": (8, 16, 3)}, {"num_layers": 3})],
+    # P-STMO accepts only F = frames; each clip length comes with the official strides that reduce it
+    # to one frame (9 frames: [1, 3, 3], whose first layer keeps its residual unpooled).
+    ("pstmo", "infer"): [({"x": (2, 2, 27, 17, 1)}, {}),
+                         ({"x": (3, 2, 9, 17, 1)}, {"frames": 9, "stride_num": (1, 3, 3)})],
+    ("pstmo", "train"): [({"x": (2, 2, 27, 17, 1), "target": (2, 27, 17, 3)}, {}),
+                         ({"x": (3, 2, 81, 17, 1), "target": (3, 81, 17, 3)},
+                          {"frames": 81, "stride_num": (3, 3, 3, 3), "layers": 1})],
 }
 
 

@@ -244,3 +244,121 @@ def test_dims_in_tensor_arithmetic_and_arange_follow_the_runtime_size():
         outputs = run_graph(graph, {"x": x}, {})
         np.testing.assert_allclose(outputs["mean"], x.mean(1), rtol=1e-5)
         np.testing.assert_array_equal(outputs["ramp"], np.arange(frames, dtype=np.float32))
+
+
+def test_imports_bring_constants_and_skeletons_transitively(tmp_path):
+    """a.pose imports b.pose, which imports c.pose: c's constants, skeletons and modules reach a."""
+    (tmp_path / "pyproject.toml").write_text("")
+    (tmp_path / "layers").mkdir()
+    write(tmp_path, "layers/c.pose", """\
+        WIDTH = 8
+        skeleton stick {
+            joints = ["pelvis", "lhip", "rhip"]
+            parents = [-1, "pelvis", "pelvis"]
+            pairs = [("lhip", "rhip")]
+        }
+        module Deep(w: int = WIDTH) {
+            self.fc = Linear(w, w)
+            forward(x) {
+                return self.fc(x)
+            }
+        }
+    """)
+    write(tmp_path, "layers/b.pose", """\
+        import "c.pose"
+        HIDDEN = WIDTH * 2
+        module Mid(w: int = WIDTH) {
+            self.deep = Deep(w)
+            forward(x) {
+                return self.deep(x)
+            }
+        }
+    """)
+    main = write(tmp_path, "a.pose", """\
+        import "layers/b.pose"
+        import "layers/c.pose" as c
+        dim B
+        WIDTH = 8
+        model m = Top()
+        module Top() {
+            self.mid = Mid(WIDTH)
+            self.deep = Deep(HIDDEN // 2)
+            forward(x: f32[B, stick.J, c.WIDTH]) -> (y: f32[B, c.stick.J, WIDTH]) {
+                return self.deep(self.mid(x[:, stick.flip]))
+            }
+        }
+    """)
+    result = check(str(main))
+    assert codes(result) == [], render(result.sorted_diagnostics(), result.sources, "human")
+    # A path written with Windows separators names the same files (never a `\b` escape).
+    windows = main.read_text().replace('"layers/b.pose"', '"layers\\b.pose"')
+    windows = windows.replace('"layers/c.pose"', '"layers\\c.pose"')
+    assert 'import "layers\\b.pose"' in windows
+    result = check(str(main), windows)
+    assert codes(result) == [], render(result.sorted_diagnostics(), result.sources, "human")
+
+
+def test_augmented_assignment_enumerate_and_zip_compute_what_they_spell():
+    import numpy as np
+
+    from poseir.backends.numpy_interpreter import run_graph
+    from poseir.weights.init import initialize
+
+    text = textwrap.dedent("""\
+        dim B, T
+        model m = M()
+        module M() {
+            self.layers = [Linear(4, 4) for i in 0..3]
+            forward(x: f32[B, T, 4]) -> (y: f32[B, T, 4], z: f32[B, T, 4]) {
+                y = x
+                for i, layer in enumerate(self.layers) {
+                    y += layer(y) * (i + 1)
+                }
+                z = x
+                for scale, shift in zip([2.0, 3.0], [1.0, -1.0]) {
+                    z *= scale
+                    z -= shift
+                    z /= 2.0
+                }
+                return y, z.contiguous()
+            }
+        }
+    """)
+    graph, result = build("m.pose", text=text)
+    assert graph is not None and result.diagnostics == [], result.diagnostics
+    weights = initialize(graph.parameters, seed=1)
+    x = np.random.default_rng(2).standard_normal((2, 5, 4)).astype(np.float32)
+    outputs = run_graph(graph, {"x": x}, weights)
+    expected = x.astype(np.float64)
+    for index in range(3):
+        layer = expected @ weights[f"layers.{index}.weight"].T + weights[f"layers.{index}.bias"]
+        expected = expected + layer * (index + 1)
+    np.testing.assert_allclose(outputs["y"], expected, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(outputs["z"], ((x * 2.0 - 1.0) / 2.0 * 3.0 + 1.0) / 2.0, rtol=1e-6)
+
+
+def test_typo_fix_never_swaps_a_users_layer_for_a_builtin_with_other_parameters():
+    """`Linar(16, p_dropout = 0.1)` is the user's `LinearBlock`, never torch's closer-spelled `Linear`."""
+    text = textwrap.dedent("""\
+        dim B, T
+        model m = M()
+        module LinearBlock(linear_size: int, p_dropout: float = 0.25) {
+            self.w1 = Conv1d(linear_size, linear_size, 1)
+            forward(x) {
+                return x + self.w1(x)
+            }
+        }
+        module M() {
+            self.block = Linar(16, p_dropout = 0.1)
+            self.other = Linar(16, 16, bias = false)
+            self.third = Linar(linear_size = 16, dropout = 0.1)
+            forward(x: f32[B, 16, T]) -> (y: f32[B, 16, T]) {
+                return self.block(x)
+            }
+        }
+    """)
+    found = {d.span.line: d for d in check("m.pose", text).sorted_diagnostics()}
+    assert {line: d.code for line, d in found.items()} == {10: "E101", 11: "E101", 12: "E101"}
+    assert [fix.edits[0].replacement for fix in found[10].fixes] == ["LinearBlock"]
+    assert [fix.edits[0].replacement for fix in found[11].fixes] == ["Linear"]  # its arguments fit torch's Linear
+    assert found[12].fixes == () and found[12].helps == ()  # neither takes `dropout`

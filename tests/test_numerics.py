@@ -728,3 +728,112 @@ def test_semgcn_nonlocal_matches_reference():
         expected = reference_semgcn_nonlocal(x, weights, layers, train=True)
         np.testing.assert_allclose(trained["pose_3d"], expected, rtol=1e-4, atol=1e-4)
         np.testing.assert_allclose(trained["loss"], np.mean((expected - target) ** 2), rtol=1e-4)
+
+
+# --------------------------------------------------------------------------- P-STMO
+# Written from the official code (paTRICK-swk/P-STMO: model/stmo.py and the two transformer
+# encoders in model/block/), with loops where clearer; dropout is off (inference, or 0 in training).
+
+
+def annotated_layer_norm(x, w, prefix, eps=1e-6):
+    """a_2 * (x - mean) / (std + eps) + b_2, with the unbiased std torch's `x.std` computes."""
+    mean = x.mean(-1, keepdims=True)
+    std = x.std(-1, ddof=1, keepdims=True)
+    return w[prefix + ".a_2"] * (x - mean) / (std + eps) + w[prefix + ".b_2"]
+
+
+def pstmo_attention(x, w, prefix, heads=8):
+    """Four projections in `linears`: query, key, value, then the output of the concatenated heads."""
+    q, k, v = (linear(x, w, f"{prefix}.linears.{index}") for index in range(3))
+    return linear(heads_attention(q, k, v, heads), w, prefix + ".linears.3")
+
+
+def conv1d_same_padding(x, w, prefix, stride):
+    """A kernel-3 convolution with one frame of zero padding on each side and a stride."""
+    padded = np.pad(x, ((0, 0), (0, 0), (1, 1)))
+    return conv1d_loops(padded, w[prefix + ".weight"], stride=stride) + w[prefix + ".bias"][None, :, None]
+
+
+def leaky_relu(x, slope=0.2):
+    return np.where(x >= 0, x, slope * x)
+
+
+def reference_pstmo(x, w, layers, strides, train=False):
+    """(B, 2, F, J, 1) -> the STE output (B, 3, F', J, 1) and the VTE output (B, 3, F, J, 1)."""
+    norm = batch_norm_train if train else batch_norm_eval
+    batch, _, frames, joints, _ = x.shape
+    h = x[..., 0].astype(np.float64).transpose(0, 2, 3, 1).reshape(batch, frames, joints * 2)
+    h = h.transpose(0, 2, 1)  # (B, 2J, F): channel 2j + c
+    # FCBlock: conv, BN, LeakyReLU(0.2), one residual block of two such, then the output conv.
+    h = leaky_relu(norm(conv1x1(h, w, "encoder.fc_1"), w, "encoder.bn_1"))
+    y = leaky_relu(norm(conv1x1(h, w, "encoder.layers.0.w1"), w, "encoder.layers.0.batch_norm1"))
+    y = leaky_relu(norm(conv1x1(y, w, "encoder.layers.0.w2"), w, "encoder.layers.0.batch_norm2"))
+    h = conv1x1(h + y, w, "encoder.fc_2").transpose(0, 2, 1)  # (B, F, C)
+    # VTE: positional embedding, then pre-norm attention and feed-forward residuals.
+    h = h + w["Transformer.pos_embedding"]
+    for index in range(layers):
+        prefix = f"Transformer.model.layers.{index}"
+        h = h + pstmo_attention(annotated_layer_norm(h, w, prefix + ".sublayer.0.norm"), w, prefix + ".self_attn")
+        ff = annotated_layer_norm(h, w, prefix + ".sublayer.1.norm")
+        ff = linear(np.maximum(linear(ff, w, prefix + ".feed_forward.w_1"), 0), w, prefix + ".feed_forward.w_2")
+        h = h + ff
+    vte = conv1x1(norm(h.transpose(0, 2, 1), w, "fcn_1.0"), w, "fcn_1.1")  # (B, 3J, F), channel 3j + c
+    vte = vte.reshape(batch, joints, 3, frames).transpose(0, 2, 3, 1)[..., None]
+    # STE: embeddings cut to the current length before the first three layers; each layer's
+    # feed-forward strides, and its residual keeps every stride-th frame (a kernel-1 max pool).
+    for index, stride in enumerate(strides):
+        prefix = f"Transformer_reduce.model.layers.{index}"
+        if index < 3:
+            h = h + w[f"Transformer_reduce.model.pos_embedding_{index + 1}"][:, :h.shape[1]]
+        h = h + pstmo_attention(annotated_layer_norm(h, w, prefix + ".sublayer.0.norm"), w, prefix + ".self_attn")
+        ff = annotated_layer_norm(h, w, prefix + ".sublayer.1.norm").transpose(0, 2, 1)
+        ff = np.maximum(conv1x1(ff, w, prefix + ".feed_forward.w_1"), 0)
+        ff = conv1d_same_padding(ff, w, prefix + ".feed_forward.w_2", stride).transpose(0, 2, 1)
+        h = h[:, ::stride] + ff
+    ste = conv1x1(norm(h.transpose(0, 2, 1), w, "fcn.0"), w, "fcn.1")
+    ste = ste.reshape(batch, joints, 3, -1).transpose(0, 2, 3, 1)[..., None]
+    return ste, vte
+
+
+def pstmo_weights(graph, seed):
+    """Randomized weights with the LayerNorms' a_2 and b_2 away from 1 and 0."""
+    weights = randomized_weights(graph, seed)
+    rng = np.random.default_rng(seed + 300)
+    for name, value in weights.items():
+        if name.endswith(".a_2"):
+            weights[name] = rng.uniform(0.5, 1.5, value.shape).astype(np.float32)
+        elif name.endswith(".b_2"):
+            weights[name] = rng.normal(0, 0.2, value.shape).astype(np.float32)
+    return weights
+
+
+def test_pstmo_matches_reference():
+    """Inference at 27 frames (three stride-3 layers), 9 frames (strides [1, 3, 3]: the first layer keeps
+    its residual) and 81 frames (a fourth layer without an embedding); training (batch statistics, the
+    official root-zeroed two-term MPJPE, dropout 0) at 27 and 9 frames."""
+    path = str(EXAMPLES / "pstmo.pose")
+    for mode, batch, frames, strides, layers, seed in (
+            ("infer", 2, 27, [3, 3, 3], 2, 0), ("infer", 3, 9, [1, 3, 3], 1, 1), ("infer", 1, 81, [3, 3, 3, 3], 1, 2),
+            ("train", 2, 27, [3, 3, 3], 2, 3), ("train", 4, 9, [1, 3, 3], 1, 4)):
+        overrides = {"frames": frames, "stride_num": strides, "layers": layers, "channel": 16, "d_hid": 24,
+                     "dropout": 0.0}
+        graph, result = build(path, mode=mode, overrides=overrides)
+        assert graph is not None, result.diagnostics
+        weights = pstmo_weights(graph, seed)
+        rng = np.random.default_rng(seed)
+        x = rng.standard_normal((batch, 2, frames, 17, 1)).astype(np.float32)
+        target = rng.standard_normal((batch, frames, 17, 3)).astype(np.float32)
+        inputs = {"x": x, "target": target} if mode == "train" else {"x": x}
+        outputs = run_graph(graph, inputs, weights)
+        ste, vte = reference_pstmo(x, weights, layers, strides, train=mode == "train")
+        assert outputs["output_3D"].shape == ste.shape == (batch, 3, 1, 17, 1)
+        assert outputs["output_3D_VTE"].shape == vte.shape == (batch, 3, frames, 17, 1)
+        np.testing.assert_allclose(outputs["output_3D"], ste, rtol=1e-3, atol=1e-4)
+        np.testing.assert_allclose(outputs["output_3D_VTE"], vte, rtol=1e-3, atol=1e-4)
+        if mode == "train":
+            root_zeroed = target.copy()
+            root_zeroed[:, :, 0] = 0
+            as_poses = lambda out: out[..., 0].transpose(0, 2, 3, 1)  # noqa: E731  (B, 3, F, J) -> (B, F, J, 3)
+            pad = (frames - 1) // 2
+            expected = mpjpe(as_poses(vte), root_zeroed) + mpjpe(as_poses(ste), root_zeroed[:, pad:pad + 1])
+            np.testing.assert_allclose(outputs["loss"], expected, rtol=1e-4)

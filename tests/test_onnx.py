@@ -33,7 +33,7 @@ from test_examples import SIZES, SMALL, example
 
 ROOT = Path(__file__).resolve().parent.parent
 NAMES = ("videopose3d", "simplebaseline", "poseformer", "mixste", "motionbert", "semgcn")
-NAMES = (*NAMES, "integral", "mhformer", "semgcn_nonlocal")
+NAMES = (*NAMES, "integral", "mhformer", "semgcn_nonlocal", "pstmo")
 
 
 def randomized_weights(graph: Graph, seed: int) -> dict[str, np.ndarray]:
@@ -224,6 +224,7 @@ EXAMPLE_SIZES["semgcn"] = {"B": 1049}
 EXAMPLE_SIZES["integral"] = {"B": 1051, "H": 1120, "W": 1184}
 EXAMPLE_SIZES["mhformer"] = {"B": 1061}
 EXAMPLE_SIZES["semgcn_nonlocal"] = {"B": 1063}
+EXAMPLE_SIZES["pstmo"] = {"B": 1069}
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -534,6 +535,18 @@ def test_mhformer_train_flow_matches_numpy():
     onnx.checker.check_model(model, full_check=True)
     for seed, batch in enumerate((2, 5)):
         shapes = {"keypoints": (batch, 36, 17, 2), "target": (batch, 36, 17, 3)}
+        assert_matches_numpy(model, graph, weights, random_inputs(shapes, seed))
+
+
+def test_pstmo_train_flow_matches_numpy():
+    """P-STMO's two-term loss (VTE on every frame, STE at the centre) with batch-statistics BatchNorms,
+    dropout 0, at two batch sizes; both outputs too."""
+    graph = small_graph("pstmo", "train", dropout=0.0)
+    weights = randomized_weights(graph, 11)
+    model = export(graph, weights)
+    onnx.checker.check_model(model, full_check=True)
+    for seed, batch in enumerate((2, 5)):
+        shapes = {"x": (batch, 2, 27, 17, 1), "target": (batch, 27, 17, 3)}
         assert_matches_numpy(model, graph, weights, random_inputs(shapes, seed))
 
 

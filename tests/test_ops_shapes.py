@@ -757,3 +757,98 @@ def test_corpus_baked_clip_length_points_at_its_product():
     assert (e205.span.line, e205.span.column, e205.span.end_column) == (9, 26, 32)
     assert "`B * 81` fits only when T == 81" in text
     assert [edit.replacement for fix in e205.fixes for edit in fix.edits] == ["B * T"]
+
+
+# --------------------------------------------------------------------------- ops a port needs (issue 11)
+
+
+@pytest.mark.parametrize(("kernel", "stride", "padding", "include"),
+                         [(2, None, 0, True), (3, 2, 1, True), (4, 3, 2, True), (3, 2, 1, False), (4, 1, 2, False)])
+def test_avg_pool1d_matches_loops(kernel, stride, padding, include):
+    """torch AvgPool1d: the mean of x[i * s + u - p] for u < k, zero padding counted unless excluded."""
+    x = floats(2, 3, 9)
+    (result,) = run("avg_pool1d", x, kernel_size=kernel, stride=stride, padding=padding, count_include_pad=include)
+    step = kernel if stride is None else stride
+    length = (9 + 2 * padding - kernel) // step + 1
+    expected = np.zeros((2, 3, length), np.float64)
+    for i in range(length):
+        inside = [i * step + u - padding for u in range(kernel) if 0 <= i * step + u - padding < 9]
+        total = sum(x[:, :, position].astype(np.float64) for position in inside)
+        expected[:, :, i] = total / (kernel if include else len(inside))
+    np.testing.assert_allclose(result, expected, rtol=1e-6, atol=1e-7)
+    assert result.dtype == np.float32
+    (unbatched,) = run("avg_pool1d", x[0], kernel_size=kernel, stride=stride, padding=padding,
+                       count_include_pad=include)
+    np.testing.assert_allclose(unbatched, expected[0], rtol=1e-6, atol=1e-7)
+
+
+def test_avg_pool1d_shapes_and_diagnostics():
+    """Lengths as max pooling's; integer inputs average to f32; each mistake's code."""
+    assert infer("avg_pool1d", ["B, 8, T"], {"kernel_size": 3, "stride": 2, "padding": 1,
+                                             "count_include_pad": True}) == (["f32[B, 8, (T - 1) // 2 + 1]"], [])
+    ctx = context("avg_pool1d")
+    assert [str(t) for t in lookup("avg_pool1d").infer(ctx, [tensor("C, 9", "i64")], {"kernel_size": 3})] == \
+        ["f32[C, 3]"]
+    assert error("avg_pool1d", ["B, 8, 16"], {"kernel_size": 3, "padding": 2}).code == "E103"
+    assert error("avg_pool1d", ["B, 8, 2"], {"kernel_size": 3}).code == "E211"
+    assert error("avg_pool1d", ["B, 8, 16"], {"kernel_size": 2, "count_include_pad": 1}).code == "E103"
+
+
+def test_leaky_relu_scales_only_negatives():
+    x = np.array([[-2.0, -0.5, 0.0, 3.0]], np.float32)
+    (default,) = run("leaky_relu", x)
+    np.testing.assert_allclose(default, [[-0.02, -0.005, 0.0, 3.0]], rtol=1e-6)
+    (steep,) = run("leaky_relu", x, negative_slope=0.2)
+    np.testing.assert_allclose(steep, [[-0.4, -0.1, 0.0, 3.0]], rtol=1e-6)
+    assert error("leaky_relu", ["B, 3"], {"negative_slope": "0.2"}).code == "E103"
+
+
+def test_std_and_var_are_unbiased_by_default_as_in_torch():
+    """torch.var/std divide by n - 1 unless `unbiased=False` (The Annotated Transformer's LayerNorm relies on it)."""
+    x = floats(3, 5)
+    (variance,) = run("var", x, dim=1)
+    np.testing.assert_allclose(variance, x.var(axis=1, ddof=1), rtol=1e-5)
+    (deviation,) = run("std", x, dim=-1, keepdim=True)
+    np.testing.assert_allclose(deviation, x.std(axis=-1, ddof=1, keepdims=True), rtol=1e-5)
+    (biased,) = run("std", x, dim=None, unbiased=False)
+    np.testing.assert_allclose(biased, x.std(), rtol=1e-5)
+    assert infer("std", ["B, T, C"], {"dim": -1, "keepdim": True}) == (["f32[B, T, 1]"], [])
+    assert error("std", ["B, T"], {"dim": 1, "unbiased": "yes"}).code == "E103"
+
+
+def test_comparisons_give_bool_masks():
+    a, b = floats(2, 3), floats(3)
+    for name, expected in (("eq", a == b), ("ne", a != b), ("lt", a < b), ("le", a <= b), ("gt", a > b),
+                           ("ge", a >= b)):
+        (mask,) = run(name, a, b)
+        assert mask.dtype == np.bool_ and np.array_equal(mask, expected), name
+    assert infer("gt", ["B, T, 17, 3", ""], {}) == (["bool[B, T, 17, 3]"], [])
+    assert error("lt", ["B, 17", "B, 16"], {}).code == "E200"
+    mixed = context("eq")
+    with pytest.raises(ShapeError) as caught:
+        lookup("eq").infer(mixed, [tensor("B, 3"), tensor("B, 3", "i64")], {})
+    assert caught.value.diagnostic.code == "E203"
+
+
+def test_where_and_masked_fill():
+    condition = np.array([[True, False, True]])
+    x, other = floats(2, 3), floats(2, 1)
+    (chosen,) = run("where", condition, x, other)
+    np.testing.assert_array_equal(chosen, np.where(condition, x, other))
+    (filled,) = run("masked_fill", x, condition, value=-1e9)
+    np.testing.assert_array_equal(filled, np.where(condition, np.float32(-1e9), x))
+    ctx = context("where")
+    out = lookup("where").infer(ctx, [tensor("B, 1, N", "bool"), tensor("B, H, N"), tensor("")], {})
+    assert [str(type_) for type_ in out] == ["f32[B, H, N]"]
+    not_a_mask = context("where")
+    with pytest.raises(ShapeError) as caught:
+        lookup("where").infer(not_a_mask, [tensor("B, N"), tensor("B, N"), tensor("B, N")], {})
+    assert caught.value.diagnostic.code == "E203"
+    grows = context("masked_fill")
+    with pytest.raises(ShapeError) as caught:
+        lookup("masked_fill").infer(grows, [tensor("B, 1, N"), tensor("B, H, N", "bool")], {"value": 0.0})
+    assert caught.value.diagnostic.code == "E200"
+    integer = context("masked_fill")
+    with pytest.raises(ShapeError) as caught:
+        lookup("masked_fill").infer(integer, [tensor("B, N", "i64"), tensor("B, N", "bool")], {"value": 0.5})
+    assert caught.value.diagnostic.code == "E203"

@@ -71,6 +71,25 @@ def _linspace(start, stop, count):
     return tuple(float(start) + (float(stop) - float(start)) * index / (count - 1) for index in range(count))
 
 
+def _items(value) -> tuple:
+    """A compile-time list (or string), or the modules of a module list, as a tuple."""
+    if isinstance(value, ModuleList):
+        return tuple(value.items)
+    if isinstance(value, (tuple, str)):
+        return tuple(value)
+    raise ValueError("expected a list or a module list")
+
+
+def _enumerate(items, start=0):
+    """(index, item) pairs, counting from `start` (Python's enumerate)."""
+    return tuple(enumerate(_items(items), int(_number(start))))
+
+
+def _zip(*lists):
+    """Tuples of the items at the same position, as long as the shortest list (Python's zip)."""
+    return tuple(zip(*(_items(items) for items in lists)))
+
+
 def _uniform(low, high):
     """Initializer: U(low, high), as torch's default Linear/Conv initialization uses."""
     return ("uniform", float(_number(low)), float(_number(high)))
@@ -92,7 +111,9 @@ def _fill(value):
 
 
 FUNCTIONS = {
-    "len": (lambda items: len(items), "the length of a list"),
+    "len": (lambda items: len(_items(items)), "the length of a list, a string or a module list"),
+    "enumerate": (_enumerate, "enumerate(items, start=0): (index, item) pairs, for `for i, x in ...`"),
+    "zip": (_zip, "zip(a, b, ...): tuples of the items at the same position"),
     "range": (_range, "range(n) or range(a, b): a list of ints"),
     "min": (lambda *items: min(items[0] if len(items) == 1 else items), "the smallest of the numbers"),
     "max": (lambda *items: max(items[0] if len(items) == 1 else items), "the largest of the numbers"),
@@ -115,6 +136,8 @@ FUNCTIONS = {
 
 # Functions that build a list: its length, computed before the list is (a budget checks it first).
 LIST_LENGTHS = {
+    "enumerate": lambda items, start=0: len(_items(items)),
+    "zip": lambda *lists: min((len(_items(items)) for items in lists), default=0),
     "range": lambda *bounds: len(range(*(_number(bound) for bound in bounds))),
     "linspace": lambda start, stop, count: int(_number(count)),
 }

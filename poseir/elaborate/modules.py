@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from poseir.syntax import ast
 from poseir.diagnostics.record import Diagnostic, DiagnosticError, Label
 from poseir.ir.dims import Dim
@@ -11,34 +13,52 @@ from poseir.elaborate.scope import Frame, suggest
 from poseir.elaborate.builder import CallSite
 from poseir.elaborate.values import ModuleDef, ModuleInstance, ModuleList, ParamSpec, Poison, Tensor, kind_of
 
+if TYPE_CHECKING:
+    from poseir.elaborate.expressions import ExpressionEvaluator
+    from poseir.elaborate.state import ElaborationState
+    from poseir.elaborate.statements import StatementRunner
 
-class ModuleBuilder:
-    """Mixed into the elaborator: module instances, module lists and the state_dict walk."""
 
-    def instantiate_root(self, declaration: ast.ModelDecl, frame: Frame) -> ModuleInstance:
+class ModuleInstantiator:
+    """Creates module instances and names their parameters like PyTorch's `state_dict`.
+
+    Interface: `instantiate_root` (the model), `instantiate` (`Conv1d(...)` in a module body),
+    `append_module` (`self.layers.append(...)`), `register_parameters` (once the tree is built)
+    and `parameter_tensor` (the graph value of `self.weight` in a forward). Arguments are
+    evaluated by the evaluator; module bodies are run by the statement runner.
+    """
+
+    def __init__(self, state: ElaborationState, evaluator: ExpressionEvaluator, statements: StatementRunner):
+        self.state = state
+        self.evaluator = evaluator
+        self.statements = statements
+        self.module_depth = 0  # modules being instantiated inside each other, bounded by the limits
+        self.parameter_tensors: dict[tuple[int, str], Tensor] = {}
+
+    def instantiate_root(self, declaration: ast.ModelDecl, frame: Frame, overrides: dict) -> ModuleInstance:
         """Evaluate `model name = Module(...)`, applying `--set` overrides to its hyper-parameters."""
         call = declaration.value
         if not isinstance(call, ast.Call):
             raise fail("E103", "a model must be a module instantiation such as `TemporalModel()`", call.span)
-        definition = self.evaluate(call.function, frame)
+        definition = self.evaluator.evaluate(call.function, frame)
         if not isinstance(definition, ModuleDef):
             raise fail("E103", f"a model must instantiate a module, found {kind_of(definition)}", call.function.span)
-        return self.instantiate(definition, call, frame, overrides=self.overrides)
+        return self.instantiate(definition, call, frame, overrides=overrides)
 
     def instantiate(self, definition: ModuleDef, call: ast.Call, frame: Frame, overrides: dict | None = None):
         """Bind hyper-parameters and run the module body, collecting attributes and forwards."""
         if frame.kind == "forward":
             raise fail("E105", f"`{definition.name}(...)` creates a module; do that in a module body and call it "
-                               f"from `forward`", self.span(call, frame),
+                               f"from `forward`", frame.span_of(call),
                        helps=(f"add `self.name = {definition.name}(...)` to the module body",))
         hyper = self.bind_hyper_parameters(definition, call, frame, overrides or {})
-        instance = ModuleInstance(definition, hyper, self.span(call, frame))
+        instance = ModuleInstance(definition, hyper, frame.span_of(call))
         site = CallSite(instance.span) if definition.builtin else None
         body_frame = Frame(definition.scope.child(dict(hyper)), "module", instance, definition.builtin, site)
         self.module_depth += 1
         try:
-            self.budget.module_depth(self.module_depth, self.span(call, frame))
-            self.run_statements(definition.declaration.body, body_frame)
+            self.state.budget.module_depth(self.module_depth, frame.span_of(call))
+            self.statements.run_statements(definition.declaration.body, body_frame)
         finally:
             self.module_depth -= 1
         return instance
@@ -51,32 +71,33 @@ class ModuleBuilder:
         positional = [argument for argument in call.arguments if argument.name is None]
         if len(positional) > len(params):
             raise fail("E102", f"`{definition.name}` takes {len(params)} arguments, {len(positional)} given",
-                       self.span(positional[len(params)], frame), notes=(self.module_signature(definition),))
+                       frame.span_of(positional[len(params)]), notes=(self.module_signature(definition),))
         for param, argument in zip(params, positional):
-            values[param.name] = self.evaluate(argument.value, frame)
+            values[param.name] = self.evaluator.evaluate(argument.value, frame)
         for argument in call.arguments:
             if argument.name is None:
                 continue
             if argument.name not in names:
                 guess = suggest(argument.name, names)
                 raise fail("E102", f"`{definition.name}` has no hyper-parameter `{argument.name}`",
-                           self.span(argument, frame), label="unknown argument",
+                           frame.span_of(argument), label="unknown argument",
                            notes=(self.module_signature(definition),),
                            helps=(f"did you mean `{guess}`?",) if guess else ())
             if argument.name in values:
-                raise fail("E102", f"`{argument.name}` given twice", self.span(argument, frame))
-            values[argument.name] = self.evaluate(argument.value, frame)
+                raise fail("E102", f"`{argument.name}` given twice", frame.span_of(argument))
+            values[argument.name] = self.evaluator.evaluate(argument.value, frame)
         for param in params:
             if param.name in values:
-                self.check_kind(definition, param, values[param.name], self.span(call, frame))
+                self.check_kind(definition, param, values[param.name], frame.span_of(call))
         self.apply_overrides(definition, values, overrides)
         for param in params:
             if param.name in values:
                 continue
             if param.default is None:
                 raise fail("E102", f"`{definition.name}` needs the hyper-parameter `{param.name}`",
-                           self.span(call, frame), notes=(self.module_signature(definition),))
-            values[param.name] = self.evaluate(param.default, Frame(definition.scope.child(values), "file"))
+                           frame.span_of(call), notes=(self.module_signature(definition),))
+            default_frame = Frame(definition.scope.child(values), "file")
+            values[param.name] = self.evaluator.evaluate(param.default, default_frame)
         return {param.name: values[param.name] for param in params}
 
     def apply_overrides(self, definition: ModuleDef, values: dict, overrides: dict) -> None:
@@ -92,7 +113,7 @@ class ModuleBuilder:
             param = next(param for param in definition.declaration.hyper_params if param.name == key)
             value = _compile_time(value)
             self.check_kind(definition, param, value, None, code="E106")
-            self.budget.integer(value, None)
+            self.state.budget.integer(value, None)
             values[key] = value
 
     def check_kind(self, definition: ModuleDef, param: ast.HyperParam, value, span, *, code: str = "E103") -> None:
@@ -109,14 +130,14 @@ class ModuleBuilder:
         """`Conv1d(in_channels, out_channels, kernel_size, stride = 1, ...)` for notes."""
         parts = []
         for param in definition.declaration.hyper_params:
-            parts.append(param.name + (f" = {self.source_text(param.default)}" if param.default else ""))
+            parts.append(param.name + (f" = {self.state.source_text(param.default)}" if param.default else ""))
         return f"signature: {definition.name}({', '.join(parts)})"
 
     def append_module(self, target: ModuleList, call: ast.Call, frame: Frame):
         """`self.layers.append(Module(...))`."""
         if len(call.arguments) != 1 or call.arguments[0].name is not None:
-            raise fail("E102", "`append` takes one module", self.span(call, frame))
-        value = self.evaluate(call.arguments[0].value, frame)
+            raise fail("E102", "`append` takes one module", frame.span_of(call))
+        value = self.evaluator.evaluate(call.arguments[0].value, frame)
         if not isinstance(value, (ModuleInstance, ModuleList, Poison)):
             raise fail("E103", f"a module list holds modules, found {kind_of(value)}", call.arguments[0].span)
         target.items.append(value)
@@ -128,7 +149,7 @@ class ModuleBuilder:
             # A built-in layer's parameter is reported where the user created the layer.
             span = owner.span if owner.definition is not None and owner.definition.builtin else spec.span
             parameter = Parameter(path, spec.type, spec.kind, spec.init, span)
-            self.parameter_tensors[(id(owner), name)] = self.builder.add_parameter(parameter)
+            self.parameter_tensors[(id(owner), name)] = self.state.builder.add_parameter(parameter)
 
     def parameter_tensor(self, instance: ModuleInstance, name: str) -> Tensor:
         """The graph value of `self.name` for a parameter or buffer."""

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
 from poseir.syntax import ast
 from poseir.elaborate.builder import CallSite, dim_value
 from poseir.diagnostics.record import fail
@@ -9,19 +12,32 @@ from poseir.ops.registry import KEYWORDS, OPTIONAL_TENSOR, REQUIRED, TENSOR, TEN
 from poseir.elaborate.scope import Frame, suggest
 from poseir.elaborate.values import POISON, ModuleDef, ModuleInstance, ModuleList, Poison, Skeleton, Tensor, kind_of
 
+if TYPE_CHECKING:
+    from poseir.elaborate.expressions import ExpressionEvaluator
+    from poseir.elaborate.state import ElaborationState
+
 
 class OpCaller:
-    """Mixed into the expression evaluator: calling registry ops from the language."""
+    """Calls registry ops from the language: binds arguments to a signature and emits typed nodes.
+
+    Interface: `call_op` (a call such as `x.view(B, T, -1)`), `emit_op` (a node the evaluator chooses
+    itself, for operators and subscripts) and `site_for` (the call site of an operator expression).
+    It evaluates argument expressions with the evaluator it is given.
+    """
+
+    def __init__(self, state: ElaborationState, evaluator: ExpressionEvaluator):
+        self.state = state
+        self.evaluator = evaluator
 
     def call_op(self, op: OpDef, node: ast.Call, arguments, frame: Frame, receiver: Tensor | None = None):
         """Bind call arguments to an op signature, evaluate them, and emit the node."""
         if frame.kind != "forward":
-            raise fail("E105", f"the op `{op.name}` can only be used inside `forward`", self.span(node, frame))
-        if frame.kind == "forward" and self.builder.mode not in op.modes:
+            raise fail("E105", f"the op `{op.name}` can only be used inside `forward`", frame.span_of(node))
+        if frame.kind == "forward" and self.state.builder.mode not in op.modes:
             raise fail("E105", f"`{op.name}` exists only in {' and '.join(op.modes)} mode",
-                       self.span(node, frame), helps=(f"put it in a `{op.modes[0]} {{ ... }}` block",))
+                       frame.span_of(node), helps=(f"put it in a `{op.modes[0]} {{ ... }}` block",))
         bound = self.bind_arguments(op, node, arguments, frame)
-        site = CallSite(self.span(node, frame), labels=frame.site.labels if frame.builtin and frame.site else (),
+        site = CallSite(frame.span_of(node), labels=frame.site.labels if frame.builtin and frame.site else (),
                         scope=frame.instance.path if frame.instance else "")
         tensors, attrs = [], {}
         for param in op.signature:
@@ -29,7 +45,8 @@ class OpCaller:
             self.collect(op, param, entries, frame, site, tensors, attrs, receiver)
         if any(isinstance(value, Poison) for value in [*tensors, *attrs.values()]):
             return POISON
-        outputs = self.builder.emit(op, tensors, attrs, site)
+        tensors = self.numbers_as_constants(tensors, frame)
+        outputs = self.state.builder.emit(op, tensors, attrs, site)
         return outputs[0] if len(outputs) == 1 else tuple(outputs)
 
     def bind_arguments(self, op: OpDef, node: ast.Call, arguments, frame: Frame) -> dict:
@@ -67,7 +84,7 @@ class OpCaller:
             bound[argument.name] = argument
         for param in params:
             if param.name not in bound and param.default is REQUIRED and param.kind != VARIADIC:
-                raise fail("E102", f"`{op.name}` is missing the argument `{param.name}`", self.span(node, frame),
+                raise fail("E102", f"`{op.name}` is missing the argument `{param.name}`", frame.span_of(node),
                            notes=(self.signature_text(op),))
         return bound
 
@@ -77,27 +94,31 @@ class OpCaller:
             if entries is None:
                 tensors.append(None)
                 return
-            value = receiver if receiver is not None and not tensors else self.evaluate(entries.value, frame)
+            use_receiver = receiver is not None and not tensors
+            value = receiver if use_receiver else self.evaluator.evaluate(entries.value, frame)
             if value is None and param.kind == OPTIONAL_TENSOR:
                 tensors.append(None)
                 return
-            if not isinstance(value, (Tensor, Poison)):
+            if _is_numeric(value):
+                value = _Number(value, entries.value)
+            elif not isinstance(value, (Tensor, Poison)):
                 raise fail("E103", f"`{param.name}` of `{op.name}` must be a tensor, found {kind_of(value)}",
-                           self.span(entries, frame))
+                           frame.span_of(entries))
             self.note_argument(site, len(tensors), entries, frame)
             tensors.append(value)
             return
         if param.kind == TENSORS:
-            values = self.evaluate(entries.value, frame) if entries is not None else ()
+            values = self.evaluator.evaluate(entries.value, frame) if entries is not None else ()
             values = values if isinstance(values, tuple) else (values,)
             for value in values:
                 if not isinstance(value, (Tensor, Poison)):
-                    raise fail("E103", f"`{param.name}` of `{op.name}` must be a list of tensors", self.span(entries, frame))
+                    raise fail("E103", f"`{param.name}` of `{op.name}` must be a list of tensors",
+                               frame.span_of(entries))
                 tensors.append(value)
             items = entries.value.items if entries is not None and isinstance(
                 entries.value, (ast.ListExpr, ast.TupleExpr)) and len(entries.value.items) == len(values) else None
             for position in range(len(values)):
-                site.spans[position] = self.span(items[position] if items else entries, frame)
+                site.spans[position] = frame.span_of(items[position] if items else entries)
             return
         if param.kind == VARIADIC:
             attrs[param.name] = self.variadic_attr(param, entries or [], frame, site)
@@ -108,13 +129,27 @@ class OpCaller:
         if entries is None:
             attrs[param.name] = param.default
             return
-        value = self.evaluate(entries.value, frame)
+        value = self.evaluator.evaluate(entries.value, frame)
         self.note_argument(site, param.name, entries, frame)
         if isinstance(entries.value, (ast.ListExpr, ast.TupleExpr)) and not frame.builtin:
             for position, item in enumerate(entries.value.items):
                 site.spans[(param.name, position)] = item.span
-                site.texts[(param.name, position)] = self.source_text(item)
+                site.texts[(param.name, position)] = self.state.source_text(item)
         attrs[param.name] = self.attr_value(value, entries, frame)
+
+    def numbers_as_constants(self, tensors: list, frame: Frame) -> list:
+        """Numbers given for tensor inputs (`where(mask, x, 0.0)`) as constants of the tensors' dtype.
+
+        The dtype is the first tensor input's that is not a bool mask, as a scalar operand of `+`
+        takes the other operand's; f32 when there is none.
+        """
+        if not any(isinstance(value, _Number) for value in tensors):
+            return tensors
+        dtypes = [value.type.dtype for value in tensors if isinstance(value, Tensor) and not value.is_error]
+        dtype = next((dtype for dtype in dtypes if dtype != "bool"), "f32")
+        return [self.emit_op("constant", [], {"value": value.value, "dtype": dtype},
+                             self.site_for(value.node, frame, []))[0] if isinstance(value, _Number) else value
+                for value in tensors]
 
     def variadic_attr(self, param, entries, frame: Frame, site: CallSite) -> tuple:
         """`x.view(B, T, -1)` or `x.view((B, T, -1))`: a tuple with a span per element."""
@@ -122,12 +157,12 @@ class OpCaller:
             entries = [ast.Argument(item.span, None, item) for item in entries[0].value.items]
         values = []
         for position, entry in enumerate(entries):
-            value = self.evaluate(entry.value, frame)
+            value = self.evaluator.evaluate(entry.value, frame)
             if isinstance(value, tuple) and len(entries) == 1:
                 return tuple(self.attr_value(item, entry, frame) for item in value)
             if not frame.builtin:
                 site.spans[(param.name, position)] = entry.span
-                site.texts[(param.name, position)] = self.source_text(entry.value)
+                site.texts[(param.name, position)] = self.state.source_text(entry.value)
             values.append(self.attr_value(value, entry, frame))
         if not frame.builtin and entries:
             site.spans[param.name] = entries[0].span.merge(entries[-1].span)
@@ -139,7 +174,7 @@ class OpCaller:
         for position, entry in enumerate(entries):
             if not frame.builtin:
                 site.spans[(param.name, position)] = entry.span
-            pairs.append((entry.name, self.attr_value(self.evaluate(entry.value, frame), entry, frame)))
+            pairs.append((entry.name, self.attr_value(self.evaluator.evaluate(entry.value, frame), entry, frame)))
         return tuple(pairs)
 
     def attr_value(self, value, entry, frame: Frame):
@@ -148,13 +183,13 @@ class OpCaller:
             return POISON
         if isinstance(value, Tensor):
             raise fail("E103", "this argument must be known at compile time, found a tensor",
-                       self.span(entry, frame), helps=("pass a dim, an int or a list of them",))
+                       frame.span_of(entry), helps=("pass a dim, an int or a list of them",))
         if isinstance(value, tuple):
             return tuple(self.attr_value(item, entry, frame) for item in value)
         if isinstance(value, Skeleton):
             return value.name
         if isinstance(value, (ModuleInstance, ModuleList, ModuleDef)):
-            raise fail("E103", f"expected a compile-time value, found {kind_of(value)}", self.span(entry, frame))
+            raise fail("E103", f"expected a compile-time value, found {kind_of(value)}", frame.span_of(entry))
         return dim_value(value)
 
     def note_argument(self, site: CallSite, key, entry: ast.Argument, frame: Frame) -> None:
@@ -162,7 +197,7 @@ class OpCaller:
         if frame.builtin:
             return
         site.spans[key] = entry.span
-        site.texts[key] = self.source_text(entry.value)
+        site.texts[key] = self.state.source_text(entry.value)
 
     def signature_text(self, op: OpDef) -> str:
         """`reshape(x, *shape)`-style text of a signature, for notes."""
@@ -178,14 +213,29 @@ class OpCaller:
         """Emit a node of a registry op chosen by the elaborator itself (operators, slicing)."""
         if any(isinstance(value, Poison) for value in tensors):
             return [POISON]
-        return self.builder.emit(lookup(name), tensors, attrs, site)
+        return self.state.builder.emit(lookup(name), tensors, attrs, site)
 
     def site_for(self, node: ast.Node, frame: Frame, parts) -> CallSite:
         """A call site for an operator expression, with a span per operand."""
-        site = CallSite(self.span(node, frame), labels=frame.site.labels if frame.builtin and frame.site else (),
+        site = CallSite(frame.span_of(node), labels=frame.site.labels if frame.builtin and frame.site else (),
                         scope=frame.instance.path if frame.instance else "")
         if not frame.builtin:
             for index, part in enumerate(parts):
                 site.spans[index] = part.span
-                site.texts[index] = self.source_text(part)
+                site.texts[index] = self.state.source_text(part)
         return site
+
+
+@dataclass(frozen=True)
+class _Number:
+    """A number given for a tensor input, waiting for the dtype of the call's tensors."""
+
+    value: object
+    node: ast.Node
+
+
+def _is_numeric(value) -> bool:
+    """A number, or a (nested) list of numbers, that can become a constant tensor."""
+    if isinstance(value, tuple):
+        return bool(value) and all(_is_numeric(item) for item in value)
+    return isinstance(value, (int, float)) and not isinstance(value, bool)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from poseir.syntax import ast
 from poseir.elaborate.builder import dim_value
 from poseir.diagnostics.record import Diagnostic, DiagnosticError, Label
@@ -11,11 +13,25 @@ from poseir.elaborate.scope import Frame
 from poseir.syntax.source import Span
 from poseir.elaborate.values import Tensor, kind_of
 
+if TYPE_CHECKING:
+    from poseir.elaborate.expressions import ExpressionEvaluator
+    from poseir.elaborate.state import ElaborationState
+
 _ELLIPSIS = "..."
 
 
 class PatternMatcher:
-    """Mixed into the elaborator: matching `f32[N, L, C]` against actual tensor types."""
+    """Matches declared tensor types such as `f32[N, L, C]` against the types that reach them.
+
+    Interface: `match_type` (a forward input at a call: binds pattern dims, checks the others),
+    `check_declared` (an assertion or a declared output: E208), `check_callee_facts` (a module's
+    `where` facts at a call) and `dim_of` (a dim expression's value). Dim expressions are
+    evaluated by the evaluator; facts are read from and assumed into the graph builder.
+    """
+
+    def __init__(self, state: ElaborationState, evaluator: ExpressionEvaluator):
+        self.state = state
+        self.evaluator = evaluator
 
     def match_type(self, pattern: ast.TensorTypeExpr, tensor: Tensor, frame: Frame, bindings: dict,
                    span: Span, what: str) -> None:
@@ -61,19 +77,19 @@ class PatternMatcher:
 
     def is_pattern_variable(self, node, frame: Frame) -> bool:
         """A declared `dim` name not yet bound here (and not shadowed by a local) binds at the call."""
-        return (isinstance(node, ast.Name) and node.id in self.program.dims and node.id not in frame.dims
+        return (isinstance(node, ast.Name) and node.id in self.state.program.dims and node.id not in frame.dims
                 and node.id not in frame.scope.names)
 
     def dim_of(self, node: ast.Node, frame: Frame) -> Dim:
         """Evaluate a dim expression of a type."""
-        value = dim_value(self.evaluate(node, frame))
+        value = dim_value(self.evaluator.evaluate(node, frame))
         if isinstance(value, bool) or not isinstance(value, (int, Dim)):
             raise fail("E103", f"a dim must be an int or a symbol, found {kind_of(value)}", node.span)
         return Dim.of(value)
 
     def compare_dim(self, expected: Dim, found: Dim, node, span: Span, what: str, actual, pattern) -> None:
         """E208 when a dim provably differs; returns the answer (UNKNOWN is warned by the caller)."""
-        facts = self.builder.facts
+        facts = self.state.builder.facts
         answer = facts.equal(expected, found)
         if answer is Tri.YES:
             return answer
@@ -86,24 +102,24 @@ class PatternMatcher:
 
     def warn_unproved(self, pairs, span: Span, what: str, pattern) -> None:
         """One W300 for all the axes of a type that cannot be proved equal; assume them after."""
-        facts = self.builder.facts
+        facts = self.state.builder.facts
         equations = ", ".join(f"{expected} == {found}" for expected, found in pairs)
         assumptions = ", ".join(facts.assumption_for(expected, found) for expected, found in pairs)
-        self.builder.assume(pairs)
-        self.builder.diagnostics.append(Diagnostic.make(
+        self.state.builder.assume(pairs)
+        self.state.builder.diagnostics.append(Diagnostic.make(
             "W300", f"cannot prove {equations} for {what}", span,
             labels=(Label(pattern.span, f"declared as {self.pattern_text(pattern)}"),),
             helps=(f"add `where {assumptions}` to the forward signature to settle it",)))
 
     def declared_note(self, node, expected: Dim, found: Dim) -> str:
         """`T - 2` is declared (`T - 2` = ...), but the dim is ..."""
-        text = self.source_text(node)
+        text = self.state.source_text(node)
         shown = f"`{text}`" if text == str(expected) else f"`{text}` = {expected}"
         return f"{shown} is declared, but the dim is {found}"
 
     def pattern_text(self, pattern: ast.TensorTypeExpr) -> str:
         """The declared type as written."""
-        return self.source_text(pattern)
+        return self.state.source_text(pattern)
 
     def check_declared(self, pattern: ast.TensorTypeExpr, tensor: Tensor, frame: Frame, span: Span, what: str) -> None:
         """An assertion or declared output type: every dim must equal the inferred one (E208)."""
@@ -122,12 +138,12 @@ class PatternMatcher:
 
     def check_callee_facts(self, decl: ast.Forward, frame: Frame, span: Span) -> None:
         """A module's `where` facts must hold at each call: E212 if false, W301 if unprovable."""
-        facts = self.builder.facts
-        for relation in (fact for fact in decl.facts if fact.mode in (None, self.mode)):
+        facts = self.state.builder.facts
+        for relation in (fact for fact in decl.facts if fact.mode in (None, self.state.mode)):
             left = self.dim_of(relation.left, frame)
             right = self.dim_of(relation.right, frame)
             answer = _decide(facts, left, relation.op, right)
-            text = self.source_text(relation)
+            text = self.state.source_text(relation)
             if answer is Tri.NO:
                 raise fail("E212", f"this call violates `{text}`", span,
                            labels=(Label(relation.span, "assumption declared here"),),
@@ -135,10 +151,10 @@ class PatternMatcher:
             if answer is Tri.UNKNOWN:
                 # Assume it from here on, so the callee's body does not warn about it again.
                 try:
-                    self.builder.facts = facts = facts.with_relation(left, relation.op, right)
+                    self.state.builder.facts = facts = facts.with_relation(left, relation.op, right)
                 except ValueError:
                     pass
-                self.builder.diagnostics.append(Diagnostic.make(
+                self.state.builder.diagnostics.append(Diagnostic.make(
                     "W301", f"cannot prove `{text}` for this call", span,
                     labels=(Label(relation.span, "assumption declared here"),),
                     helps=(f"add `where {left} {relation.op} {right}` to the caller's forward",)))

@@ -28,6 +28,7 @@ class FileUnit:
     tree: ast.File
     scope: Scope
     builtin: bool = False
+    imports: list = field(default_factory=list)  # (alias or None, FileUnit) per import, in order
 
 
 @dataclass
@@ -153,10 +154,11 @@ class _Loader:
         for item in unit.tree.items:
             if not isinstance(item, ast.Import):
                 continue
-            target = str(Path(unit.path).parent / item.path.replace("\\", "/"))
+            target = imported_path(unit.path, item.path)
             imported = self.load_file(target, None, outer, item.span, stack)
             if imported is None:
                 continue
+            unit.imports.append((item.alias, imported))
             if item.alias:
                 unit.scope.define(item.alias, Namespace(item.alias, imported.scope.names))
             else:
@@ -187,6 +189,11 @@ class _Loader:
                 labels=(Label(span, "redefined here"), Label(seen[name], "first defined here"))))
         else:
             seen[name] = span
+
+
+def imported_path(importer: str, written: str) -> str:
+    """The file `import "written"` in `importer` names: relative to the importer, `\\` read as `/`."""
+    return str(Path(importer).parent / written.replace("\\", "/"))
 
 
 def _collect_program_facts(program: Program, unit: FileUnit, diagnostics: list) -> None:
@@ -223,20 +230,56 @@ def _checkable_alone(module: ast.ModuleDecl) -> bool:
                for forward in forwards for param in forward.params)
 
 
-def evaluate_constants(program: Program, evaluator) -> list[Diagnostic]:
-    """Evaluate file-level constants and skeletons in order, in every file, once."""
+def evaluate_constants(program: Program, evaluator, warnings: list[Diagnostic]) -> list[Diagnostic]:
+    """Evaluate file-level constants and skeletons in order, in every file, once; returns the errors.
+
+    Imported files come first, and their constants and skeletons are then visible in the files
+    importing them (directly or through other imports), as their modules are from loading on.
+    `evaluator` evaluates each declaration's expression; skeleton warnings go to `warnings`.
+    """
     from poseir.elaborate.scope import Frame
+    from poseir.elaborate.skeletons import build_skeleton
 
     diagnostics: list[Diagnostic] = []
-    for unit in program.units.values():
+    for unit in _imports_first(program.entry):
+        _bind_imported_values(unit)
         frame = Frame(unit.scope, "file")
         for item in unit.tree.items:
             try:
                 if isinstance(item, ast.ConstDecl):
                     unit.scope.define(item.name, evaluator.evaluate(item.value, frame))
                 elif isinstance(item, ast.SkeletonDecl):
-                    unit.scope.define(item.name, evaluator.skeleton(item, frame))
+                    unit.scope.define(item.name, build_skeleton(evaluator, item, frame, warnings))
             except DiagnosticError as error:
                 diagnostics.append(error.diagnostic)
                 unit.scope.define(item.name, POISON)  # uses of a broken declaration report nothing more
     return diagnostics
+
+
+def _imports_first(entry: FileUnit) -> list[FileUnit]:
+    """Every file reachable from `entry`, each after the files it imports."""
+    ordered: list[FileUnit] = []
+    seen: set[str] = set()
+
+    def visit(unit: FileUnit) -> None:
+        if unit.path in seen:
+            return
+        seen.add(unit.path)
+        for _, imported in unit.imports:
+            visit(imported)
+        ordered.append(unit)
+
+    visit(entry)
+    return ordered
+
+
+def _bind_imported_values(unit: FileUnit) -> None:
+    """Bind what each plain import brings (constants and skeletons included), unless the file declares it."""
+    own = {item.name for item in unit.tree.items
+           if isinstance(item, (ast.ModuleDecl, ast.ConstDecl, ast.SkeletonDecl, ast.ModelDecl))}
+    for alias, imported in unit.imports:
+        if alias:
+            continue  # a Namespace shares the imported file's table: its values are already visible
+        for name, value in imported.scope.names.items():
+            if name not in own:
+                unit.scope.define(name, value)

@@ -69,6 +69,10 @@ class Frame:
     dims: dict = field(default_factory=dict)  # pattern dim name -> bound Dim, in a forward
     usage: Usage | None = None  # in a user forward: what was assigned and read, for W302
 
+    def span_of(self, node) -> Span:
+        """The span a diagnostic about `node` points at: the user's call site inside prelude code."""
+        return self.site.span if self.builtin and self.site else node.span
+
 
 @dataclass
 class Usage:

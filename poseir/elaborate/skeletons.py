@@ -10,8 +10,11 @@ from poseir.elaborate.values import Skeleton
 _FIELDS = ("joints", "parents", "pairs")
 
 
-def build_skeleton(evaluator, item: ast.SkeletonDecl, frame: Frame) -> Skeleton:
-    """Joints (strings), parents (indices or names, -1 for the root), left/right pairs (names or indices)."""
+def build_skeleton(evaluator, item: ast.SkeletonDecl, frame: Frame, warnings: list[Diagnostic]) -> Skeleton:
+    """Joints (strings), parents (indices or names, -1 for the root), left/right pairs (names or indices).
+
+    Field values are evaluated by `evaluator`; a W313 about the flip is appended to `warnings`.
+    """
     fields: dict = {}
     spans: dict = {}
     for statement in item.body:
@@ -35,7 +38,7 @@ def build_skeleton(evaluator, item: ast.SkeletonDecl, frame: Frame) -> Skeleton:
     _check_flip(skeleton, spans.get("pairs", item.span))
     mismatch = flip_mismatch(skeleton)
     if mismatch is not None:
-        evaluator.diagnostics.append(_flip_warning(skeleton, mismatch, spans.get("pairs", item.span)))
+        warnings.append(_flip_warning(skeleton, mismatch, spans.get("pairs", item.span)))
     return skeleton
 
 

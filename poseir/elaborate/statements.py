@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
 from poseir.syntax import ast
 from poseir.diagnostics.record import Diagnostic, DiagnosticError, Label, fail
-from poseir.elaborate.scope import Binding, Frame
+from poseir.elaborate.scope import Frame
 from poseir.elaborate.values import POISON, ModuleInstance, ModuleList, Poison, Tensor, kind_of
+
+if TYPE_CHECKING:
+    from poseir.elaborate.expressions import ExpressionEvaluator
+    from poseir.elaborate.patterns import PatternMatcher
+    from poseir.elaborate.state import ElaborationState
 
 
 class ReturnSignal(Exception):
@@ -18,7 +26,17 @@ class ReturnSignal(Exception):
 
 
 class StatementRunner:
-    """Mixed into the elaborator: runs statement lists, recovering from each user mistake."""
+    """Runs statement lists (module bodies, forwards, loops, conditions), recovering from each mistake.
+
+    Interface: `run_statements`. A user mistake is recorded in the state's diagnostics and the
+    statement's names become POISON; `return` unwinds as a `ReturnSignal` for the forward runner.
+    Expressions are evaluated by the evaluator; declared types are checked by the pattern matcher.
+    """
+
+    def __init__(self, state: ElaborationState, evaluator: ExpressionEvaluator, patterns: PatternMatcher):
+        self.state = state
+        self.evaluator = evaluator
+        self.patterns = patterns
 
     def run_statements(self, statements, frame: Frame) -> None:
         """Run statements in order; a user mistake is recorded and the statement's names poisoned."""
@@ -26,13 +44,13 @@ class StatementRunner:
             try:
                 self.run_statement(statement, frame)
             except DiagnosticError as error:
-                self.diagnostics.append(self.builder.in_call_context(error.diagnostic))
+                self.state.diagnostics.append(self.state.builder.in_call_context(error.diagnostic))
                 self.poison_targets(statement, frame)
 
     def poison_targets(self, statement, frame: Frame) -> None:
         """After a failed assignment its names hold POISON, so later uses report nothing more."""
-        if isinstance(statement, ast.Assign):
-            for target in statement.targets:
+        if isinstance(statement, (ast.Assign, ast.AugAssign)):
+            for target in getattr(statement, "targets", None) or (statement.target,):
                 if target.on_self and frame.instance is not None:
                     frame.instance.attributes.setdefault(target.name, POISON)
                 elif not target.on_self:
@@ -44,9 +62,9 @@ class StatementRunner:
         handler(statement, frame)
 
     def _run_Assign(self, statement: ast.Assign, frame: Frame) -> None:
-        value = self.evaluate(statement.value, frame)
+        value = self.evaluator.evaluate(statement.value, frame)
         if statement.annotation is not None and isinstance(value, Tensor):
-            self.check_declared(statement.annotation, value, frame, statement.value.span, "the value")
+            self.patterns.check_declared(statement.annotation, value, frame, statement.value.span, "the value")
         targets = statement.targets
         if len(targets) > 1:
             if isinstance(value, Poison):
@@ -61,7 +79,7 @@ class StatementRunner:
 
     def assign(self, target: ast.Target, value, frame: Frame) -> None:
         """Bind a local, or set `self.name` in a module body."""
-        self.record_binding(target.span, target.name, value, frame)
+        self.state.record_binding(target.span, target.name, value, frame)
         if not target.on_self:
             frame.scope.define(target.name, value)
             if frame.usage is not None:
@@ -73,7 +91,7 @@ class StatementRunner:
                        helps=("use a local name instead",))
         if target.name in frame.instance.attributes and not isinstance(frame.instance.attributes[target.name], Poison):
             # Report it, then replace the old value as PyTorch would, so later uses see the new one.
-            self.diagnostics.append(Diagnostic.make(
+            self.state.diagnostics.append(Diagnostic.make(
                 "E104", f"`self.{target.name}` is already defined", target.span,
                 labels=(Label(target.span, "redefined here"),),
                 helps=("give each submodule its own name; a second assignment silently replaces the first",)))
@@ -83,39 +101,48 @@ class StatementRunner:
             value = ModuleList([], target.span)
         frame.instance.attributes[target.name] = value
 
-    def record_binding(self, span, name: str, value, frame: Frame) -> None:
-        """Remember what the user's code bound a name to, for editors (prelude code is not shown)."""
-        if not frame.builtin:
-            self.bindings.append(Binding(span, name, value, frame.instance))
+    def _run_AugAssign(self, statement: ast.AugAssign, frame: Frame) -> None:
+        """`x += y` is `x = x + y` (a new value: nothing is ever modified in place)."""
+        target = statement.target
+        left = (ast.Attribute(target.span, ast.SelfRef(target.span), target.name, target.span) if target.on_self
+                else ast.Name(target.span, target.name))
+        combined = ast.Binary(statement.span, statement.op, left, statement.value)
+        try:
+            value = self.evaluator.evaluate(combined, frame)
+        except DiagnosticError as error:
+            # Fix-its of the operator would rewrite the spelled-out `x = x + y`, which is not in the text.
+            raise DiagnosticError(replace(error.diagnostic, fixes=())) from None
+        self.assign(target, value, frame)
 
     def _run_ExprStatement(self, statement: ast.ExprStatement, frame: Frame) -> None:
         if not isinstance(statement.expr, ast.Call):
-            raise fail("E108", "this statement computes a value and throws it away", self.span(statement, frame),
+            raise fail("E108", "this statement computes a value and throws it away", frame.span_of(statement),
                        label="this line is a statement of its own",
-                       helps=_discarded_helps(self.source_text(statement.expr)))
-        value = self.evaluate(statement.expr, frame)
+                       helps=_discarded_helps(self.state.source_text(statement.expr)))
+        value = self.evaluator.evaluate(statement.expr, frame)
         if isinstance(value, Tensor) and not value.is_error and not frame.builtin:
-            self.builder.diagnostics.append(Diagnostic.make(
+            self.state.builder.diagnostics.append(Diagnostic.make(
                 "W302", "the result of this call is never used", statement.span,
                 labels=(Label(statement.span, f"this is {value.type}"),),
                 helps=("assign it (`x = ...`) or remove the call",)))
 
     def _run_AssertType(self, statement: ast.AssertType, frame: Frame) -> None:
-        value = self.evaluate(statement.expr, frame)
+        value = self.evaluator.evaluate(statement.expr, frame)
         if isinstance(value, Poison):
             return
         if not isinstance(value, Tensor):
             raise fail("E103", f"`assert x: type` needs a tensor, found {kind_of(value)}", statement.expr.span)
-        self.check_declared(statement.type, value, frame, statement.expr.span, f"`{self.source_text(statement.expr)}`")
+        what = f"`{self.state.source_text(statement.expr)}`"
+        self.patterns.check_declared(statement.type, value, frame, statement.expr.span, what)
 
     def _run_AssertCondition(self, statement: ast.AssertCondition, frame: Frame) -> None:
-        if not self.condition(statement.condition, frame):
+        if not self.evaluator.condition(statement.condition, frame):
             if frame.kind == "module" and frame.instance is not None:
                 # The configuration is invalid: running the module's forward would only report
                 # consequences of this one mistake.
                 frame.instance.broken = True
-            message = statement.message or f"assertion `{self.source_text(statement.condition)}` failed"
-            raise fail("E105", message, self.span(statement, frame), label="this is false")
+            message = statement.message or f"assertion `{self.state.source_text(statement.condition)}` failed"
+            raise fail("E105", message, frame.span_of(statement), label="this is false")
 
     def _run_Return(self, statement: ast.Return, frame: Frame) -> None:
         if frame.kind != "forward":
@@ -123,15 +150,16 @@ class StatementRunner:
         raise ReturnSignal(statement, frame)
 
     def _run_For(self, statement: ast.For, frame: Frame) -> None:
-        for item in self.iterate(statement.iterable, frame):
-            self.budget.iterate(1, statement.span)
-            frame.scope.define(statement.var, item)
-            self.record_binding(statement.span, statement.var, item, frame)
+        for item in self.evaluator.iterate(statement.iterable, frame):
+            self.state.budget.iterate(1, statement.span)
+            for name, value in self.evaluator.unpack(statement.names, item, statement.span).items():
+                frame.scope.define(name, value)
+                self.state.record_binding(statement.span, name, value, frame)
             self.run_statements(statement.body, frame)
 
     def _run_If(self, statement: ast.If, frame: Frame) -> None:
         for condition, body in statement.branches:
-            if self.condition(condition, frame):
+            if self.evaluator.condition(condition, frame):
                 self.run_statements(body, frame)
                 return
         if statement.otherwise is not None:
@@ -141,7 +169,7 @@ class StatementRunner:
         if frame.kind != "forward":
             raise fail("E105", f"`{statement.mode} {{ }}` blocks belong in `forward`; parameters are shared by "
                                f"both modes", statement.span)
-        if statement.mode == self.mode:
+        if statement.mode == self.state.mode:
             self.run_statements(statement.body, frame)
 
     def _run_Forward(self, statement: ast.Forward, frame: Frame) -> None:

@@ -73,6 +73,7 @@ def _members(context: Context, receiver: str | None) -> list[types.CompletionIte
     items = [_op_item(op, method=True) for op in all_ops() if op.method]
     items.append(_item("shape", types.CompletionItemKind.Property, "the list of dims, e.g. `x.shape[2]`"))
     items.append(_item("ndim", types.CompletionItemKind.Property, "the rank"))
+    items.append(_item("contiguous", types.CompletionItemKind.Method, "`x.contiguous()`: x itself (a no-op)"))
     return items
 
 

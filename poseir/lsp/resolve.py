@@ -6,10 +6,9 @@ file with its imports, the prelude and the built-ins.
 
 from __future__ import annotations
 
-from pathlib import Path
 
 from poseir.elaborate.builtins import FUNCTIONS, SKELETONS
-from poseir.elaborate.program import PRELUDE_PATH, FileUnit, Program
+from poseir.elaborate.program import PRELUDE_PATH, FileUnit, Program, imported_path
 from poseir.lsp.symbols import (
     ALIAS, ATTRIBUTE, CONSTANT, DIM, FILE, FUNCTION, HYPER, JOINT, LOCAL, MODEL, MODULE, OP, PARAMETER, SKELETON,
     SKELETON_FIELD, Index, Occurrence, Symbol, name_span, sub_span,
@@ -98,7 +97,7 @@ class Indexer:
         """The unit an `import` item loaded, if it loaded."""
         if not isinstance(item, ast.Import):
             return None
-        return self.program.units.get(str(Path(unit.path).parent / item.path))
+        return self.program.units.get(imported_path(unit.path, item.path))
 
     def text(self, path: str) -> str:
         """The text of a file of the program."""
@@ -209,11 +208,16 @@ class Indexer:
                 self.index.bound_after[(target.span.path, target.span.start)] = statement.span.end
         elif isinstance(statement, ast.Forward):
             self.forward(statement, scope, text)
+        elif isinstance(statement, ast.AugAssign):
+            self.expression(statement.value, scope)
+            self.target(statement.target, scope, text)  # the same local: `x += y` rebinds x
+            self.index.bound_after[(statement.target.span.path, statement.target.span.start)] = statement.span.end
         elif isinstance(statement, ast.For):
             self.expression(statement.iterable, scope)
-            span = name_span(text, statement.span, statement.var, "for")
-            symbol = self.defined_local(scope, statement.var, span)
-            self.add(span, symbol, True)
+            for name in statement.names:
+                span = name_span(text, statement.span, name, "for")
+                symbol = self.defined_local(scope, name, span)
+                self.add(span, symbol, True)
             self.loop_stack.append(statement.span)
             self.statements(statement.body, scope, text)
             self.loop_stack.pop()
@@ -259,10 +263,11 @@ class Indexer:
             inner = _Scope(scope, {}, scope.context)
             self.expression(node.iterable, scope)
             text = self.text(node.span.path)
-            span = name_span(text, node.span, node.var, "for")
-            symbol = Symbol(LOCAL, node.var, (LOCAL, "comprehension", node.span.path, node.span.start, node.var), span)
-            inner.names[node.var] = symbol
-            self.add(span, symbol, True)
+            for name in node.names:
+                span = name_span(text, node.span, name, "for")
+                symbol = Symbol(LOCAL, name, (LOCAL, "comprehension", node.span.path, node.span.start, name), span)
+                inner.names[name] = symbol
+                self.add(span, symbol, True)
             self.expression(node.element, inner)
             if node.condition is not None:
                 self.expression(node.condition, inner)

@@ -1,4 +1,4 @@
-"""Sliding-window layers: conv1d/conv2d, conv_transpose2d, max_pool1d/max_pool2d (torch semantics and layouts)."""
+"""Sliding-window layers: conv1d/conv2d, conv_transpose2d, max_pool1d/max_pool2d, avg_pool1d (torch semantics)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ import numpy as np
 
 from poseir.ir.dims import Dim, Tri
 from poseir.ir.graph import TensorType
-from poseir.ops.common import (kept_or_fresh, argument_label, check_bias, define, int_attr, optional, require_axis_size,
-                               require_float_input, require_layer_dtype, where_help)
+from poseir.ops.common import (kept_or_fresh, argument_label, as_dtype, check_bias, define, dtype_name, float_dtype,
+                               int_attr, optional, require_axis_size, require_float_input, require_layer_dtype,
+                               where_help)
 from poseir.ops.registry import ATTR, OPTIONAL_TENSOR, TENSOR, Param, RunContext, ShapeContext
 
 
@@ -262,7 +263,7 @@ def _pool_settings(ctx: ShapeContext, attrs: dict, count: int) -> tuple:
         if 2 * pad > size:
             ctx.error("E103", f"padding {attrs['padding']} must be at most half the kernel size {attrs['kernel_size']}",
                       at="padding", label=f"this is {attrs['padding']}",
-                      notes=("torch's max pooling requires padding <= kernel_size / 2 on every axis",),
+                      notes=("torch's pooling requires padding <= kernel_size / 2 on every axis",),
                       helps=(f"use padding = {size // 2} or less",))
     return kernel, stride, padding
 
@@ -344,6 +345,60 @@ define(
         (("B, C, T",), {"kernel_size": 3, "stride": 1}, ("T >= 3",)),
         (("B, 8, T",), {"kernel_size": 3, "stride": 2, "padding": 1}),
         (("C, 9",), {"kernel_size": 4, "padding": 2}),
+    ),
+)
+
+
+def _avg_pool1d_infer(ctx: ShapeContext, types: list, attrs: dict) -> list[TensorType]:
+    """Mean over windows of the last axis of (N, C, L) or (C, L); a mean is real-valued, so ints give f32."""
+    (x,) = types
+    ctx.require_rank(x, (2, 3), at=0)
+    if not isinstance(attrs["count_include_pad"], bool):
+        ctx.error("E103", f"count_include_pad must be true or false, found `{attrs['count_include_pad']}`",
+                  at="count_include_pad")
+    return [TensorType(float_dtype(x.dtype), _pooled_shape(ctx, x, attrs, 1))]
+
+
+def _avg_pool1d_run(ctx: RunContext, arrays: list, attrs: dict) -> list[np.ndarray]:
+    """Zero padding, sums over strided windows, divided by the kernel size or by the unpadded count."""
+    (kernel,), (stride,), (padding,) = _pool_lists(attrs, 1)
+    x = np.asarray(arrays[0])
+    dtype = float_dtype(dtype_name(x))
+    x = as_dtype(x, dtype)
+    widths = [(0, 0)] * (x.ndim - 1) + [(padding, padding)]
+    windows = np.lib.stride_tricks.sliding_window_view(np.pad(x, widths), kernel, axis=-1)[..., ::stride, :]
+    if attrs["count_include_pad"]:
+        return [as_dtype(windows.mean(axis=-1), dtype)]
+    real = np.lib.stride_tricks.sliding_window_view(np.pad(np.ones(x.shape[-1]), (padding, padding)), kernel)
+    return [as_dtype(windows.sum(axis=-1) / real[::stride].sum(axis=-1), dtype)]
+
+
+def _avg_pool1d_onnx(ctx, names: list, attrs: dict) -> list[str]:
+    """ONNX AveragePool in the result's float dtype; an input without a batch axis gets one for the pooling."""
+    kernel, stride, padding = _pool_lists(attrs, 1)
+    x_type, result = ctx.input_types[0], ctx.output_types[0].dtype
+    x = ctx.cast(names[0], x_type.dtype, result)
+    batched = x_type.rank == 2
+    x = ctx.unsqueeze(x, [0]) if batched else x
+    pooled = ctx.node("AveragePool", [x], kernel_shape=kernel, strides=stride, pads=padding + padding,
+                      count_include_pad=int(attrs["count_include_pad"]))
+    return [ctx.squeeze(pooled, [0]) if batched else pooled]
+
+
+define(
+    name="avg_pool1d",
+    signature=(Param("x", TENSOR), Param("kernel_size", ATTR), Param("stride", ATTR, None), Param("padding", ATTR, 0),
+               Param("count_include_pad", ATTR, True)),
+    infer=_avg_pool1d_infer,
+    run=_avg_pool1d_run,
+    onnx=_avg_pool1d_onnx,
+    doc="1-D average pooling over the last axis of (N, C, L) or (C, L); the stride defaults to the kernel size.",
+    samples=(
+        (("B, 64, 16",), {"kernel_size": 2}),
+        (("B, C, T",), {"kernel_size": 3, "stride": 1}, ("T >= 3",)),
+        (("B, 8, T",), {"kernel_size": 3, "stride": 2, "padding": 1}),
+        (("B, 8, T",), {"kernel_size": 4, "stride": 3, "padding": 2, "count_include_pad": False}),
+        (("i64[C, 9]",), {"kernel_size": 4, "padding": 2}),
     ),
 )
 

@@ -348,3 +348,40 @@ define(
     doc="Convert a tensor to another dtype (the only way dtypes change).",
     samples=((("B, T, 3",), {"dtype": "f16"}), (("i64[B, 3]",), {"dtype": "f32"})),
 )
+
+
+# --------------------------------------------------------------------------- leaky relu
+
+
+def _leaky_relu_infer(ctx: ShapeContext, types: list, attrs: dict) -> list[TensorType]:
+    """Same shape; a real-valued function, so integer inputs give f32; the slope must be a number."""
+    slope = attrs["negative_slope"]
+    if isinstance(slope, bool) or not isinstance(slope, (int, float)):
+        ctx.error("E103", f"negative_slope must be a number, found `{slope}`", at="negative_slope")
+    return _float_infer(ctx, types, attrs)
+
+
+def _leaky_relu_run(ctx: RunContext, arrays: list, attrs: dict) -> list[np.ndarray]:
+    """x where x >= 0, else negative_slope * x, in the float dtype of the result."""
+    x = np.asarray(arrays[0])
+    dtype = float_dtype(dtype_name(x))
+    x = as_dtype(x, dtype)
+    return [as_dtype(np.where(x >= 0, x, x * float(attrs["negative_slope"])), dtype)]
+
+
+def _leaky_relu_onnx(ctx, names: list, attrs: dict) -> list[str]:
+    """ONNX LeakyRelu (float inputs; integers are converted to f32 first, as the numpy facet does)."""
+    dtype, result = ctx.input_types[0].dtype, ctx.output_types[0].dtype
+    x = ctx.cast(names[0], dtype, result)
+    return [ctx.node("LeakyRelu", [x], alpha=float(attrs["negative_slope"]))]
+
+
+define(
+    name="leaky_relu",
+    signature=(Param("x", TENSOR), Param("negative_slope", ATTR, 0.01)),
+    infer=_leaky_relu_infer,
+    run=_leaky_relu_run,
+    onnx=_leaky_relu_onnx,
+    doc="Leaky rectified linear unit: x for x >= 0, negative_slope * x below (torch's default slope 0.01).",
+    samples=((("B, T, 17, 3",), {}), (("B, C, T",), {"negative_slope": 0.2}), (("i64[N]",), {"negative_slope": 0.5})),
+)

@@ -1,4 +1,4 @@
-"""Reductions over one, several or all axes (sum, mean, amax, L2 norm, variance) and softmax."""
+"""Reductions over one, several or all axes (sum, mean, amax, L2 norm, variance, deviation) and softmax."""
 
 from __future__ import annotations
 
@@ -180,15 +180,41 @@ def _var_infer(ctx: ShapeContext, types: list, attrs: dict) -> list[TensorType]:
 
 define(
     name="var",
-    signature=(*_SIGNATURE, Param("unbiased", ATTR, False)),
+    signature=(*_SIGNATURE, Param("unbiased", ATTR, True)),
     infer=_var_infer,
     atoms=_reduce_atoms,
     run=_reduce_run(_var, float_dtype),
     onnx=_var_onnx,
-    doc="Variance over `dim`; biased (divide by n) unless `unbiased=true` (divide by n - 1).",
+    doc="Variance over `dim`; unbiased (divide by n - 1) as torch's default, `unbiased=false` divides by n.",
     samples=(
         (("B, T, C",), {"dim": -1, "keepdim": True, "unbiased": False}),
         (("B, T, C",), {"dim": (0, 1), "keepdim": False, "unbiased": True}),
+        (("B, N",), {"dim": 1}),
+    ),
+)
+
+
+def _std(x, axes, keepdims, attrs):
+    return np.sqrt(_var(x, axes, keepdims, attrs))
+
+
+def _std_onnx(ctx, names: list, attrs: dict) -> list[str]:
+    """The square root of the variance's lowering."""
+    return [ctx.node("Sqrt", _var_onnx(ctx, names, attrs))]
+
+
+define(
+    name="std",
+    signature=(*_SIGNATURE, Param("unbiased", ATTR, True)),
+    infer=_var_infer,
+    atoms=_reduce_atoms,
+    run=_reduce_run(_std, float_dtype),
+    onnx=_std_onnx,
+    doc="Standard deviation over `dim`; unbiased (n - 1) as torch's default, `unbiased=false` divides by n.",
+    samples=(
+        (("B, T, C",), {"dim": -1, "keepdim": True}),
+        (("B, T, C",), {"dim": (0, 1), "keepdim": False, "unbiased": False}),
+        (("i64[B, N]",), {"dim": None}),
     ),
 )
 

@@ -60,10 +60,10 @@ class RangeExpr(Node):
 
 @dataclass(frozen=True)
 class ListComp(Node):
-    """`[element for var in iterable if condition]`, unrolled at compile time."""
+    """`[element for name in iterable if condition]` (or `for i, x in ...`), unrolled at compile time."""
 
     element: Node
-    var: str
+    names: tuple[str, ...]  # one name, or several that unpack each item
     iterable: Node
     condition: Node | None = None
 
@@ -179,6 +179,15 @@ class Assign(Node):
 
 
 @dataclass(frozen=True)
+class AugAssign(Node):
+    """`x += value` (also `-=`, `*=`, `/=`): `x = x + value`, with `op` the binary operator."""
+
+    target: Target
+    op: str
+    value: Node
+
+
+@dataclass(frozen=True)
 class ExprStatement(Node):
     """An expression evaluated for its effect, such as `self.layers.append(...)`."""
 
@@ -210,9 +219,9 @@ class Return(Node):
 
 @dataclass(frozen=True)
 class For(Node):
-    """`for var in iterable { body }`, unrolled at compile time."""
+    """`for name in iterable { body }` (or `for i, block in ...`), unrolled at compile time."""
 
-    var: str
+    names: tuple[str, ...]  # one name, or several that unpack each item
     iterable: Node
     body: tuple[Node, ...]
 

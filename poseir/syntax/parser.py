@@ -283,7 +283,8 @@ class _Builder(Transformer):
     @v_args(meta=True)
     def import_decl(self, meta, children):
         path, alias = children
-        return ast.Import(self._span(meta), _unquote(path), str(alias) if alias else None)
+        # A path is taken as written: `"layers\blocks.pose"` from Windows names a folder, not an escape.
+        return ast.Import(self._span(meta), str(path)[1:-1], str(alias) if alias else None)
 
     @v_args(meta=True)
     def dim_decl(self, meta, children):
@@ -344,6 +345,14 @@ class _Builder(Transformer):
         return tuple(_as_target(child) for child in children)
 
     @v_args(meta=True)
+    def aug_assign(self, meta, children):
+        target, operator, value = children
+        return ast.AugAssign(self._span(meta), _as_target(target), str(operator)[:-1], value)
+
+    def loop_names(self, children):
+        return tuple(str(child) for child in children)
+
+    @v_args(meta=True)
     def expr_stmt(self, meta, children):
         return ast.ExprStatement(self._span(meta), children[0])
 
@@ -363,8 +372,8 @@ class _Builder(Transformer):
 
     @v_args(meta=True)
     def for_stmt(self, meta, children):
-        var, iterable, body = children
-        return ast.For(self._span(meta), str(var), iterable, body)
+        names, iterable, body = children
+        return ast.For(self._span(meta), names, iterable, body)
 
     @v_args(meta=True)
     def range_iter(self, meta, children):
@@ -570,8 +579,8 @@ class _Builder(Transformer):
 
     @v_args(meta=True)
     def list_comp(self, meta, children):
-        element, var, iterable, condition = children
-        return ast.ListComp(self._span(meta), element, str(var), iterable, condition)
+        element, names, iterable, condition = children
+        return ast.ListComp(self._span(meta), element, names, iterable, condition)
 
 
 def _as_target(node: ast.Node) -> ast.Target:
