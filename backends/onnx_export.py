@@ -50,6 +50,10 @@ def export(graph: Graph, weights: dict[str, np.ndarray] | None = None, opset: in
     for node in graph.nodes:
         _lower(context, node)
     model = _model(graph, context, _initializers(graph, weights, context), opset)
+    if options is not None and options.explicit_broadcast:
+        from poseir.backends.onnx_broadcast import explicit_broadcast
+
+        model = explicit_broadcast(model)
     if options is not None and options.positive_axes:
         from poseir.backends.onnx_axes import positive_axes
 

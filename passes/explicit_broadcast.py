@@ -21,6 +21,11 @@ def explicit_broadcast(graph: Graph) -> tuple[Graph, list[Diagnostic], bool]:
     rewriter = Rewriter(graph)
     changed = False
     for node in graph.nodes:
+        if node.op == "linear" and graph.values[node.inputs[0]].type.rank > 2:
+            # On [B, T, C] a runtime adds the bias by broadcasting; as rows of [B*T, C] it is one Gemm.
+            _as_rows(rewriter, graph, node)
+            changed = True
+            continue
         if node.op in ELEMENTWISE and _broadcasts(graph, node):
             inputs = [_expanded(rewriter, graph, node, name) for name in node.inputs]
             rewriter.add(node.op, inputs, node.attributes, node.span, node.scope, outputs=node.outputs)
@@ -28,6 +33,20 @@ def explicit_broadcast(graph: Graph) -> tuple[Graph, list[Diagnostic], bool]:
             continue
         rewriter.keep(node)
     return (rewriter.finish(), [], True) if changed else (graph, [], False)
+
+
+def _as_rows(rewriter: Rewriter, graph: Graph, node: Node) -> None:
+    """`linear(x[..., C])` as a reshape to rows, the linear layer, and a reshape back."""
+    x = graph.values[node.inputs[0]].type
+    rows = Dim.of(1)
+    for size in x.shape[:-1]:
+        rows = rows * size
+    flat = rewriter.add("reshape", [node.inputs[0]], {"shape": (_attr(graph.facts.normalize(rows)),
+                                                              _attr(x.shape[-1]))}, node.span, node.scope)[0]
+    product = rewriter.add("linear", [flat, *node.inputs[1:]], node.attributes, node.span, node.scope)[0]
+    shape = graph.values[node.outputs[0]].type.shape
+    rewriter.add("reshape", [product], {"shape": tuple(_attr(size) for size in shape)}, node.span, node.scope,
+                 outputs=node.outputs)
 
 
 def _same(graph: Graph, first: tuple, second: tuple) -> bool:

@@ -120,6 +120,7 @@ class ExportOptions:
 
     explicit_shapes: bool = False  # every Reshape target written out: no -1, no 0
     positive_axes: bool = False  # no negative axis attribute or axes input
+    explicit_broadcast: bool = False  # no elementwise node broadcasting implicitly
 
 
 def export_options(profile: Profile | None) -> ExportOptions:
@@ -127,13 +128,15 @@ def export_options(profile: Profile | None) -> ExportOptions:
     if profile is None:
         return ExportOptions()
     return ExportOptions(explicit_shapes=not profile.rule("reshape_placeholders"),
-                         positive_axes=not profile.rule("negative_axes"))
+                         positive_axes=not profile.rule("negative_axes"),
+                         explicit_broadcast=bool(profile.rule("explicit_broadcast")))
 
 
 def legalize(graph: Graph, profile: Profile, dims: dict[str, int]) -> tuple[Graph, list[Diagnostic]]:
     """The graph rewritten for the profile, and E420/E421 for what could not be."""
     from poseir.passes.dead_code import eliminate_dead_code
     from poseir.passes.explicit_broadcast import explicit_broadcast
+    from poseir.passes.fold_constants import fold_constants
     from poseir.passes.identities import eliminate_identities
     from poseir.passes.lower_rank import lower_rank
     from poseir.passes.positive_axes import positive_axes
@@ -152,6 +155,8 @@ def legalize(graph: Graph, profile: Profile, dims: dict[str, int]) -> tuple[Grap
         diagnostics += found
         if has_errors(found):
             return graph, diagnostics
+        # Sizes are numbers now: ramps and size arithmetic become constants.
+        graph, _, _ = fold_constants(graph)
     steps = []
     if not profile.rule("stepped_slices"):
         steps.append(lambda g: unstride_slices(g, profile.name))

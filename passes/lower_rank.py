@@ -19,7 +19,7 @@ from typing import Callable
 
 from poseir.diagnostics.record import Diagnostic, Label
 from poseir.ir.dims import Dim, Tri
-from poseir.ir.graph import Graph, Node
+from poseir.ir.graph import Graph, Node, TensorType
 from poseir.passes.rewrite import Rewriter
 
 Groups = tuple[tuple[int, ...], ...]
@@ -56,8 +56,9 @@ def lower_rank(graph: Graph, max_rank: int | None, max_matmul_rank: int | None,
     """The graph with no value above `max_rank` and no matmul operand above `max_matmul_rank`."""
     lowering = _Lowering(graph, max_rank or 10**9, max_matmul_rank or 10**9, profile)
     if not any(lowering.needs(node) for node in graph.nodes) and \
-            all(value.type.rank <= lowering.max_rank for value in graph.outputs):
+            all(value.type.rank <= lowering.max_rank for value in (*graph.inputs, *graph.outputs)):
         return graph, [], False
+    lowering.inputs()
     for node in graph.nodes:
         lowering.visit(node)
     result = lowering.finish()
@@ -147,9 +148,30 @@ class _Lowering:
         for name in node.outputs:
             self.forms.pop(name, None)
 
+    def inputs(self) -> None:
+        """A model input above the limit is taken with its size-1 axes merged into their neighbours
+        (P-STMO's `[B, 2, F, J, 1]` as `[B, 2, F, J]`): the same elements, fed in a lower rank."""
+        for value in self.graph.inputs:
+            if value.type.rank <= self.max_rank:
+                continue
+            groups = _without_units(value.type.shape)
+            if len(groups) > self.max_rank:
+                self.diagnostics.append(Diagnostic.make(
+                    "E420", f"the model input `{value.name}` has rank {value.type.rank}, above `{self.profile}`'s "
+                    f"limit of {self.max_rank}", value.span, labels=(Label(value.span, str(value.type)),)))
+                continue
+            shape = tuple(self._product(value.type.shape, group) for group in groups)
+            self.rewriter.replace_input(replace(value, type=TensorType(value.type.dtype, shape)))
+            self.forms[value.name] = (value.name, groups)
+
     def finish(self) -> Graph:
-        """Graph outputs back in their full form."""
+        """Graph outputs back in their full form (above the limit: with their size-1 axes merged)."""
         for value in self.graph.outputs:
+            if value.type.rank > self.max_rank and len(_without_units(value.type.shape)) <= self.max_rank:
+                producer = next(node for node in self.graph.nodes if value.name in node.outputs)
+                groups = _without_units(value.type.shape)
+                self.rewriter.redirect(value.name, self.held(value.name, groups, producer.span, producer.scope))
+                continue
             if value.name in self.forms:
                 producer = next(node for node in self.graph.nodes if value.name in node.outputs)
                 try:
@@ -159,6 +181,24 @@ class _Lowering:
                     continue
                 self.rewriter.redirect(value.name, full)
         return self.rewriter.finish()
+
+
+def _without_units(shape) -> Groups:
+    """Groups that fold every size-1 axis into its neighbour (the previous one, or the next for a leading one)."""
+    groups: list[list[int]] = []
+    pending: list[int] = []
+    for axis, size in enumerate(shape):
+        if size.is_const and size.value == 1:
+            if groups:
+                groups[-1].append(axis)
+            else:
+                pending.append(axis)
+            continue
+        groups.append(pending + [axis])
+        pending = []
+    if pending:
+        groups.append(pending)
+    return tuple(tuple(group) for group in groups)
 
 
 def cannot_legalize(node: Node, profile: str, rule: str, reason: str) -> Diagnostic:

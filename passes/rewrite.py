@@ -27,6 +27,7 @@ class Rewriter:
         self.nodes: list[Node] = []
         self.values: dict[str, Value] = dict(graph.values)
         self.parameters: list[Parameter] = list(graph.parameters)
+        self.inputs: list[Value] = list(graph.inputs)
         self.redirects: dict[str, str] = {}
         self._counts: dict[str, int] = {}
 
@@ -94,11 +95,16 @@ class Rewriter:
             outputs.append(self.values[value.name])
         used = {name for node in self.nodes for name in node.inputs} | {value.name for value in outputs}
         parameters = tuple(parameter for parameter in self.parameters if parameter.name in used)
-        defined = {value.name for value in self.graph.inputs} | {parameter.name for parameter in parameters}
+        defined = {value.name for value in self.inputs} | {parameter.name for parameter in parameters}
         defined |= {name for node in self.nodes for name in node.outputs}
         values = {name: value for name, value in self.values.items() if name in defined}
         return replace(self.graph, nodes=tuple(self.nodes), values=freeze_values(values), outputs=tuple(outputs),
-                       parameters=parameters)
+                       parameters=parameters, inputs=tuple(self.inputs))
+
+    def replace_input(self, value: Value) -> None:
+        """Give a graph input another type (same name): the caller feeds it in that form."""
+        self.inputs = [value if old.name == value.name else old for old in self.inputs]
+        self.values[value.name] = value
 
 
 def consumers(graph: Graph) -> dict[str, list[int]]:

@@ -25,13 +25,28 @@ from poseir.diagnostics.render import render
 from poseir.ir.graph import format_graph
 from poseir.passes.fold_parameters import fold_parameters
 from poseir.passes.infer_shapes import verify
+from poseir.passes.explicit_broadcast import explicit_broadcast
+from poseir.passes.lower_rank import lower_rank
 from poseir.passes.pipeline import PIPELINE, run_pipeline
+from poseir.passes.positive_axes import positive_axes
+from poseir.passes.push_selects import push_selects
+from poseir.passes.specialize_dims import specialize_dims
+from poseir.passes.unstride_slices import unstride_slices
 from poseir.weights.init import initialize
 
 HERE = Path(__file__).resolve().parent
 EXAMPLES = HERE.parent / "examples"
 CASES = sorted((HERE / "passes").glob("*.pose"))
 PASSES = {compiler_pass.name: compiler_pass.function for compiler_pass in PIPELINE}
+# The legalization passes a profile runs, with the settings their cases use.
+PASSES.update({
+    "push-selects": push_selects,
+    "lower-rank": lambda graph: lower_rank(graph, 4, 3, "rank4"),
+    "unstride-slices": lambda graph: unstride_slices(graph, "rank4"),
+    "explicit-broadcast": explicit_broadcast,
+    "positive-axes": positive_axes,
+    "specialize-dims": lambda graph: specialize_dims(graph, {"B": 2, "T": 9}),
+})
 
 # Small configurations and one input size per example (the example tests cover two sizes each).
 SMALL = {
@@ -69,6 +84,13 @@ def test_pass_gives_the_expected_ir(path):
     assert text == expected.read_text()
     again, _, changed_again = PASSES[_pass_of(path)](after)
     assert not changed_again and format_graph(again) == text, "a second run changes nothing"
+    # The pass keeps the numbers (B = 2, T = 9, N = 5: sizes every case's facts allow).
+    sizes = {"B": 2, "T": 9, "N": 5}
+    rng = np.random.default_rng(0)
+    inputs = {value.name: rng.standard_normal([dim.evaluate(sizes) for dim in value.type.shape]).astype(np.float32)
+              for value in graph.inputs}
+    weights = randomized(graph, 1)
+    close(run_graph(graph, inputs, weights), run_graph(after, inputs, weights), 1e-5)
 
 
 def test_every_pass_has_a_case():
