@@ -41,7 +41,7 @@ def fold_batch_norm(graph: Graph) -> tuple[Graph, list[Diagnostic], bool]:
         elif node.op == "batch_norm" and node.inputs[0] in layers:
             continue  # folded into its layer above
         elif node.op == "batch_norm":
-            _as_affine(rewriter, node)
+            _as_affine(rewriter, node, made_by)
         else:
             rewriter.keep(node)
     return rewriter.finish(), [], True
@@ -99,14 +99,41 @@ def _fold_into_layer(rewriter: Rewriter, layer: Node, norm: Node) -> None:
     rewriter.add(layer.op, inputs, layer.attributes, layer.span, layer.scope, outputs=norm.outputs)
 
 
-def _as_affine(rewriter: Rewriter, norm: Node) -> None:
-    """`x * s + t` with `s` and `t` shaped to broadcast along axis 1 (the channels)."""
+def _as_affine(rewriter: Rewriter, norm: Node, made_by: dict) -> None:
+    """`x * s + t` with `s` and `t` shaped to broadcast along the channels.
+
+    When `x` is a permute of `z` (SemGCN normalizes `h.transpose(1, 2)` and transposes back), the
+    map is applied to `z` along the axis that becomes the channels, then permuted: the permute
+    then meets the one after the norm and the two cancel.
+    """
     scale, shift = _scale_and_shift(rewriter, norm)
     span, scope = norm.span, norm.scope
-    x_type = rewriter.type_of(norm.inputs[0])
-    shape = (x_type.shape[1], *([Dim.of(1)] * (x_type.rank - 2)))
-    if x_type.rank > 2:
+    source, axis, order = norm.inputs[0], 1, None
+    permute = made_by.get(norm.inputs[0])
+    if permute is not None and permute.op in ("permute", "transpose"):
+        rank = rewriter.type_of(permute.inputs[0]).rank
+        order = _order(permute, rank)
+        source, axis = permute.inputs[0], order[1]
+    x_type = rewriter.type_of(source)
+    shape = tuple(x_type.shape[axis] if position == axis else Dim.of(1) for position in range(axis, x_type.rank))
+    if len(shape) > 1:
         scale = rewriter.add("reshape", [scale], {"shape": shape}, span, scope)[0]
         shift = rewriter.add("reshape", [shift], {"shape": shape}, span, scope)[0]
-    product = rewriter.add("mul", [norm.inputs[0], scale], {}, span, scope)[0]
-    rewriter.add("add", [product, shift], {}, span, scope, outputs=norm.outputs)
+    product = rewriter.add("mul", [source, scale], {}, span, scope)[0]
+    if order is None:
+        rewriter.add("add", [product, shift], {}, span, scope, outputs=norm.outputs)
+        return
+    moved = rewriter.add("add", [product, shift], {}, span, scope)[0]
+    rewriter.add("permute", [moved], {"dims": tuple(order)}, span, scope, outputs=norm.outputs)
+
+
+def _order(node: Node, rank: int) -> list[int]:
+    """The permutation of a permute or transpose, as non-negative axes."""
+    if node.op == "transpose":
+        order = list(range(rank))
+        first, second = node.attr("dim0") % rank, node.attr("dim1") % rank
+        order[first], order[second] = order[second], order[first]
+        return order
+    dims = node.attr("dims")
+    dims = dims[0] if len(dims) == 1 and isinstance(dims[0], tuple) else dims
+    return [position % rank for position in dims]
