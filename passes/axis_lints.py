@@ -20,10 +20,14 @@ _COORDINATES = (2, 3)
 def axis_lints(graph: Graph) -> tuple[Graph, list[Diagnostic], bool]:
     """W311 and W312 for every op of the graph that matches."""
     producers = {name: node for node in graph.nodes for name in node.outputs}
+    readers: dict[str, list] = {}
+    for node in graph.nodes:
+        for index, input_name in enumerate(node.inputs):
+            readers.setdefault(input_name, []).append((node, index))
     diagnostics: list[Diagnostic] = []
     for node in graph.nodes:
         if node.op in ("softmax", "log_softmax"):
-            diagnostics.extend(_softmax_over_queries(graph, producers, node))
+            diagnostics.extend(_softmax_over_queries(graph, producers, readers, node))
         elif node.op in ("norm", "sum"):
             diagnostics.extend(_pose_error_axis(graph, producers, node))
     return graph, diagnostics, False
@@ -50,7 +54,7 @@ def _source(graph: Graph, producers: dict, name: str, op: str) -> Node | None:
     return None
 
 
-def _softmax_over_queries(graph: Graph, producers: dict, node: Node) -> list[Diagnostic]:
+def _softmax_over_queries(graph: Graph, producers: dict, readers: dict, node: Node) -> list[Diagnostic]:
     """W311: attention weights normalized over another axis than the one `@ v` contracts (the keys).
 
     The scores come from a matmul (`q @ kᵀ`, through scaling and masking); the weights go into a
@@ -61,7 +65,7 @@ def _softmax_over_queries(graph: Graph, producers: dict, node: Node) -> list[Dia
     axis = node.attr("dim")
     if scores.rank < 2 or not isinstance(axis, int) or _source(graph, producers, node.inputs[0], "matmul") is None:
         return []
-    contracted = _contracted_axis(graph, node.outputs[0], scores.rank)
+    contracted = _contracted_axis(readers, node.outputs[0], scores.rank)
     if contracted is None or axis % scores.rank == contracted:
         return []
     product = _source(graph, producers, node.inputs[0], "matmul")
@@ -76,12 +80,8 @@ def _softmax_over_queries(graph: Graph, producers: dict, node: Node) -> list[Dia
         fixes=(fix,) if fix else ())]
 
 
-def _contracted_axis(graph: Graph, name: str, rank: int) -> int | None:
+def _contracted_axis(readers: dict, name: str, rank: int) -> int | None:
     """Which of the weights' last two axes the matmul consuming them sums over (through dropout and transposes)."""
-    readers = {}
-    for node in graph.nodes:
-        for index, input_name in enumerate(node.inputs):
-            readers.setdefault(input_name, []).append((node, index))
     swapped = False
     while True:
         users = readers.get(name, [])

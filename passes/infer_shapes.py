@@ -11,20 +11,48 @@ from poseir.ir.graph import ERROR_TYPE, Graph, TensorType, freeze_values
 from poseir.ops.registry import OpDef, ShapeContext, ShapeError, lookup
 
 
-def infer_node(op: OpDef, types: list, attrs: dict, context: ShapeContext) -> tuple[list[TensorType], list[Diagnostic]]:
+# Shape rules that read the inputs' atoms (their result depends on more than sizes and dtypes).
+READS_ATOMS = frozenset({"reshape", "rearrange", "permute", "transpose", "flatten", "unflatten", "squeeze",
+                         "unsqueeze"})
+
+
+def infer_node(op: OpDef, types: list, attrs: dict, context: ShapeContext,
+               memo: dict | None = None) -> tuple[list[TensorType], list[Diagnostic]]:
     """Apply one shape rule; an error-typed input or a failed rule gives error-typed outputs.
 
-    Returns the output types and the diagnostics (at most one error plus warnings).
+    Returns the output types and the diagnostics (at most one error plus warnings). With `memo`
+    (one per set of facts), a rule that already ran cleanly on the same sizes, dtypes and
+    attributes is not run again — a transformer's blocks repeat the same shapes — and only the
+    atoms are mapped anew.
     """
     count = op.output_count(attrs)
     if any(type_ is not None and type_.is_error for type_ in types):
         return [ERROR_TYPE] * count, []
+    key = _memo_key(op, types, attrs) if memo is not None else None
     try:
-        outputs = list(op.infer(context, types, attrs))
+        if key is not None and key in memo:
+            outputs = [TensorType(dtype, shape) for dtype, shape in memo[key]]
+        else:
+            outputs = list(op.infer(context, types, attrs))
+            if key is not None and not context.warnings and not context.assumptions:
+                memo[key] = tuple((output.dtype, output.shape) for output in outputs)
         outputs = with_atoms(op, context, types, attrs, outputs)
     except ShapeError as error:
         return [ERROR_TYPE] * count, [*context.warnings, error.diagnostic]
     return outputs, list(context.warnings)
+
+
+def _memo_key(op: OpDef, types: list, attrs: dict):
+    """What a shape rule's result depends on, when that is hashable and the rule ignores atoms."""
+    if op.name in READS_ATOMS:
+        return None
+    key = (op.name, tuple(None if type_ is None else (type_.dtype, type_.shape) for type_ in types),
+           tuple(attrs.items()))
+    try:
+        hash(key)
+    except TypeError:
+        return None
+    return key
 
 
 def with_atoms(op: OpDef, context: ShapeContext, types: list, attrs: dict, outputs: list) -> list[TensorType]:

@@ -47,6 +47,7 @@ class GraphBuilder:
         self.diagnostics: list[Diagnostic] = []
         self.symbols: list[tuple[str, Span]] = []
         self.call_labels: tuple[Label, ...] = ()  # the call sites of the untyped helpers being run, outermost first
+        self._memos: dict[int, tuple] = {}  # id(facts) -> (facts, shape rules' results under them)
         self._counter: dict[str, int] = {}
 
     def fresh_name(self, stem: str) -> str:
@@ -86,7 +87,7 @@ class GraphBuilder:
         names = [self.fresh_name(op.name) for _ in range(op.output_count(attrs))]
         context = ShapeContext(op=op.name, facts=self.facts, span=site.span, spans=site.spans,
                                texts=site.texts, labels=site.labels, outputs=tuple(names))
-        output_types, found = infer_node(op, types, attrs, context)
+        output_types, found = infer_node(op, types, attrs, context, self._memo())
         self.diagnostics.extend(self.in_call_context(self.with_bindings(diagnostic)) for diagnostic in found)
         self.assume(context.assumptions)
         input_names = tuple(tensor.name if tensor is not None else "" for tensor in inputs)
@@ -98,6 +99,13 @@ class GraphBuilder:
             self.values[name] = Value(name, type_, site.span)
             outputs.append(Tensor(name, type_, site.span))
         return outputs
+
+    def _memo(self) -> dict:
+        """The shape-rule memo of the current facts (results under other facts never apply)."""
+        entry = self._memos.get(id(self.facts))
+        if entry is None or entry[0] is not self.facts:
+            entry = self._memos[id(self.facts)] = (self.facts, {})
+        return entry[1]
 
     def assume(self, pairs) -> None:
         """After warning that `a == b` cannot be proved, carry on assuming it, so it warns once."""

@@ -173,7 +173,7 @@ class Dim:
 
     # ---- inspection
 
-    @property
+    @cached_property
     def is_const(self) -> bool:
         """True when the dimension has no variables."""
         return not self.terms or (len(self.terms) == 1 and not self.terms[0][0])
@@ -366,8 +366,12 @@ class Dim:
         return NotImplemented
 
     def __hash__(self) -> int:
-        """Hash consistent with equality, including equality with ints."""
-        return hash(self.value) if self.is_const else hash(self.terms)
+        """Hash consistent with equality, including equality with ints (computed once: dims key many memos)."""
+        cached = self.__dict__.get("_hash")
+        if cached is None:
+            cached = hash(self.value) if self.is_const else hash(self.terms)
+            object.__setattr__(self, "_hash", cached)
+        return cached
 
     def __bool__(self) -> bool:
         """Refuse truth testing: a symbolic dimension has no truth value."""
