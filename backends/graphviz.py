@@ -12,7 +12,9 @@ labelled with the types that enter and leave it; shallower calls stay clusters.
 
 from __future__ import annotations
 
+import re
 import shutil
+import textwrap
 import subprocess
 from dataclasses import dataclass, field
 
@@ -66,6 +68,7 @@ class Drawing:
     edges: list[Edge] = field(default_factory=list)
     clusters: dict[str, Cluster] = field(default_factory=dict)
     members: dict[str, dict[str, str]] = field(default_factory=dict)  # mode -> IR name -> vertex id
+    compact: bool = False  # a collapsed overview: types on the boxes, not on every edge
 
 
 # ------------------------------------------------------------------ module calls
@@ -136,6 +139,7 @@ def _draw_flow(graph: Graph, depth: int | None) -> _Flow:
     calls = module_calls(graph)
     boxes = _boxes(graph, calls, depth)
     occurrences: dict[tuple, int] = {}
+    statement = _Statements()
     for node, around in zip(graph.nodes, calls):
         shown = around if depth is None else around[:depth - 1]
         for outer, call in zip([None, *shown], shown):
@@ -144,6 +148,12 @@ def _draw_flow(graph: Graph, depth: int | None) -> _Flow:
         if depth is not None and len(around) >= depth:
             key = ("call", around[depth - 1], "box")
             flow.vertices[key] = ("module", boxes[around[depth - 1]], cluster)
+            statement.interrupt()
+        elif depth is not None:
+            # A collapsed picture shows the ops between two boxes as one vertex, with their lines.
+            key = statement.key(node, cluster)
+            statement.add(key, node)
+            flow.vertices[key] = ("op", statement.label(key), cluster)
         else:
             site = (node.op, node.scope, node.span.path, node.span.start, node.span.end)
             number = occurrences.get(site, 0)
@@ -164,7 +174,83 @@ def _draw_flow(graph: Graph, depth: int | None) -> _Flow:
         key = ("output", value.name)
         flow.vertices[key] = ("output", value.name, None)
         flow.edges[(producer.get(value.name, ("input", value.name)), key, 0)] = str(value.type)
-    return flow
+    return _fold_repeats(flow) if depth is not None else flow
+
+
+def _signature(key: tuple, vertex: tuple) -> tuple:
+    """What a vertex is, apart from which repetition of a loop it belongs to (indices stripped)."""
+    kind, label, cluster = vertex
+    return (kind, re.sub(r"\.\d+\b", ".i", label), cluster)
+
+
+def _fold_repeats(flow: _Flow) -> _Flow:
+    """A collapsed picture shows a loop's body once: the longest run of vertices repeated back to back
+    (MotionBERT's five dual-stream layers) is drawn as its first copy, labelled `×k`."""
+    keys = list(flow.vertices)
+    signatures = [_signature(key, flow.vertices[key]) for key in keys]
+    best = None
+    for period in range(2, len(keys) // 2 + 1):
+        for start in range(len(keys) - 2 * period + 1):
+            count = 1
+            while signatures[start + count * period:start + (count + 1) * period] == signatures[start:start + period]:
+                count += 1
+            if count > 1 and (best is None or period * (count - 1) > best[1] * (best[2] - 1)):
+                best = (start, period, count)
+    if best is None:
+        return flow
+    start, period, count = best
+    copy_of = {keys[start + repeat * period + offset]: keys[start + offset]
+               for repeat in range(1, count) for offset in range(period)}
+    folded = _Flow(clusters=flow.clusters)
+    for key, (kind, label, cluster) in flow.vertices.items():
+        if key in copy_of:
+            continue
+        if start <= keys.index(key) < start + period:
+            label = f"{label}\n×{count}"
+        folded.vertices[key] = (kind, label, cluster)
+    body = {key: offset for offset, key in enumerate(keys[start:start + period])}
+    drawn: set = set()
+    for (source, target, port), label in flow.edges.items():
+        source, target = copy_of.get(source, source), copy_of.get(target, target)
+        backwards = source in body and target in body and body[source] >= body[target]
+        if source == target or backwards or (source, target) in drawn:
+            continue  # one edge per pair; the loop's way back is the `×k` on its body
+        drawn.add((source, target))
+        folded.edges[(source, target, port)] = label
+    folded.members = {name: copy_of.get(key, key) for name, key in flow.members.items()}
+    return folded
+
+
+class _Statements:
+    """Runs of consecutive ops between module boxes, each drawn as one vertex naming its lines and ops."""
+
+    def __init__(self):
+        self.current: tuple | None = None
+        self.runs = 0
+        self.contents: dict[tuple, tuple[list[int], list[str]]] = {}
+
+    def key(self, node: Node, cluster) -> tuple:
+        """The run `node` belongs to (a new one after a box, or in another cluster or scope)."""
+        place = (cluster, node.scope)
+        if self.current is None or self.current[1:3] != place:
+            self.runs += 1
+            self.current = ("line", *place, self.runs)
+        return self.current
+
+    def add(self, key: tuple, node: Node) -> None:
+        lines, ops = self.contents.setdefault(key, ([], []))
+        lines.append(node.span.line)
+        ops.append(node.op)
+
+    def label(self, key: tuple) -> str:
+        """`lines 135-137: reshape, add, slice`."""
+        lines, ops = self.contents[key]
+        where = f"line {lines[0]}" if min(lines) == max(lines) else f"lines {min(lines)}-{max(lines)}"
+        return textwrap.fill(f"{where}: {', '.join(ops)}", width=36)
+
+    def interrupt(self) -> None:
+        """A box came between: the next op starts a new run."""
+        self.current = None
 
 
 def _boxes(graph: Graph, calls: list[list[str]], depth: int | None) -> dict[str, str]:
@@ -212,12 +298,12 @@ def _label(node: Node, parameters: set[str]) -> str:
 def build_drawing(graphs: dict[str, Graph], depth: int | None = None) -> Drawing:
     """The picture of one or both flows (`graphs` maps mode to graph), as data."""
     flows = {mode: _draw_flow(graph, depth) for mode, graph in graphs.items()}
-    drawing = Drawing(next(iter(graphs.values())).name)
+    drawing = Drawing(next(iter(graphs.values())).name, compact=depth is not None)
     ids: dict[tuple, str] = {}
 
     def vertex_id(key: tuple) -> str:
         if key not in ids:
-            ids[key] = f"{key[0]}{len(ids)}" if key[0] in ("op", "call") else f"{key[0]}:{key[1]}"
+            ids[key] = f"{key[0]}{len(ids)}" if key[0] in ("op", "call", "line") else f"{key[0]}:{key[1]}"
         return ids[key]
 
     single = len(flows) == 1
@@ -270,7 +356,8 @@ def write_dot(drawing: Drawing) -> str:
     lines += _cluster_lines(drawing, None, children, members, "  ")
     for edge in drawing.edges:
         style = "" if edge.presence == "both" else ", " + _STYLES[edge.presence].split(", ", 1)[1]
-        lines.append(f'  "{edge.source}" -> "{edge.target}" [label="{_escape(edge.label)}"{style}];')
+        label = "" if drawing.compact else f'label="{_escape(edge.label)}"'
+        lines.append(f'  "{edge.source}" -> "{edge.target}" [{label}{style.lstrip(", ") if not label else style}];')
     lines.append("}")
     return "\n".join(lines) + "\n"
 
