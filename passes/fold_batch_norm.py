@@ -14,7 +14,7 @@ from __future__ import annotations
 from poseir.diagnostics.record import Diagnostic
 from poseir.ir.dims import Dim
 from poseir.ir.graph import Graph, Node
-from poseir.passes.rewrite import Rewriter, consumers, output_names, producers
+from poseir.passes.rewrite import Rewriter, consumers, output_names, permutation, producers
 
 # Layers whose output channels a per-channel scale can move into: op -> the weight axis of the
 # output channels (conv_transpose2d stores its weight as [in, out / groups, ...]).
@@ -112,7 +112,7 @@ def _as_affine(rewriter: Rewriter, norm: Node, made_by: dict) -> None:
     permute = made_by.get(norm.inputs[0])
     if permute is not None and permute.op in ("permute", "transpose"):
         rank = rewriter.type_of(permute.inputs[0]).rank
-        order = _order(permute, rank)
+        order = permutation(permute, rank)
         source, axis = permute.inputs[0], order[1]
     x_type = rewriter.type_of(source)
     shape = tuple(x_type.shape[axis] if position == axis else Dim.of(1) for position in range(axis, x_type.rank))
@@ -125,15 +125,3 @@ def _as_affine(rewriter: Rewriter, norm: Node, made_by: dict) -> None:
         return
     moved = rewriter.add("add", [product, shift], {}, span, scope)[0]
     rewriter.add("permute", [moved], {"dims": tuple(order)}, span, scope, outputs=norm.outputs)
-
-
-def _order(node: Node, rank: int) -> list[int]:
-    """The permutation of a permute or transpose, as non-negative axes."""
-    if node.op == "transpose":
-        order = list(range(rank))
-        first, second = node.attr("dim0") % rank, node.attr("dim1") % rank
-        order[first], order[second] = order[second], order[first]
-        return order
-    dims = node.attr("dims")
-    dims = dims[0] if len(dims) == 1 and isinstance(dims[0], tuple) else dims
-    return [position % rank for position in dims]

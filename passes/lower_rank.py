@@ -20,7 +20,7 @@ from typing import Callable
 from poseir.diagnostics.record import Diagnostic, Label
 from poseir.ir.dims import Dim, Tri
 from poseir.ir.graph import Graph, Node, TensorType
-from poseir.passes.rewrite import Rewriter
+from poseir.passes.rewrite import Rewriter, permutation
 
 Groups = tuple[tuple[int, ...], ...]
 
@@ -316,7 +316,7 @@ def _permute(lowering: _Lowering, node: Node) -> None:
     name = node.inputs[0]
     current, groups = lowering.form(name)
     shape = list(lowering.shape(name))
-    for step in _steps(_order(node, len(shape)), lowering.max_rank):
+    for step in _steps(permutation(node, len(shape)), lowering.max_rank):
         current, groups, shape = _permute_step(lowering, node, current, groups, shape, step)
     lowering.forms[node.outputs[0]] = (current, groups)
 
@@ -364,18 +364,6 @@ def _permute_step(lowering: _Lowering, node: Node, current: str, groups: Groups,
         out_groups.append(tuple(range(position, position + len(run))))
         position += len(run)
     return current, tuple(out_groups), [shape[axis] for axis in order]
-
-
-def _order(node: Node, rank: int) -> list[int]:
-    """The permutation of a permute or transpose, as non-negative axes."""
-    if node.op == "transpose":
-        order = list(range(rank))
-        first, second = node.attr("dim0") % rank, node.attr("dim1") % rank
-        order[first], order[second] = order[second], order[first]
-        return order
-    dims = node.attr("dims")
-    dims = dims[0] if len(dims) == 1 and isinstance(dims[0], tuple) else dims
-    return [axis % rank for axis in dims]
 
 
 def _reshape(lowering: _Lowering, node: Node) -> None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from poseir.diagnostics.record import Diagnostic
 from poseir.ir.dims import Dim, Tri
 from poseir.ir.graph import Graph, Node
-from poseir.passes.rewrite import Rewriter, producers
+from poseir.passes.rewrite import Rewriter, permutation, producers, until_stable
 
 _RESHAPES = ("reshape", "flatten", "unflatten")
 _PERMUTES = ("permute", "transpose")
@@ -22,12 +22,7 @@ _PERMUTES = ("permute", "transpose")
 
 def push_selects(graph: Graph) -> tuple[Graph, list[Diagnostic], bool]:
     """Rewrite selects of permutes and of reshaped axes until none is left."""
-    changed = False
-    while True:
-        rewritten, step = _sweep(graph)
-        if not step:
-            return graph, [], changed
-        graph, changed = rewritten, True
+    return until_stable(_sweep, graph)
 
 
 def _sweep(graph: Graph) -> tuple[Graph, bool]:
@@ -49,7 +44,7 @@ def _sweep(graph: Graph) -> tuple[Graph, bool]:
 def _through_permute(rewriter: Rewriter, graph: Graph, select: Node, permute: Node) -> bool:
     """`select(permute(x, p), a)` as `permute(select(x, p[a]), p without p[a])`."""
     rank = graph.values[permute.inputs[0]].type.rank
-    order = _order(permute, rank)
+    order = permutation(permute, rank)
     axis = select.attr("axis") % rank
     picked = order[axis]
     rest = [position - (position > picked) for position in order if position != picked]
@@ -97,18 +92,6 @@ def _matching_axis(facts, before, after, axis: int) -> int | None:
         if facts.equal(inner, tail) is Tri.YES:
             return position
     return None
-
-
-def _order(node: Node, rank: int) -> list[int]:
-    """The permutation of a permute or transpose, as non-negative axes."""
-    if node.op == "transpose":
-        order = list(range(rank))
-        first, second = node.attr("dim0") % rank, node.attr("dim1") % rank
-        order[first], order[second] = order[second], order[first]
-        return order
-    dims = node.attr("dims")
-    dims = dims[0] if len(dims) == 1 and isinstance(dims[0], tuple) else dims
-    return [axis % rank for axis in dims]
 
 
 def _attr(dim: Dim):

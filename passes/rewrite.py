@@ -157,3 +157,25 @@ def _symbolic(value) -> bool:
     if isinstance(value, tuple):
         return any(_symbolic(item) for item in value)
     return False
+
+
+def permutation(node: Node, rank: int) -> list[int]:
+    """The permutation a permute or transpose node applies, as non-negative axes."""
+    if node.op == "transpose":
+        order = list(range(rank))
+        first, second = node.attr("dim0") % rank, node.attr("dim1") % rank
+        order[first], order[second] = order[second], order[first]
+        return order
+    dims = node.attr("dims")
+    dims = dims[0] if len(dims) == 1 and isinstance(dims[0], tuple) else dims
+    return [axis % rank for axis in dims]
+
+
+def until_stable(sweep, graph: Graph) -> tuple[Graph, list, bool]:
+    """Apply `sweep(graph) -> (graph, changed)` until it changes nothing; the pass-shaped result."""
+    changed = False
+    while True:
+        graph, step = sweep(graph)
+        if not step:
+            return graph, [], changed
+        changed = True

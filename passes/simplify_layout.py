@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from poseir.diagnostics.record import Diagnostic
 from poseir.ir.graph import Graph, Node
-from poseir.passes.rewrite import Rewriter, consumers, output_names, producers
+from poseir.passes.rewrite import Rewriter, consumers, output_names, permutation, producers, until_stable
 
 RESHAPES = ("reshape", "flatten", "unflatten", "squeeze", "unsqueeze")
 PERMUTES = ("permute", "transpose")
@@ -18,12 +18,7 @@ PERMUTES = ("permute", "transpose")
 
 def simplify_layout(graph: Graph) -> tuple[Graph, list[Diagnostic], bool]:
     """Merge reshape and permute chains until none is left."""
-    changed = False
-    while True:
-        merged, step = _merge_once(graph)
-        if not step:
-            return graph, [], changed
-        graph, changed = merged, True
+    return until_stable(_merge_once, graph)
 
 
 def _merge_once(graph: Graph) -> tuple[Graph, bool]:
@@ -64,18 +59,6 @@ def _merge(graph: Graph, first: Node, second: Node) -> tuple[str, str, dict] | N
         return "reshape", first.inputs[0], {"shape": tuple(shape)}
     if first.op in PERMUTES and second.op in PERMUTES:
         rank = graph.values[first.inputs[0]].type.rank
-        order = [_order(first, rank)[axis] for axis in _order(second, rank)]
+        order = [permutation(first, rank)[axis] for axis in permutation(second, rank)]
         return "permute", first.inputs[0], {"dims": tuple(order)}
     return None
-
-
-def _order(node: Node, rank: int) -> list[int]:
-    """The permutation a permute or transpose applies, as non-negative axes."""
-    if node.op == "transpose":
-        order = list(range(rank))
-        first, second = node.attr("dim0") % rank, node.attr("dim1") % rank
-        order[first], order[second] = order[second], order[first]
-        return order
-    dims = node.attr("dims")
-    dims = dims[0] if len(dims) == 1 and isinstance(dims[0], tuple) else dims
-    return [axis % rank for axis in dims]

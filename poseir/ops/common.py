@@ -414,6 +414,13 @@ def broadcast_atoms(ctx: ShapeContext, types: list, attrs: dict, outputs: list) 
     """Each output axis takes the atoms of the first operand that is not size 1 there (aligned from the right)."""
     operands = [(type_, ctx.axes(type_, index)) for index, type_ in enumerate(types) if type_ is not None]
     rank = outputs[0].rank
+    if len(operands) == 2:
+        warn_swapped_axes(ctx, operands, rank)
+    return [aligned_atoms(operands, rank)]
+
+
+def aligned_atoms(operands: list, rank: int) -> Axes:
+    """For each axis of a broadcast result, the atoms of the first (type, atoms) operand not of size 1 there."""
     axes = []
     for position in range(rank):
         chosen: tuple = ()
@@ -423,9 +430,7 @@ def broadcast_atoms(ctx: ShapeContext, types: list, attrs: dict, outputs: list) 
                 chosen = atoms[offset]
                 break
         axes.append(chosen)
-    if len(operands) == 2:
-        warn_swapped_axes(ctx, operands, rank)
-    return [tuple(axes)]
+    return tuple(axes)
 
 
 def warn_swapped_axes(ctx: ShapeContext, operands: list, rank: int) -> None:

@@ -8,7 +8,7 @@ import numpy as np
 
 from poseir.ir.dims import Tri
 from poseir.ir.graph import FLOAT_DTYPES, TensorType
-from poseir.ops.common import as_dtype, broadcast_atoms, define, dtype_name, require_same_dtype
+from poseir.ops.common import aligned_atoms, as_dtype, broadcast_atoms, define, dtype_name, require_same_dtype
 from poseir.ops.elementwise import combined_dtype, computation_dtype
 from poseir.ops.registry import ATTR, TENSOR, Param, RunContext, ShapeContext
 
@@ -102,17 +102,7 @@ def _where_atoms(ctx: ShapeContext, types: list, attrs: dict, outputs: list) -> 
     """Each output axis takes its atoms from the values (input, then other) before the mask."""
     order = (1, 2, 0)
     operands = [(types[index], ctx.axes(types[index], index)) for index in order]
-    rank = outputs[0].rank
-    axes = []
-    for position in range(rank):
-        chosen: tuple = ()
-        for type_, atoms in operands:
-            offset = position - (rank - type_.rank)
-            if offset >= 0 and atoms[offset]:
-                chosen = atoms[offset]
-                break
-        axes.append(chosen)
-    return [tuple(axes)]
+    return [aligned_atoms(operands, outputs[0].rank)]
 
 
 def _where_run(ctx: RunContext, arrays: list, attrs: dict) -> list[np.ndarray]:
