@@ -304,15 +304,28 @@ class ShapeContext:
 
 @dataclass
 class RunContext:
-    """What a numpy implementation may use: the mode and a seeded random generator."""
+    """What a numpy implementation may use: the mode, a seeded random generator, and donated inputs.
+
+    `donated` maps input indices to arrays the op may overwrite: the planned backend donates an
+    intermediate that no later step reads and that shares memory with nothing else alive. An op
+    that writes its result into one saves an allocation and a pass over fresh memory.
+    """
 
     mode: str
     rng: np.random.Generator
+    donated: dict = field(default_factory=dict)
 
     @property
     def training(self) -> bool:
         """True when running the training flow."""
         return self.mode == "train"
+
+    def reusable(self, index: int, shape: tuple, dtype) -> np.ndarray | None:
+        """Input `index` when it is donated and has this shape and dtype (a ufunc's `out`), else None."""
+        array = self.donated.get(index)
+        if array is None or array.shape != tuple(shape) or array.dtype != np.dtype(dtype):
+            return None
+        return array
 
 
 def elementwise_dtype(types: Sequence[TensorType]) -> str:
