@@ -10,6 +10,7 @@ import numpy as np
 from poseir.ir.graph import DTYPES, FLOAT_DTYPES, TensorType, tensor_type
 from poseir.ops.common import broadcast_atoms, NUMPY_DTYPES, as_dtype, define, dtype_name, float_dtype, require_same_dtype
 from poseir.ops.registry import ATTR, TENSOR, Param, RunContext, ShapeContext, elementwise_dtype
+from poseir.ops.special import erf, gelu  # noqa: F401  (erf is part of this module's interface)
 
 
 def combined_dtype(operands: Sequence[tuple[str, int]]) -> str:
@@ -19,55 +20,16 @@ def combined_dtype(operands: Sequence[tuple[str, int]]) -> str:
     return elementwise_dtype([TensorType(dtype, ()) for dtype in ordered])
 
 
-# --------------------------------------------------------------------------- erf and gelu
-
-_TAYLOR_LIMIT = 2.5  # below this the Taylor series is cheap and loses < 1e-14 to cancellation
-_TAYLOR_COEFFICIENTS = tuple((-1) ** n / (math.factorial(n) * (2 * n + 1)) for n in range(42))
-_FRACTION_DEPTH = 30  # continued-fraction depth; converges to ~1e-15 for |x| >= 2.5
-_SATURATION = 6.0  # erf(6) == 1 - 2e-17: exactly 1 in float64
-
-
-def erf(values) -> np.ndarray:
-    """The error function in float64, accurate to ~1e-14 (Taylor series and erfc continued fraction)."""
-    x = np.asarray(values, dtype=np.float64)
-    magnitude = np.abs(x)
-    result = np.ones_like(magnitude)
-    small = magnitude < _TAYLOR_LIMIT
-    middle = ~small & (magnitude < _SATURATION)
-    result[small] = _erf_taylor(magnitude[small])
-    result[middle] = 1.0 - _erfc_fraction(magnitude[middle])
-    result[np.isnan(magnitude)] = np.nan
-    return np.copysign(result, x)
-
-
-def _erf_taylor(x: np.ndarray) -> np.ndarray:
-    """erf(x) = 2/sqrt(pi) * sum (-1)^n x^(2n+1) / (n! (2n+1)), by Horner in x^2."""
-    square = x * x
-    total = np.full_like(x, _TAYLOR_COEFFICIENTS[-1])
-    for coefficient in _TAYLOR_COEFFICIENTS[-2::-1]:
-        total *= square
-        total += coefficient
-    return x * total * (2.0 / math.sqrt(math.pi))
-
-
-def _erfc_fraction(x: np.ndarray) -> np.ndarray:
-    """erfc(x) = exp(-x^2)/sqrt(pi) / (x + (1/2)/(x + 1/(x + (3/2)/(x + ...)))), for x >= 2.5."""
-    denominator = x.copy()
-    for k in range(_FRACTION_DEPTH, 0, -1):
-        denominator = x + (k / 2.0) / denominator
-    return np.exp(-x * x) / (math.sqrt(math.pi) * denominator)
-
-
-def gelu(values) -> np.ndarray:
-    """Exact (erf) GELU computed in float64: 0.5 x (1 + erf(x / sqrt 2))."""
-    x = np.asarray(values, dtype=np.float64)
-    return 0.5 * x * (1.0 + erf(x / math.sqrt(2.0)))
-
-
-def sigmoid(values) -> np.ndarray:
-    """The logistic function via tanh, which never overflows."""
+def sigmoid(values, out: np.ndarray | None = None) -> np.ndarray:
+    """The logistic function via tanh, which never overflows (into `out` when given)."""
     x = np.asarray(values)
-    return 0.5 * (1.0 + np.tanh(0.5 * x))
+    if out is None:
+        return 0.5 * (1.0 + np.tanh(0.5 * x))
+    np.multiply(x, 0.5, out=out)
+    np.tanh(out, out=out)
+    out += 1.0
+    out *= 0.5
+    return out
 
 
 # --------------------------------------------------------------------------- binary ops
@@ -162,21 +124,25 @@ def _float_infer(ctx: ShapeContext, types: list, attrs: dict) -> list[TensorType
 
 
 def _unary_run(function: Callable, real_valued: bool) -> Callable:
-    """A numpy run function for a unary op; real-valued functions compute in float."""
+    """A numpy run function for a unary op; real-valued functions compute in float.
+
+    `function(x, out=None)` writes into a donated input of the result's shape and dtype when there is one.
+    """
 
     def run(ctx: RunContext, arrays: list, attrs: dict) -> list[np.ndarray]:
         x = np.asarray(arrays[0])
         dtype = float_dtype(dtype_name(x)) if real_valued else dtype_name(x)
         if real_valued:
             x = as_dtype(x, dtype)
-        return [as_dtype(function(x), dtype)]
+        out = ctx.reusable(0, x.shape, NUMPY_DTYPES[dtype]) if x.ndim else None
+        return [as_dtype(function(x, out=out), dtype)]
 
     return run
 
 
-def _relu(x: np.ndarray) -> np.ndarray:
+def _relu(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """max(x, 0) in the dtype of x."""
-    return np.maximum(x, np.zeros((), dtype=x.dtype))
+    return np.maximum(x, np.zeros((), dtype=x.dtype), out=out)
 
 
 def _relu_onnx(ctx, x: str, dtype: str) -> str:

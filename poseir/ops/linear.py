@@ -59,9 +59,30 @@ def _matmul_helps(ctx: ShapeContext, a: TensorType, b: TensorType, inner_a: Dim)
     return ()
 
 
+def _blasable(array: np.ndarray) -> bool:
+    """Whether numpy can hand each matrix of `array` to BLAS: one of the last two axes has unit stride."""
+    if array.ndim < 2:
+        return True
+    size = array.itemsize
+    rows, columns = array.strides[-2:]
+    return (columns == size and rows >= size * max(array.shape[-1], 1) and rows % size == 0) or \
+        (rows == size and columns >= size * max(array.shape[-2], 1) and columns % size == 0)
+
+
 def _matmul_run(ctx: RunContext, arrays: list, attrs: dict) -> list[np.ndarray]:
-    """numpy matmul."""
-    return [np.matmul(arrays[0], arrays[1])]
+    """numpy matmul, as one large product when the right operand is a matrix and BLAS-ready operands otherwise.
+
+    Stacked rows times one matrix are a single GEMM of all rows (numpy would call BLAS once per
+    stacked matrix), and an operand whose matrices have no unit-stride axis is copied first (numpy
+    would fall back to its slow non-BLAS loop).
+    """
+    a, b = (np.asarray(array) for array in arrays)
+    if a.ndim > 2 and b.ndim == 2:
+        rows = a.reshape(-1, a.shape[-1])
+        return [np.matmul(rows if _blasable(rows) else np.ascontiguousarray(rows), b).reshape(*a.shape[:-1], -1)]
+    a = a if _blasable(a) else np.ascontiguousarray(a)
+    b = b if _blasable(b) else np.ascontiguousarray(b)
+    return [np.matmul(a, b)]
 
 
 def _matmul_onnx(ctx, names: list, attrs: dict) -> list[str]:
@@ -108,10 +129,13 @@ def _linear_atoms(ctx: ShapeContext, types: list, attrs: dict, outputs: list) ->
 
 
 def _linear_run(ctx: RunContext, arrays: list, attrs: dict) -> list[np.ndarray]:
-    """x @ weight.T + bias."""
-    x, weight, bias = arrays[0], arrays[1], optional(arrays, 2)
-    result = np.matmul(x, weight.T)
-    return [result + bias if bias is not None else result]
+    """x @ weight.T + bias as one GEMM over all leading axes, the bias added in place."""
+    x, weight, bias = np.asarray(arrays[0]), arrays[1], optional(arrays, 2)
+    rows = x.reshape(-1, x.shape[-1]) if x.ndim != 2 else x
+    result = np.matmul(rows, weight.T)
+    if bias is not None:
+        np.add(result, bias, out=result)
+    return [result.reshape(*x.shape[:-1], weight.shape[0])]
 
 
 def _linear_onnx(ctx, names: list, attrs: dict) -> list[str]:
