@@ -128,6 +128,6 @@ def test_float32_gelu_is_accurate_in_absolute_and_relative_terms():
     assert got.dtype == np.float32
     assert np.max(np.abs(got - exact)) < 2.5e-7
     tail = x >= -6.0
-    assert np.max(np.abs(got - exact)[tail] / np.maximum(np.abs(exact[tail]), 1e-30)) < 3e-6
+    assert np.max(np.abs(got - exact)[tail] / np.maximum(np.abs(exact[tail]), 1e-30)) < 5e-6
     special = gelu(np.array([np.inf, -np.inf, 0.0, 1e30, -1e30], np.float32))
     assert special[0] == np.inf and special[2] == 0.0 and special[3] == 1e30 and special[4] == 0.0

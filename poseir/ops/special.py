@@ -72,7 +72,7 @@ def gelu_float32(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
 
     Works through the array in cache-sized blocks with preallocated temporaries, so the ~30
     ufunc passes run from cache instead of memory. Absolute error below 2.5e-7, relative error
-    below 3e-6 down to x = -6 (float32 rounding of x^2 in the exponent); the tests check both.
+    below 5e-6 down to x = -6 (float32 rounding of x^2 in the exponent); the tests check both.
     """
     x = x if x.flags.c_contiguous else x.copy()  # (ascontiguousarray would make a scalar 1-d)
     result = out if out is not None else np.empty_like(x)
