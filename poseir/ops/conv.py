@@ -102,26 +102,50 @@ def _check_conv_channels(ctx: ShapeContext, x: TensorType, weight: TensorType, g
         ctx.error("E216", f"{weight.shape[0]} output channels cannot be split into {groups} groups", at="groups")
 
 
+COLUMNS_BUDGET = 64 * 2**20  # bytes of im2col columns built at once: larger batches go in chunks of images
+
+
 def conv_nd(x: np.ndarray, weight: np.ndarray, bias, stride, padding, dilation, groups: int) -> np.ndarray:
-    """Direct convolution: one matrix product per kernel tap, channels last, no loop over positions."""
+    """Convolution as GEMMs on im2col columns: weight [G, O/G, C/G * K] times columns [C/G * K, positions].
+
+    One numpy matmul per chunk of images (a single one unless the columns would pass COLUMNS_BUDGET);
+    the result comes out channels-first, so no transpose follows. A 1x1 convolution needs no columns.
+    """
     if any(padding):
         x = np.pad(x, [(0, 0), (0, 0)] + [(pad, pad) for pad in padding])
-    kernel = weight.shape[2:]
+    batch, channels, kernel = x.shape[0], x.shape[1], weight.shape[2:]
     sizes = [(x.shape[2 + i] - dilation[i] * (kernel[i] - 1) - 1) // stride[i] + 1 for i in range(len(kernel))]
-    channels_last = np.moveaxis(x, 1, -1)
-    rows = x.shape[0] * int(np.prod(sizes))
-    per_group, outs = weight.shape[1], weight.shape[0] // groups
-    out = np.zeros((rows, weight.shape[0]), dtype=np.result_type(x.dtype, weight.dtype))
+    positions, taps = int(np.prod(sizes)), int(np.prod(kernel))
+    outs = weight.shape[0] // groups
+    matrix = weight.reshape(groups, outs, -1)
+    out = np.empty((batch, weight.shape[0], positions), dtype=np.result_type(x.dtype, weight.dtype))
+    for images in _image_chunks(batch, channels * taps * positions * x.itemsize):
+        columns = im2col(x[images], kernel, stride, dilation, sizes)
+        count = columns.shape[0]
+        np.matmul(matrix, columns.reshape(count, groups, -1, positions),
+                  out=out[images].reshape(count, groups, outs, positions))
+    if bias is not None:
+        out += bias.reshape(-1, 1)
+    return out.reshape(batch, weight.shape[0], *sizes)
+
+
+def _image_chunks(batch: int, bytes_per_image: int):
+    """Slices of the batch whose scratch buffers stay within COLUMNS_BUDGET (at least one image each)."""
+    step = max(1, COLUMNS_BUDGET // max(bytes_per_image, 1))
+    for start in range(0, batch, step):
+        yield slice(start, min(start + step, batch))
+
+
+def im2col(x: np.ndarray, kernel, stride, dilation, sizes) -> np.ndarray:
+    """Columns [N, C * K, positions]: one strided copy per kernel tap (a reshape for 1x1, stride 1)."""
+    count, channels = x.shape[:2]
+    if all(k == 1 for k in kernel) and all(s == 1 for s in stride):
+        return x.reshape(count, channels, -1)
+    columns = np.empty((count, channels, *kernel, *sizes), dtype=x.dtype)
     for tap in itertools.product(*(range(k) for k in kernel)):
         index = tuple(slice(t * d, t * d + s * (n - 1) + 1, s) for t, d, s, n in zip(tap, dilation, stride, sizes))
-        window = channels_last[(slice(None), *index)].reshape(rows, -1)
-        taps = weight[(slice(None), slice(None), *tap)]
-        for group in range(groups):
-            out[:, group * outs:(group + 1) * outs] += (window[:, group * per_group:(group + 1) * per_group]
-                                                        @ taps[group * outs:(group + 1) * outs].T)
-    if bias is not None:
-        out += bias
-    return np.ascontiguousarray(np.moveaxis(out.reshape(x.shape[0], *sizes, -1), -1, 1))
+        columns[(slice(None), slice(None), *tap)] = x[(slice(None), slice(None), *index)]
+    return columns.reshape(count, channels * int(np.prod(kernel)), -1)
 
 
 def _conv_run(ctx: RunContext, arrays: list, attrs: dict) -> list[np.ndarray]:
@@ -208,19 +232,23 @@ def _conv_transpose_infer(ctx: ShapeContext, types: list, attrs: dict) -> list[T
 
 
 def conv_transpose_nd(x: np.ndarray, weight: np.ndarray, bias, stride, padding, extra) -> np.ndarray:
-    """Transposed convolution: scatter one matrix product per kernel tap, then crop the padding."""
-    spatial, kernel = x.shape[2:], weight.shape[2:]
+    """Transposed convolution: one GEMM per chunk of images (weight [C, O * K] transposed times x [C, positions]),
+    then each kernel tap's block added at its strided place (col2im), cropped with the bias added in one pass."""
+    batch, channels, spatial, kernel = x.shape[0], x.shape[1], x.shape[2:], weight.shape[2:]
+    outs, taps = weight.shape[1], int(np.prod(kernel))
     full = [(n - 1) * s + k + e for n, s, k, e in zip(spatial, stride, kernel, extra)]
-    rows = np.moveaxis(x, 1, -1).reshape(-1, x.shape[1])
-    out = np.zeros((x.shape[0], *full, weight.shape[1]), dtype=np.result_type(x.dtype, weight.dtype))
-    for tap in itertools.product(*(range(k) for k in kernel)):
-        contribution = rows @ weight[(slice(None), slice(None), *tap)]
-        index = tuple(slice(t, t + s * (n - 1) + 1, s) for t, s, n in zip(tap, stride, spatial))
-        out[(slice(None), *index)] += contribution.reshape(x.shape[0], *spatial, -1)
-    out = out[(slice(None), *(slice(pad, size - pad) for pad, size in zip(padding, full)))]
+    out = np.zeros((batch, outs, *full), dtype=np.result_type(x.dtype, weight.dtype))
+    matrix = weight.reshape(channels, outs * taps).T
+    rows = x.reshape(batch, channels, -1)
+    for images in _image_chunks(batch, outs * taps * rows.shape[2] * out.itemsize):
+        columns = np.matmul(matrix, rows[images]).reshape(-1, outs, *kernel, *spatial)
+        for tap in itertools.product(*(range(k) for k in kernel)):
+            index = tuple(slice(t, t + s * (n - 1) + 1, s) for t, s, n in zip(tap, stride, spatial))
+            out[(images, slice(None), *index)] += columns[(slice(None), slice(None), *tap)]
+    out = out[(slice(None), slice(None), *(slice(pad, size - pad) for pad, size in zip(padding, full)))]
     if bias is not None:
-        out = out + bias
-    return np.ascontiguousarray(np.moveaxis(out, -1, 1))
+        return out + bias.reshape(-1, *([1] * len(kernel)))
+    return np.ascontiguousarray(out)
 
 
 def _conv_transpose_run(ctx: RunContext, arrays: list, attrs: dict) -> list[np.ndarray]:

@@ -46,7 +46,7 @@ def _binary_infer(ctx: ShapeContext, types: list, attrs: dict) -> list[TensorTyp
 
 
 def _binary_run(function: Callable, true_division: bool = False) -> Callable:
-    """A numpy run function for a binary op that keeps the inferred dtype."""
+    """A numpy run function for a binary op that keeps the inferred dtype (into a donated operand when it fits)."""
 
     def run(ctx: RunContext, arrays: list, attrs: dict) -> list[np.ndarray]:
         left, right = (np.asarray(array) for array in arrays)
@@ -54,9 +54,20 @@ def _binary_run(function: Callable, true_division: bool = False) -> Callable:
         dtype = float_dtype(dtype) if true_division else dtype
         if true_division and dtype not in FLOAT_DTYPES:
             left = left.astype(NUMPY_DTYPES[dtype])
-        return [as_dtype(function(left, right), dtype)]
+        return [as_dtype(function(left, right, out=_donated_output(ctx, left, right, dtype)), dtype)]
 
     return run
+
+
+def _donated_output(ctx: RunContext, left: np.ndarray, right: np.ndarray, dtype: str) -> np.ndarray | None:
+    """A donated operand that can hold the result, when numpy computes in the result's dtype anyway."""
+    if not ctx.donated or np.result_type(left, right) != NUMPY_DTYPES[dtype]:
+        return None
+    shape = np.broadcast_shapes(left.shape, right.shape)
+    if not shape:
+        return None
+    found = ctx.reusable(0, shape, NUMPY_DTYPES[dtype])
+    return found if found is not None else ctx.reusable(1, shape, NUMPY_DTYPES[dtype])
 
 
 def computation_dtype(dtypes: Sequence[str], true_division: bool = False) -> str:
