@@ -4,11 +4,14 @@ A `Plan` resolves everything that does not depend on the input sizes when it is 
 each node, its attributes with defaults filled in, which step reads each value last). Per set of
 symbol values it resolves the symbolic attributes and the expected output shapes once (a
 `Binding`, cached). Running releases every intermediate after its last reader and offers it to
-that reader as an output buffer (`RunContext.donated`) when nothing else alive shares its memory.
+that reader as an output buffer (`RunContext.donated`) when nothing else alive shares its memory;
+released buffers are recycled for later outputs of the same size (numpy_memory.py), and work is
+split over a few threads (numpy_threads.py).
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
 import weakref
 from dataclasses import dataclass, field
@@ -16,6 +19,8 @@ from typing import Callable
 
 import numpy as np
 
+from poseir.backends.numpy_memory import LiveMemory
+from poseir.backends.numpy_threads import single_threaded_blas, workers
 from poseir.ir.dims import Dim
 from poseir.ir.graph import NUMPY_DTYPES, Graph, Node
 from poseir.ops.registry import RunContext, lookup, with_defaults
@@ -55,17 +60,22 @@ class RunStats:
     """What one run of a plan measured."""
 
     steps: int = 0
+    threads: int = 1  # threads the run facets could split work over
     seconds: float = 0.0
-    peak_bytes: int = 0  # high-water mark of live intermediates (outputs included), between steps
+    peak_bytes: int = 0  # high-water mark of live intermediates and recycled buffers (outputs included), between steps
     peak_step: str = ""  # the op and span at which the peak was reached
     final_bytes: int = 0  # what stays alive at the end (the outputs)
     donated: int = 0  # inputs offered to an op as its output buffer
+    op_seconds: dict = field(default_factory=dict)  # time per op name, summed over its steps
 
     def lines(self) -> list[str]:
         """Human-readable summary, one fact per line."""
-        return [f"steps: {self.steps}", f"time: {self.seconds * 1e3:.1f} ms",
-                f"peak live intermediates: {_megabytes(self.peak_bytes)} (at {self.peak_step})",
-                f"outputs: {_megabytes(self.final_bytes)}", f"buffers reused: {self.donated}"]
+        return [f"steps: {self.steps}", f"threads: {self.threads}", f"time: {self.seconds * 1e3:.1f} ms",
+                f"peak memory held (intermediates and buffers for reuse): {_megabytes(self.peak_bytes)} "
+                f"(at {self.peak_step})",
+                f"outputs: {_megabytes(self.final_bytes)}", f"buffers reused: {self.donated}",
+                "time by op: " + ", ".join(f"{name} {seconds * 1e3:.1f} ms" for name, seconds in
+                                           sorted(self.op_seconds.items(), key=lambda item: -item[1]))]
 
 
 def _megabytes(count: int) -> str:
@@ -170,30 +180,15 @@ class Plan:
         start = time.perf_counter()
         binding = self.bind(env)
         slots: list = [None] * len(self.slots)
-        memory = _LiveMemory()
+        memory = LiveMemory()
         self._load(slots, memory, inputs, weights)
-        context = RunContext(mode or self.mode, np.random.default_rng(seed))
+        pool = workers()
+        context = RunContext(mode or self.mode, np.random.default_rng(seed), workers=pool,
+                             buffers=None if trace is not None else memory)
         stats = stats if stats is not None else RunStats()
-        stats.steps = len(self.steps)
-        keep_all = trace is not None
-        for step, attrs, shapes in zip(self.steps, binding.attrs, binding.shapes):
-            operands = [slots[slot] if slot is not None else None for slot in step.inputs]
-            context.donated = {} if keep_all else memory.donatable(step, operands)
-            stats.donated += len(context.donated)
-            results = step.run(context, operands, attrs)
-            for slot, result, shape, type_ in zip(step.outputs, results, shapes, step.types):
-                result = np.asarray(result)
-                if result.shape != shape:
-                    raise ShapeMismatch(f"{step.node.op} at {step.node.span} produced {result.shape}, inferred "
-                                        f"{type_} = {shape}")
-                slots[slot] = result
-                memory.add(result)
-            if memory.live > stats.peak_bytes:
-                stats.peak_bytes, stats.peak_step = memory.live, f"{step.node.op} at {step.node.span}"
-            if not keep_all:
-                for slot in step.releases:
-                    memory.remove(slots[slot])
-                    slots[slot] = None
+        stats.steps, stats.threads = len(self.steps), context.threads
+        with single_threaded_blas() if pool is not None else contextlib.nullcontext():
+            self._execute(binding, slots, memory, context, stats, keep_all=trace is not None)
         stats.final_bytes = memory.live
         stats.seconds = time.perf_counter() - start
         self.last_stats = stats
@@ -201,79 +196,39 @@ class Plan:
             trace.update({name: slots[slot] for name, slot in self.slots.items() if slots[slot] is not None})
         return {name: slots[slot] for name, slot in self.outputs}
 
-    def _load(self, slots: list, memory: _LiveMemory, inputs: dict, weights: dict) -> None:
+    def _execute(self, binding: Binding, slots: list, memory: LiveMemory, context: RunContext, stats: RunStats, *,
+                 keep_all: bool) -> None:
+        """Run every step in order, checking output shapes and releasing values after their last reader."""
+        for step, attrs, shapes in zip(self.steps, binding.attrs, binding.shapes):
+            operands = [slots[slot] if slot is not None else None for slot in step.inputs]
+            context.donated = {} if keep_all else memory.donatable(step, operands)
+            stats.donated += len(context.donated)
+            began = time.perf_counter()
+            results = step.run(context, operands, attrs)
+            spent = time.perf_counter() - began
+            stats.op_seconds[step.node.op] = stats.op_seconds.get(step.node.op, 0.0) + spent
+            for slot, result, shape, type_ in zip(step.outputs, results, shapes, step.types):
+                result = np.asarray(result)
+                if result.shape != shape:
+                    raise ShapeMismatch(f"{step.node.op} at {step.node.span} produced {result.shape}, inferred "
+                                        f"{type_} = {shape}")
+                slots[slot] = result
+                memory.add(result)
+            if memory.held > stats.peak_bytes:
+                stats.peak_bytes, stats.peak_step = memory.held, f"{step.node.op} at {step.node.span}"
+            del operands, results, result  # (a released buffer is recycled only when nothing else refers to it)
+            context.donated = {}
+            if not keep_all:
+                for slot in step.releases:
+                    memory.release(slots, slot)
+
+    def _load(self, slots: list, memory: LiveMemory, inputs: dict, weights: dict) -> None:
         """Fill the input and parameter slots, cast to their declared dtypes; the caller's arrays are external."""
         for name, dtype in self.inputs:
             slots[self.slots[name]] = memory.load(np.asarray(inputs[name]), dtype)
         for name, dtype in self.parameters:
             # Like load_state_dict, values are cast to the declared dtype (a float64 checkpoint runs as f32).
             slots[self.slots[name]] = memory.load(np.asarray(weights[name]), dtype)
-
-
-def _root(array: np.ndarray) -> np.ndarray:
-    """The array that owns the memory a view looks at."""
-    while isinstance(array.base, np.ndarray):
-        array = array.base
-    return array
-
-
-@dataclass
-class _LiveMemory:
-    """Bytes of the arrays the plan holds, counted once per owning buffer, with a count of holders.
-
-    The caller's inputs and weights are external: never counted, never donated.
-    """
-
-    live: int = 0
-    holders: dict = field(default_factory=dict)  # id(root) -> [root, number of slots holding it]
-    external: dict = field(default_factory=dict)  # id(root) -> root (kept so that ids stay unique)
-
-    def load(self, given: np.ndarray, dtype) -> np.ndarray:
-        """An input or weight in its declared dtype; a cast copy is the plan's own, the rest is external."""
-        root = _root(given)
-        self.external[id(root)] = root
-        array = given.astype(dtype, copy=False)
-        if array is not given:
-            self.add(array)
-        return array
-
-    def add(self, array: np.ndarray) -> None:
-        """One more slot holds `array`."""
-        root = _root(array)
-        if id(root) in self.external:
-            return
-        entry = self.holders.get(id(root))
-        if entry is None:
-            self.holders[id(root)] = [root, 1]
-            self.live += root.nbytes
-        else:
-            entry[1] += 1
-
-    def remove(self, array: np.ndarray | None) -> None:
-        """A slot let go of `array`; its buffer is freed (by numpy) when no slot holds it."""
-        if array is None:
-            return
-        root = _root(array)
-        entry = self.holders.get(id(root))
-        if entry is None:
-            return
-        entry[1] -= 1
-        if entry[1] == 0:
-            del self.holders[id(root)]
-            self.live -= root.nbytes
-
-    def donatable(self, step: Step, operands: list) -> dict:
-        """The step's last-read inputs that are whole, writable, contiguous buffers nothing else holds."""
-        donated = {}
-        for position in step.last_reads:
-            array = operands[position]
-            if array is None or not array.flags.c_contiguous or not array.flags.writeable:
-                continue
-            root = _root(array)
-            entry = self.holders.get(id(root))
-            if entry is not None and entry[1] == 1 and root.nbytes == array.nbytes:
-                donated[position] = array
-        return donated
 
 
 _PLANS: dict[int, Plan] = {}

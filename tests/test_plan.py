@@ -10,6 +10,7 @@ import pytest
 
 from poseir.backends.numpy_interpreter import RunStats, run_graph
 from poseir.backends.numpy_plan import Plan, plan_for
+from poseir.backends.numpy_threads import Workers
 from poseir.compiler import build, prepare_for_backend
 from poseir.ops.registry import RunContext, ShapeContext, all_ops
 from poseir.ops.special import gelu
@@ -18,6 +19,7 @@ from poseir.weights.init import initialize
 from test_registry import assignments, evaluate, parse_facts, parse_inputs, random_array, symbols_of
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+THREADS = Workers(3)
 
 CHAIN = """
 dim B, N
@@ -101,8 +103,9 @@ def _cases():
 
 
 @pytest.mark.parametrize(("op", "sample"), list(_cases()))
-def test_every_op_gives_the_same_numbers_with_donated_inputs(op, sample):
-    """Each op's run facet, offered every input as an output buffer, equals its plain run."""
+def test_every_op_gives_the_same_numbers_with_donated_inputs_and_threads(op, sample):
+    """Each op's run facet, offered every input as an output buffer and splitting even tiny work over
+    three threads, equals its plain run."""
     shapes, attrs = sample[0], sample[1]
     facts = parse_facts(sample[2] if len(sample) > 2 else ())
     types = parse_inputs(op, shapes)
@@ -114,10 +117,11 @@ def test_every_op_gives_the_same_numbers_with_donated_inputs(op, sample):
         plain = op.run(RunContext(mode, np.random.default_rng(0)), arrays, evaluate(attrs, env))
         copies = [None if array is None else array.copy() for array in arrays]
         donated = {index: array for index, array in enumerate(copies) if array is not None}
-        context = RunContext(mode, np.random.default_rng(0), donated)
+        context = RunContext(mode, np.random.default_rng(0), donated, workers=THREADS, parallel_work=1)
         reused = op.run(context, copies, evaluate(attrs, env))
         for expected, got in zip(plain, reused):
-            np.testing.assert_array_equal(np.asarray(got), np.asarray(expected), err_msg=f"{op.name} {mode}")
+            np.testing.assert_allclose(np.asarray(got), np.asarray(expected), rtol=1e-6, atol=1e-7,
+                                       err_msg=f"{op.name} {mode}")
 
 
 def test_float32_gelu_is_accurate_in_absolute_and_relative_terms():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from functools import partial
 
 import numpy as np
 
@@ -105,33 +106,57 @@ def _check_conv_channels(ctx: ShapeContext, x: TensorType, weight: TensorType, g
 COLUMNS_BUDGET = 64 * 2**20  # bytes of im2col columns built at once: larger batches go in chunks of images
 
 
-def conv_nd(x: np.ndarray, weight: np.ndarray, bias, stride, padding, dilation, groups: int) -> np.ndarray:
+def conv_nd(ctx: RunContext, x: np.ndarray, weight: np.ndarray, bias, stride, padding, dilation,
+            groups: int) -> np.ndarray:
     """Convolution as GEMMs on im2col columns: weight [G, O/G, C/G * K] times columns [C/G * K, positions].
 
-    One numpy matmul per chunk of images (a single one unless the columns would pass COLUMNS_BUDGET);
-    the result comes out channels-first, so no transpose follows. A 1x1 convolution needs no columns.
+    The result comes out channels-first, so no transpose follows; a 1x1 convolution needs no
+    columns. Work is split over the backend's threads by images (each task builds its own columns,
+    within COLUMNS_BUDGET), or by output channels when there are fewer images than threads.
     """
     if any(padding):
         x = np.pad(x, [(0, 0), (0, 0)] + [(pad, pad) for pad in padding])
     batch, channels, kernel = x.shape[0], x.shape[1], weight.shape[2:]
     sizes = [(x.shape[2 + i] - dilation[i] * (kernel[i] - 1) - 1) // stride[i] + 1 for i in range(len(kernel))]
     positions, taps = int(np.prod(sizes)), int(np.prod(kernel))
-    outs = weight.shape[0] // groups
-    matrix = weight.reshape(groups, outs, -1)
-    out = np.empty((batch, weight.shape[0], positions), dtype=np.result_type(x.dtype, weight.dtype))
-    for images in _image_chunks(batch, channels * taps * positions * x.itemsize):
-        columns = im2col(x[images], kernel, stride, dilation, sizes)
-        count = columns.shape[0]
-        np.matmul(matrix, columns.reshape(count, groups, -1, positions),
-                  out=out[images].reshape(count, groups, outs, positions))
-    if bias is not None:
-        out += bias.reshape(-1, 1)
+    out = ctx.empty((batch, weight.shape[0], positions), np.result_type(x.dtype, weight.dtype))
+    settings = (kernel, stride, dilation, sizes)
+    work = out.size * channels // groups * taps
+    if groups == 1 and batch < ctx.threads:
+        _conv_by_channels(ctx, x, weight.reshape(weight.shape[0], -1), bias, settings, out, work)
+    else:
+        per_image = channels * taps * positions * x.itemsize
+        tasks = [partial(_conv_images, x, weight, bias, groups, settings, out, images)
+                 for images in _image_chunks(batch, per_image, len(ctx.split(batch, work)))]
+        ctx.parallel(tasks)
     return out.reshape(batch, weight.shape[0], *sizes)
 
 
-def _image_chunks(batch: int, bytes_per_image: int):
-    """Slices of the batch whose scratch buffers stay within COLUMNS_BUDGET (at least one image each)."""
-    step = max(1, COLUMNS_BUDGET // max(bytes_per_image, 1))
+def _conv_images(x, weight, bias, groups: int, settings, out: np.ndarray, images: slice) -> None:
+    """One task: the columns of some images, one (grouped) GEMM into their rows of `out`, then the bias."""
+    columns = im2col(x[images], *settings)
+    count, positions, outs = columns.shape[0], columns.shape[2], weight.shape[0] // groups
+    np.matmul(weight.reshape(groups, outs, -1), columns.reshape(count, groups, -1, positions),
+              out=out[images].reshape(count, groups, outs, positions))
+    if bias is not None:
+        out[images] += bias.reshape(-1, 1)
+
+
+def _conv_by_channels(ctx: RunContext, x, matrix: np.ndarray, bias, settings, out: np.ndarray, work: int) -> None:
+    """All images' columns at once, then one GEMM per block of output channels (a task each)."""
+    columns = im2col(x, *settings)
+
+    def block(index: slice) -> None:
+        np.matmul(matrix[index], columns, out=out[:, index])
+        if bias is not None:
+            out[:, index] += bias[index].reshape(-1, 1)
+
+    ctx.parallel([partial(block, index) for index in ctx.split(matrix.shape[0], work)])
+
+
+def _image_chunks(batch: int, bytes_per_image: int, tasks: int = 1):
+    """Slices of the batch, at least `tasks` of them, whose scratch buffers together stay within COLUMNS_BUDGET."""
+    step = max(1, min(COLUMNS_BUDGET // max(tasks * bytes_per_image, 1), -(-batch // max(tasks, 1))))
     for start in range(0, batch, step):
         yield slice(start, min(start + step, batch))
 
@@ -152,7 +177,7 @@ def _conv_run(ctx: RunContext, arrays: list, attrs: dict) -> list[np.ndarray]:
     """conv_nd with per-axis settings."""
     x, weight, bias = arrays[0], arrays[1], optional(arrays, 2)
     per_axis = _per_axis(attrs, ("stride", "padding", "dilation"), x.ndim - 2)
-    return [conv_nd(x, weight, bias, *per_axis, attrs["groups"])]
+    return [conv_nd(ctx, x, weight, bias, *per_axis, attrs["groups"])]
 
 
 def _kernel_shape(weight: TensorType) -> list[int] | None:
@@ -231,30 +256,38 @@ def _conv_transpose_infer(ctx: ShapeContext, types: list, attrs: dict) -> list[T
     return [TensorType(x.dtype, (x.shape[0], weight.shape[1], *sizes))]
 
 
-def conv_transpose_nd(x: np.ndarray, weight: np.ndarray, bias, stride, padding, extra) -> np.ndarray:
+def conv_transpose_nd(ctx: RunContext, x: np.ndarray, weight: np.ndarray, bias, stride, padding,
+                      extra) -> np.ndarray:
     """Transposed convolution: one GEMM per chunk of images (weight [C, O * K] transposed times x [C, positions]),
     then each kernel tap's block added at its strided place (col2im), cropped with the bias added in one pass."""
     batch, channels, spatial, kernel = x.shape[0], x.shape[1], x.shape[2:], weight.shape[2:]
     outs, taps = weight.shape[1], int(np.prod(kernel))
     full = [(n - 1) * s + k + e for n, s, k, e in zip(spatial, stride, kernel, extra)]
-    out = np.zeros((batch, outs, *full), dtype=np.result_type(x.dtype, weight.dtype))
+    out = ctx.empty((batch, outs, *full), np.result_type(x.dtype, weight.dtype))
+    out.fill(0)
     matrix = weight.reshape(channels, outs * taps).T
     rows = x.reshape(batch, channels, -1)
-    for images in _image_chunks(batch, outs * taps * rows.shape[2] * out.itemsize):
-        columns = np.matmul(matrix, rows[images]).reshape(-1, outs, *kernel, *spatial)
-        for tap in itertools.product(*(range(k) for k in kernel)):
-            index = tuple(slice(t, t + s * (n - 1) + 1, s) for t, s, n in zip(tap, stride, spatial))
-            out[(images, slice(None), *index)] += columns[(slice(None), slice(None), *tap)]
+    work = batch * outs * taps * rows.shape[2] * channels
+    chunks = _image_chunks(batch, outs * taps * rows.shape[2] * out.itemsize, len(ctx.split(batch, work)))
+    ctx.parallel([partial(_col2im, matrix, rows, out, images, kernel, stride, spatial) for images in chunks])
     out = out[(slice(None), slice(None), *(slice(pad, size - pad) for pad, size in zip(padding, full)))]
     if bias is not None:
         return out + bias.reshape(-1, *([1] * len(kernel)))
     return np.ascontiguousarray(out)
 
 
+def _col2im(matrix: np.ndarray, rows: np.ndarray, out: np.ndarray, images: slice, kernel, stride, spatial) -> None:
+    """One task: the GEMM of some images, each kernel tap's block added at its strided place in `out`."""
+    columns = np.matmul(matrix, rows[images]).reshape(-1, out.shape[1], *kernel, *spatial)
+    for tap in itertools.product(*(range(k) for k in kernel)):
+        index = tuple(slice(t, t + s * (n - 1) + 1, s) for t, s, n in zip(tap, stride, spatial))
+        out[(images, slice(None), *index)] += columns[(slice(None), slice(None), *tap)]
+
+
 def _conv_transpose_run(ctx: RunContext, arrays: list, attrs: dict) -> list[np.ndarray]:
     """conv_transpose_nd with per-axis settings."""
     per_axis = _per_axis(attrs, ("stride", "padding", "output_padding"), 2)
-    return [conv_transpose_nd(arrays[0], arrays[1], optional(arrays, 2), *per_axis)]
+    return [conv_transpose_nd(ctx, arrays[0], arrays[1], optional(arrays, 2), *per_axis)]
 
 
 def _conv_transpose_onnx(ctx, names: list, attrs: dict) -> list[str]:

@@ -60,14 +60,15 @@ def _binary_run(function: Callable, true_division: bool = False) -> Callable:
 
 
 def _donated_output(ctx: RunContext, left: np.ndarray, right: np.ndarray, dtype: str) -> np.ndarray | None:
-    """A donated operand that can hold the result, when numpy computes in the result's dtype anyway."""
-    if not ctx.donated or np.result_type(left, right) != NUMPY_DTYPES[dtype]:
+    """A donated operand (or a recycled buffer) to hold the result, when numpy computes in the result's dtype."""
+    if np.result_type(left, right) != NUMPY_DTYPES[dtype]:
         return None
     shape = np.broadcast_shapes(left.shape, right.shape)
     if not shape:
         return None
     found = ctx.reusable(0, shape, NUMPY_DTYPES[dtype])
-    return found if found is not None else ctx.reusable(1, shape, NUMPY_DTYPES[dtype])
+    found = found if found is not None else ctx.reusable(1, shape, NUMPY_DTYPES[dtype])
+    return found if found is not None else ctx.empty(shape, NUMPY_DTYPES[dtype])
 
 
 def computation_dtype(dtypes: Sequence[str], true_division: bool = False) -> str:
@@ -134,10 +135,11 @@ def _float_infer(ctx: ShapeContext, types: list, attrs: dict) -> list[TensorType
     return [TensorType(float_dtype(x.dtype), x.shape)]
 
 
-def _unary_run(function: Callable, real_valued: bool) -> Callable:
+def _unary_run(function: Callable, real_valued: bool, threaded: bool = False) -> Callable:
     """A numpy run function for a unary op; real-valued functions compute in float.
 
-    `function(x, out=None)` writes into a donated input of the result's shape and dtype when there is one.
+    `function(x, out=None)` writes into a donated input of the result's shape and dtype when there
+    is one; a `threaded` function also takes `ctx=` to split its work over the backend's threads.
     """
 
     def run(ctx: RunContext, arrays: list, attrs: dict) -> list[np.ndarray]:
@@ -145,8 +147,9 @@ def _unary_run(function: Callable, real_valued: bool) -> Callable:
         dtype = float_dtype(dtype_name(x)) if real_valued else dtype_name(x)
         if real_valued:
             x = as_dtype(x, dtype)
-        out = ctx.reusable(0, x.shape, NUMPY_DTYPES[dtype]) if x.ndim else None
-        return [as_dtype(function(x, out=out), dtype)]
+        out = ctx.output(0, x.shape, NUMPY_DTYPES[dtype]) if x.ndim and x.dtype == NUMPY_DTYPES[dtype] else None
+        result = function(x, out=out, ctx=ctx) if threaded else function(x, out=out)
+        return [as_dtype(result, dtype)]
 
     return run
 
@@ -203,7 +206,7 @@ for _name, _function, _lowering, _real, _doc in _UNARY:
         name=_name,
         signature=(Param("x", TENSOR),),
         infer=_float_infer if _real else _same_infer,
-        run=_unary_run(_function, _real),
+        run=_unary_run(_function, _real, threaded=_function is gelu),
         onnx=_unary_onnx(_lowering, _real),
         doc=_doc,
         samples=_UNARY_SAMPLES,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 
 from poseir.ir.dims import Dim
@@ -71,7 +73,7 @@ def _batch_norm_run(ctx: RunContext, arrays: list, attrs: dict) -> list[np.ndarr
     shift = -mean * scale + (bias if bias is not None else 0)
     shape = (1, -1) + (1,) * (x.ndim - 2)
     scale, shift = scale.reshape(shape).astype(x.dtype, copy=False), shift.reshape(shape).astype(x.dtype, copy=False)
-    out = np.multiply(x, scale, out=ctx.reusable(0, x.shape, x.dtype))
+    out = np.multiply(x, scale, out=ctx.output(0, x.shape, x.dtype))
     out += shift
     return [out]
 
@@ -165,12 +167,16 @@ def _layer_norm_run(ctx: RunContext, arrays: list, attrs: dict) -> list[np.ndarr
     x, weight, bias = np.asarray(arrays[0]), arrays[1], optional(arrays, 2)
     width = weight.size
     source = x.reshape(-1, width) if x.flags.c_contiguous else np.ascontiguousarray(x).reshape(-1, width)
-    result = ctx.reusable(0, x.shape, x.dtype)
-    result = np.empty(x.shape, x.dtype) if result is None else result
+    result = ctx.output(0, x.shape, x.dtype)
     target, eps = result.reshape(-1, width), np.asarray(attrs["eps"], dtype=x.dtype)
     weight, bias = weight.reshape(-1), None if bias is None else bias.reshape(-1)
-    for rows in row_blocks(source.shape[0], width):
-        _normalize_rows(source[rows], target[rows], weight, bias, eps)
+
+    def part(index: slice) -> None:
+        for rows in row_blocks(index.stop - index.start, width):
+            rows = slice(index.start + rows.start, index.start + rows.stop)
+            _normalize_rows(source[rows], target[rows], weight, bias, eps)
+
+    ctx.parallel([partial(part, index) for index in ctx.split(source.shape[0], source.size)])
     return [result]
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Callable
 
+from functools import partial
+
 import numpy as np
 
 from poseir.ir.dims import Dim
@@ -248,19 +250,23 @@ def _softmax_run(ctx: RunContext, arrays: list, attrs: dict) -> list[np.ndarray]
 
 def _result_buffer(ctx: RunContext, x: np.ndarray) -> np.ndarray | None:
     """The donated input when it can hold a result shaped like x (None: numpy allocates)."""
-    return ctx.reusable(0, x.shape, x.dtype) if x.ndim else None
+    return ctx.output(0, x.shape, x.dtype) if x.ndim else None
 
 
 def _softmax_last_axis(ctx: RunContext, x: np.ndarray) -> np.ndarray:
     """Softmax over the last axis of a contiguous array, block by block of rows so each block stays in cache."""
-    result = _result_buffer(ctx, x)
-    result = np.empty_like(x) if result is None else result
+    result = ctx.output(0, x.shape, x.dtype)
     width = x.shape[-1]
     source, target = x.reshape(-1, width), result.reshape(-1, width)
-    for rows in row_blocks(source.shape[0], width):
-        block = np.subtract(source[rows], np.max(source[rows], axis=1, keepdims=True), out=target[rows])
-        np.exp(block, out=block)
-        block /= np.sum(block, axis=1, keepdims=True)
+
+    def part(index: slice) -> None:
+        for rows in row_blocks(index.stop - index.start, width):
+            rows = slice(index.start + rows.start, index.start + rows.stop)
+            block = np.subtract(source[rows], np.max(source[rows], axis=1, keepdims=True), out=target[rows])
+            np.exp(block, out=block)
+            block /= np.sum(block, axis=1, keepdims=True)
+
+    ctx.parallel([partial(part, index) for index in ctx.split(source.shape[0], source.size)])
     return result
 
 

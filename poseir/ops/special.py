@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from functools import partial
 
 import numpy as np
 
@@ -43,11 +44,14 @@ def _erfc_fraction(x: np.ndarray) -> np.ndarray:
     return np.exp(-x * x) / (math.sqrt(math.pi) * denominator)
 
 
-def gelu(values, out: np.ndarray | None = None) -> np.ndarray:
-    """Exact (erf) GELU: blockwise in float32 for float32 input, else in float64 as 0.5 x (1 + erf(x / sqrt 2))."""
+def gelu(values, out: np.ndarray | None = None, ctx=None) -> np.ndarray:
+    """Exact (erf) GELU: blockwise in float32 for float32 input, else in float64 as 0.5 x (1 + erf(x / sqrt 2)).
+
+    `ctx` (a RunContext) lets the float32 path split the blocks over the backend's threads.
+    """
     x = np.asarray(values)
     if x.dtype == np.float32:
-        return gelu_float32(x, out)
+        return gelu_float32(x, out, ctx)
     x = x.astype(np.float64, copy=False)
     result = 0.5 * x * (1.0 + erf(x / math.sqrt(2.0)))
     if out is None:
@@ -67,7 +71,7 @@ _HALF, _ONE = np.float32(0.5), np.float32(1.0)
 _INVERSE_SQRT2 = np.float32(1.0 / math.sqrt(2.0))
 
 
-def gelu_float32(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+def gelu_float32(x: np.ndarray, out: np.ndarray | None = None, ctx=None) -> np.ndarray:
     """GELU of a float32 array in float32, as relu(x) - |x| Phi(-|x|) (no branch, no cancellation).
 
     Works through the array in cache-sized blocks with preallocated temporaries, so the ~30
@@ -77,15 +81,28 @@ def gelu_float32(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     x = x if x.flags.c_contiguous else x.copy()  # (ascontiguousarray would make a scalar 1-d)
     result = out if out is not None else np.empty_like(x)
     source, target = x.reshape(-1), result.reshape(-1)
+    blocks = -(-source.size // _BLOCK)
+    parts = ctx.split(blocks, source.size) if ctx is not None else [slice(0, blocks)]
+    tasks = [partial(_gelu_range, source, target, part.start * _BLOCK, part.stop * _BLOCK) for part in parts]
+    if ctx is not None:
+        ctx.parallel(tasks)
+    else:
+        for task in tasks:
+            task()
+    return result
+
+
+def _gelu_range(source: np.ndarray, target: np.ndarray, start: int, stop: int) -> None:
+    """gelu_float32 of source[start:stop] into target, block by block, with this task's own scratch space."""
     size = min(_BLOCK, source.size)
     buffers = [np.empty(size, np.float32) for _ in range(3)]
     zeros = np.zeros(size, np.float32)  # np.maximum against an array is several times faster than against 0
-    with np.errstate(over="ignore", invalid="ignore", under="ignore"):  # huge |x| saturate without warnings
-        for start in range(0, source.size, _BLOCK):
-            block = source[start:start + _BLOCK]
+    # Huge |x| saturate without warnings (errstate is per thread, so each task sets it).
+    with np.errstate(over="ignore", invalid="ignore", under="ignore"):
+        for begin in range(start, min(stop, source.size), _BLOCK):
+            block = source[begin:begin + _BLOCK]
             count = block.size
-            _gelu_block(block, target[start:start + count], zeros[:count], *(buffer[:count] for buffer in buffers))
-    return result
+            _gelu_block(block, target[begin:begin + count], zeros[:count], *(buffer[:count] for buffer in buffers))
 
 
 def _gelu_block(x, out, zeros, magnitude, t, value) -> None:
