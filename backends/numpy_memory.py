@@ -8,6 +8,7 @@ onnxruntime's arena does; they live only as long as the run.
 
 from __future__ import annotations
 
+import math
 import sys
 from dataclasses import dataclass, field
 
@@ -52,6 +53,11 @@ class LiveMemory:
             self.add(array)
         return array
 
+    def keep(self, array: np.ndarray) -> None:
+        """Treat `array` like a caller's array: a cached constant that no op may overwrite or recycle."""
+        root = root_of(array)
+        self.external[id(root)] = root
+
     def add(self, array: np.ndarray) -> None:
         """One more slot holds `array`."""
         root = root_of(array)
@@ -92,7 +98,7 @@ class LiveMemory:
     def empty(self, shape: tuple, dtype) -> np.ndarray:
         """An uninitialized array: a recycled buffer of exactly this size when there is one, else a new one."""
         dtype = np.dtype(dtype)
-        size = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+        size = math.prod(shape) * dtype.itemsize
         kept = self.free.get(size)
         if not kept:
             return np.empty(shape, dtype)

@@ -45,6 +45,7 @@ class Step:
     symbolic: tuple[str, ...]  # names of the attributes that hold dims
     last_reads: tuple[int, ...]  # input positions whose value no later step reads (donation candidates)
     releases: tuple[int, ...]  # slots dropped after this step (last read, or never read)
+    constant: bool  # no tensor inputs and not a graph output: computed once per binding, then reused
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,7 @@ class Binding:
 
     attrs: tuple[dict, ...]  # per step
     shapes: tuple[tuple[tuple[int, ...], ...], ...]  # per step, per output
+    constants: dict = field(default_factory=dict)  # step index -> results of a constant step, once computed
 
 
 @dataclass
@@ -143,7 +145,9 @@ class Plan:
                                if slot in released and inputs.count(slot) == 1)
             symbolic = tuple(key for key, value in attrs.items() if _has_dims(value))
             types = tuple(graph.values[name].type for name in node.outputs)
-            steps.append(Step(node, types, op.run, inputs, outputs, attrs, symbolic, last_reads, tuple(released)))
+            constant = all(slot is None for slot in inputs) and not kept.intersection(outputs)
+            steps.append(Step(node, types, op.run, inputs, outputs, attrs, symbolic, last_reads, tuple(released),
+                              constant))
         return tuple(steps)
 
     def bind(self, env: dict[str, int]) -> Binding:
@@ -199,12 +203,19 @@ class Plan:
     def _execute(self, binding: Binding, slots: list, memory: LiveMemory, context: RunContext, stats: RunStats, *,
                  keep_all: bool) -> None:
         """Run every step in order, checking output shapes and releasing values after their last reader."""
-        for step, attrs, shapes in zip(self.steps, binding.attrs, binding.shapes):
+        for index, (step, attrs, shapes) in enumerate(zip(self.steps, binding.attrs, binding.shapes)):
             operands = [slots[slot] if slot is not None else None for slot in step.inputs]
             context.donated = {} if keep_all else memory.donatable(step, operands)
             stats.donated += len(context.donated)
             began = time.perf_counter()
-            results = step.run(context, operands, attrs)
+            results = binding.constants.get(index) if step.constant else None
+            if results is None:
+                results = step.run(context, operands, attrs)
+                if step.constant:
+                    binding.constants[index] = results = [np.asarray(result) for result in results]
+            if step.constant:
+                for result in results:
+                    memory.keep(result)
             spent = time.perf_counter() - began
             stats.op_seconds[step.node.op] = stats.op_seconds.get(step.node.op, 0.0) + spent
             for slot, result, shape, type_ in zip(step.outputs, results, shapes, step.types):
