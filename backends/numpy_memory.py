@@ -3,7 +3,7 @@
 Fresh large numpy arrays come from mmap, so every new array pays a page fault per 4 KB when it is
 first written (measured: most of a 151 MB softmax's time on a machine under memory pressure).
 A run therefore keeps released buffers and hands them out again for outputs of the same size, as
-onnxruntime's arena does; they live only as long as the run.
+onnxruntime's arena does; the plan keeps them for its next run (at most RECYCLED_LIMIT bytes).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-RECYCLED_LIMIT = 512 * 2**20  # bytes of released buffers a run keeps for reuse
+RECYCLED_LIMIT = 512 * 2**20  # bytes of released buffers a plan keeps for reuse
 RECYCLED_PER_SIZE = 4  # released buffers kept per size
 _ONLY_LOCAL = 2  # sys.getrefcount of an array that only one local name refers to (the call adds one)
 

@@ -118,6 +118,7 @@ class Plan:
         self.steps = self._steps(graph)
         self._bindings: dict[tuple, Binding] = {}
         self.checked: set[tuple] = set()  # (symbol values, limit) whose allocations passed the caller's size check
+        self._recycled: dict = {}  # released buffers kept from the last run (an arena, as onnxruntime keeps)
         self.last_stats = RunStats()
 
     def _slot(self, name: str) -> int:
@@ -184,7 +185,9 @@ class Plan:
         start = time.perf_counter()
         binding = self.bind(env)
         slots: list = [None] * len(self.slots)
-        memory = LiveMemory()
+        # Taken, not shared: a concurrent run of the same plan starts with no recycled buffers.
+        recycled, self._recycled = self._recycled, {}
+        memory = LiveMemory(free=recycled, recycled=sum(root.nbytes for roots in recycled.values() for root in roots))
         self._load(slots, memory, inputs, weights)
         pool = workers()
         context = RunContext(mode or self.mode, np.random.default_rng(seed), workers=pool,
@@ -194,6 +197,7 @@ class Plan:
         with single_threaded_blas() if pool is not None else contextlib.nullcontext():
             self._execute(binding, slots, memory, context, stats, keep_all=trace is not None)
         stats.final_bytes = memory.live
+        self._recycled = memory.free if trace is None else recycled
         stats.seconds = time.perf_counter() - start
         self.last_stats = stats
         if trace is not None:

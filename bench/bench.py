@@ -2,7 +2,7 @@
 
 For every example at the issue's sizes: the numpy backend's run time and onnxruntime's on poseir's
 export (2 intra-op threads; numpy's BLAS pinned to 2 threads too), their ratio, the peak memory of
-both (max RSS of a child process that builds, loads and runs only that backend), warm and cold
+both (peak RSS of a child process that builds, loads and runs only that backend), warm and cold
 `poseir check`, and onnx's C++ shape inference on the structure-only export. Then the scaling
 rows: `check` of generated chains of ~1k, 10k and 100k nodes and the fitted exponent of time vs
 nodes. Run with `.venv/bin/python bench/bench.py` (`--quick`: tiny sizes, one repeat, a smoke run).
@@ -28,7 +28,7 @@ THREADS = 2
 CHILD_ENVIRONMENT = {"OPENBLAS_NUM_THREADS": str(THREADS), "OMP_NUM_THREADS": str(THREADS),
                      "MKL_NUM_THREADS": str(THREADS)}
 
-# (example, input shape): the sizes of issue 10.
+# (example, input shape): the sizes of issue 10 (MHFormer at its 351 frames, SemGCN with non-local like SemGCN).
 CASES = [
     ("videopose3d", (1, 2242, 17, 2)),
     ("simplebaseline", (1024, 32)),
@@ -37,13 +37,17 @@ CASES = [
     ("motionbert", (1, 243, 17, 3)),
     ("semgcn", (1024, 16, 2)),
     ("integral", (8, 3, 256, 256)),
+    ("mhformer", (1, 351, 17, 2)),
+    ("semgcn_nonlocal", (1024, 16, 2)),
 ]
 QUICK_CASES = {"videopose3d": (1, 250, 17, 2), "simplebaseline": (8, 32), "poseformer": (2, 81, 17, 2),
-               "mixste": (1, 27, 17, 2), "motionbert": (1, 9, 17, 3), "semgcn": (8, 16, 2), "integral": (1, 3, 64, 64)}
+               "mixste": (1, 27, 17, 2), "motionbert": (1, 9, 17, 3), "semgcn": (8, 16, 2), "integral": (1, 3, 64, 64),
+               "mhformer": (1, 27, 17, 2), "semgcn_nonlocal": (8, 16, 2)}
 QUICK_OVERRIDES = {"videopose3d": {"channels": 64}, "simplebaseline": {"linear_size": 64},
                    "poseformer": {"embed_dim_ratio": 8, "depth": 2}, "semgcn": {"hid_dim": 16},
                    "motionbert": {"dim_feat": 32, "dim_rep": 32, "depth": 1},
-                   "mixste": {"num_frame": 27, "embed_dim_ratio": 16, "depth": 2}, "integral": {"width": 8}}
+                   "mixste": {"num_frame": 27, "embed_dim_ratio": 16, "depth": 2}, "integral": {"width": 8},
+                   "mhformer": {"frames": 27, "channel": 16, "d_hid": 32}, "semgcn_nonlocal": {"hid_dim": 16}}
 SCALING_NODES = (1_000, 10_000, 100_000)
 QUICK_SCALING_NODES = (100, 300, 1_000)
 NODES_PER_BLOCK = 3  # linear, relu, add
@@ -69,12 +73,29 @@ def child_main(arguments: list[str]) -> None:
         start = time.perf_counter()
         run()
         times.append(time.perf_counter() - start)
-    print(json.dumps({"min": min(times), "median": statistics.median(times), **extra()}))
+    print(json.dumps({"min": min(times), "median": statistics.median(times), "rss": peak_rss(), **extra()}))
+
+
+def peak_rss() -> int:
+    """This process's peak resident memory in bytes: VmHWM of its own address space.
+
+    getrusage's ru_maxrss (self, or the parent's RUSAGE_CHILDREN) would also count the parent's
+    memory, which a child inherits at fork and keeps as its maximum across exec.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 def _numpy_runner(name: str, overrides: dict, array):
     """The numpy backend on the prepared inference graph with seeded weights."""
-    from poseir.backends.numpy_interpreter import RunStats, run_graph
+    from poseir.backends import numpy_interpreter
     from poseir.compiler import build, prepare_for_backend
     from poseir.weights.init import initialize
 
@@ -82,8 +103,11 @@ def _numpy_runner(name: str, overrides: dict, array):
     graph = prepare_for_backend(graph)
     weights = initialize(graph.parameters, 0)
     inputs = {graph.inputs[0].name: array}
-    stats = RunStats()
-    return (lambda: run_graph(graph, inputs, weights, stats=stats)), (lambda: {"tracked": stats.peak_bytes})
+    if not hasattr(numpy_interpreter, "RunStats"):  # a checkout from before the plan (for before/after tables)
+        return (lambda: numpy_interpreter.run_graph(graph, inputs, weights)), (lambda: {"tracked": 0})
+    stats = numpy_interpreter.RunStats()
+    return ((lambda: numpy_interpreter.run_graph(graph, inputs, weights, stats=stats)),
+            (lambda: {"tracked": stats.peak_bytes}))
 
 
 def _onnxruntime_runner(path: str, array):
@@ -99,16 +123,13 @@ def _onnxruntime_runner(path: str, array):
 
 
 def run_child(arguments: list) -> dict:
-    """Run a child, return its JSON with its own max RSS (os.wait4 reports that child's usage alone)."""
+    """Run a child (BLAS and onnxruntime threads fixed in its environment) and return its JSON."""
     environment = {**os.environ, **CHILD_ENVIRONMENT}
-    process = subprocess.Popen([sys.executable, __file__, "--child", *map(str, arguments)], stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, env=environment, text=True)
-    output, errors = process.stdout.read(), process.stderr.read()
-    _, status, usage = os.wait4(process.pid, 0)
-    process.returncode = os.waitstatus_to_exitcode(status)
+    process = subprocess.run([sys.executable, __file__, "--child", *map(str, arguments)], capture_output=True,
+                             env=environment, text=True)
     if process.returncode != 0:
-        raise RuntimeError(f"benchmark child {arguments[:2]} failed:\n{errors}")
-    return {**json.loads(output.strip().splitlines()[-1]), "rss": usage.ru_maxrss * 1024}
+        raise RuntimeError(f"benchmark child {arguments[:2]} failed:\n{process.stderr}")
+    return json.loads(process.stdout.strip().splitlines()[-1])
 
 
 # --------------------------------------------------------------------------- one example
@@ -179,16 +200,15 @@ def warm_check(path: Path, repeats: int, overrides: dict | None = None) -> float
     return median_time(lambda: check(str(path), overrides=overrides), repeats)
 
 
-def example_row(name: str, shape: tuple, quick: bool, directory: Path) -> dict:
+def example_row(name: str, shape: tuple, quick: bool, directory: Path, repeats: int) -> dict:
     """Every measurement of one example."""
     overrides = QUICK_OVERRIDES[name] if quick else {}
-    repeats = 1 if quick else 3
     path, structure = export_files(name, overrides, directory)
     numpy_result = run_child(["numpy", name, json.dumps(shape), repeats, json.dumps(overrides)])
     onnx_result = run_child(["onnxruntime", name, json.dumps(shape), repeats * 2, json.dumps(overrides), path])
     source = EXAMPLES / f"{name}.pose"
     return {"name": name, "shape": shape, "numpy": numpy_result, "onnxruntime": onnx_result,
-            "cold": cold_check(source, 1 if quick else 3), "warm": warm_check(source, 1 if quick else 5, overrides),
+            "cold": cold_check(source, 1 if quick else 2), "warm": warm_check(source, 1 if quick else 3, overrides),
             "infer_shapes": infer_shapes_seconds(structure, 1 if quick else 5)}
 
 
@@ -221,18 +241,17 @@ module Chain(depth: int) {{
 
 def scaling_rows(sizes: tuple[int, ...], directory: Path) -> tuple[list[tuple[int, float]], float]:
     """(nodes of the inference graph, seconds of a warm check of both modes) per size, and the fitted exponent."""
-    from poseir.compiler import build, check
+    from poseir.compiler import check
 
     rows = []
     for wanted in sizes:
         path = directory / f"chain_{wanted}.pose"
         path.write_text(chain_source(max(1, wanted // NODES_PER_BLOCK)))
-        graph, _ = build(str(path))
         start = time.perf_counter()
         result = check(str(path))
         seconds = time.perf_counter() - start
         assert result.ok, [diagnostic.message for diagnostic in result.diagnostics]
-        rows.append((len(graph.nodes), seconds))
+        rows.append((len(result.graphs[("chain", "infer")].nodes), seconds))
     return rows, fitted_exponent(rows)
 
 
@@ -270,6 +289,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="tiny sizes and one repeat (a smoke run)")
     parser.add_argument("--only", nargs="*", help="examples to measure (default: all)")
     parser.add_argument("--no-scaling", action="store_true", help="skip the generated-model scaling rows")
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="timed runs per backend after a warm-up (onnxruntime gets twice as many)")
     arguments = parser.parse_args()
     started = time.perf_counter()
     cases = [(name, QUICK_CASES[name] if arguments.quick else shape) for name, shape in CASES
@@ -277,12 +298,13 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as directory:
         for name, shape in cases:
-            rows.append(example_row(name, shape, arguments.quick, Path(directory)))
+            rows.append(example_row(name, shape, arguments.quick, Path(directory),
+                                    1 if arguments.quick else arguments.repeats))
             print(f"measured {name}", file=sys.stderr, flush=True)
         scaling = None if arguments.no_scaling else scaling_rows(
             QUICK_SCALING_NODES if arguments.quick else SCALING_NODES, Path(directory))
     print(f"numpy backend vs onnxruntime, {THREADS} threads each; times are the minimum of the repeats;"
-          f" memory is each child's max RSS (plan MB: the plan's own peak of held arrays)")
+          f" memory is each child's peak RSS, VmHWM (plan MB: the plan's own peak of held arrays)")
     print("\n".join(format_table(rows)))
     if scaling is not None:
         rows_text = ", ".join(f"{nodes} nodes {seconds:.2f} s" for nodes, seconds in scaling[0])

@@ -362,16 +362,22 @@ def _pool_lists(attrs: dict, count: int) -> tuple[list[int], list[int], list[int
     return kernel, stride, padding
 
 
-def _max_pool_nd(x: np.ndarray, attrs: dict, count: int) -> np.ndarray:
-    """Pad the last `count` axes with the lowest value, then max over strided sliding windows."""
+def _max_pool_nd(ctx: RunContext, x: np.ndarray, attrs: dict, count: int) -> np.ndarray:
+    """Pad the last `count` axes with the lowest value, then the elementwise maximum of the strided window taps."""
     kernel, stride, padding = _pool_lists(attrs, count)
     if any(padding):
         widths = [(0, 0)] * (x.ndim - count) + [(pad, pad) for pad in padding]
         x = np.pad(x, widths, constant_values=_lowest(x.dtype))
-    axes = tuple(range(-count, 0))
-    windows = np.lib.stride_tricks.sliding_window_view(x, kernel, axis=axes)
-    picked = windows[(Ellipsis, *(slice(None, None, step) for step in stride), *(slice(None),) * count)]
-    return np.ascontiguousarray(picked.max(axis=axes))
+    sizes = [(x.shape[x.ndim - count + i] - kernel[i]) // stride[i] + 1 for i in range(count)]
+    out = None
+    for tap in itertools.product(*(range(size) for size in kernel)):
+        window = x[(..., *(slice(t, t + s * (n - 1) + 1, s) for t, s, n in zip(tap, stride, sizes)))]
+        if out is None:
+            out = ctx.empty(window.shape, x.dtype)
+            np.copyto(out, window)
+        else:
+            np.maximum(out, window, out=out)
+    return out
 
 
 def _max_pool_onnx_nd(ctx, names: list, attrs: dict, count: int) -> list[str]:
@@ -386,7 +392,7 @@ def _max_pool_onnx_nd(ctx, names: list, attrs: dict, count: int) -> list[str]:
 
 def _max_pool1d_run(ctx: RunContext, arrays: list, attrs: dict) -> list[np.ndarray]:
     """Max over windows of the last axis."""
-    return [_max_pool_nd(arrays[0], attrs, 1)]
+    return [_max_pool_nd(ctx, arrays[0], attrs, 1)]
 
 
 def _max_pool1d_onnx(ctx, names: list, attrs: dict) -> list[str]:
@@ -473,7 +479,7 @@ def _max_pool2d_infer(ctx: ShapeContext, types: list, attrs: dict) -> list[Tenso
 
 def _max_pool2d_run(ctx: RunContext, arrays: list, attrs: dict) -> list[np.ndarray]:
     """Max over windows of the last two axes."""
-    return [_max_pool_nd(arrays[0], attrs, 2)]
+    return [_max_pool_nd(ctx, arrays[0], attrs, 2)]
 
 
 def _max_pool2d_onnx(ctx, names: list, attrs: dict) -> list[str]:
