@@ -289,7 +289,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="tiny sizes and one repeat (a smoke run)")
     parser.add_argument("--only", nargs="*", help="examples to measure (default: all)")
     parser.add_argument("--no-scaling", action="store_true", help="skip the generated-model scaling rows")
-    parser.add_argument("--repeats", type=int, default=3,
+    parser.add_argument("--repeats", type=int, default=2,
                         help="timed runs per backend after a warm-up (onnxruntime gets twice as many)")
     arguments = parser.parse_args()
     started = time.perf_counter()
