@@ -1,7 +1,8 @@
 """`make bench`: one table of speed and memory, every number measured in this run.
 
 For every example at the issue's sizes: the numpy backend's run time and onnxruntime's on poseir's
-export (2 intra-op threads; numpy's BLAS pinned to 2 threads too), their ratio, the peak memory of
+export (2 intra-op threads; numpy's BLAS pinned to 2 threads too), their ratio, onnxruntime on
+the export without poseir's optimizing passes (-O0), the peak memory of
 both (peak RSS of a child process that builds, loads and runs only that backend), warm and cold
 `poseir check`, and onnx's C++ shape inference on the structure-only export. Then the scaling
 rows: `check` of generated chains of ~1k, 10k and 100k nodes and the fitted exponent of time vs
@@ -135,18 +136,21 @@ def run_child(arguments: list) -> dict:
 # --------------------------------------------------------------------------- one example
 
 
-def export_files(name: str, overrides: dict, directory: Path) -> tuple[Path, object]:
-    """The full ONNX export (seeded weights) on disk, and the structure-only model in memory."""
+def export_files(name: str, overrides: dict, directory: Path) -> tuple[Path, Path, object]:
+    """The full ONNX exports (seeded weights) on disk, optimized and with only the cleanup passes (-O0),
+    and the structure-only optimized model in memory."""
     from poseir.backends.onnx_export import export, save
     from poseir.compiler import build, prepare_for_backend
     from poseir.weights.init import initialize
 
-    graph, _ = build(str(EXAMPLES / f"{name}.pose"), overrides=overrides)
-    graph = prepare_for_backend(graph)
-    model = export(graph, initialize(graph.parameters, 0))
-    path = directory / f"{name}.onnx"
-    save(model, str(path))
-    return path, structure_only(model)
+    built, _ = build(str(EXAMPLES / f"{name}.pose"), overrides=overrides)
+    paths, models = [], []
+    for optimize in (True, False):
+        graph = prepare_for_backend(built, optimize=optimize)
+        models.append(export(graph, initialize(graph.parameters, 0)))
+        paths.append(directory / f"{name}{'' if optimize else '-O0'}.onnx")
+        save(models[-1], str(paths[-1]))
+    return paths[0], paths[1], structure_only(models[0])
 
 
 def structure_only(model):
@@ -209,15 +213,16 @@ def best_of(runs: list[dict]) -> dict:
 def example_row(name: str, shape: tuple, quick: bool, directory: Path, repeats: int, rounds: int) -> dict:
     """Every measurement of one example."""
     overrides = QUICK_OVERRIDES[name] if quick else {}
-    path, structure = export_files(name, overrides, directory)
+    path, unoptimized, structure = export_files(name, overrides, directory)
     numpy_runs, onnx_runs = [], []
     for _ in range(rounds):  # alternating children, so a burst of load on the machine hits both backends
         numpy_runs.append(run_child(["numpy", name, json.dumps(shape), repeats, json.dumps(overrides)]))
         onnx_runs.append(run_child(["onnxruntime", name, json.dumps(shape), repeats * 2, json.dumps(overrides),
                                     path]))
     numpy_result, onnx_result = best_of(numpy_runs), best_of(onnx_runs)
+    plain = run_child(["onnxruntime", name, json.dumps(shape), repeats * 2, json.dumps(overrides), unoptimized])
     source = EXAMPLES / f"{name}.pose"
-    return {"name": name, "shape": shape, "numpy": numpy_result, "onnxruntime": onnx_result,
+    return {"name": name, "shape": shape, "numpy": numpy_result, "onnxruntime": onnx_result, "unoptimized": plain,
             "cold": cold_check(source, 1 if quick else 2), "warm": warm_check(source, 1 if quick else 3, overrides),
             "infer_shapes": infer_shapes_seconds(structure, 1 if quick else 5)}
 
@@ -284,14 +289,16 @@ def fitted_exponent(rows: list[tuple[int, float]]) -> float:
 
 def format_table(rows: list[dict]) -> list[str]:
     """One line per example."""
-    header = (f"{'example':<15}{'input':<18}{'numpy s':>9}{'ort s':>8}{'ratio':>7}{'numpy MB':>10}{'ort MB':>8}"
+    header = (f"{'example':<16}{'input':<18}{'numpy s':>9}{'ort s':>8}{'ratio':>7}{'ort -O0 s':>10}{'numpy MB':>10}"
+              f"{'ort MB':>8}"
               f"{'mem ratio':>10}{'plan MB':>9}{'check warm ms':>14}{'cold ms':>9}{'infer_shapes ms':>16}")
     lines = [header, "-" * len(header)]
     for row in rows:
         numpy_result, onnx_result = row["numpy"], row["onnxruntime"]
         lines.append(
-            f"{row['name']:<15}{'x'.join(map(str, row['shape'])):<18}{numpy_result['min']:>9.3f}"
+            f"{row['name']:<16}{'x'.join(map(str, row['shape'])):<18}{numpy_result['min']:>9.3f}"
             f"{onnx_result['min']:>8.3f}{numpy_result['min'] / onnx_result['min']:>7.2f}"
+            f"{row['unoptimized']['min']:>10.3f}"
             f"{numpy_result['rss'] / 1e6:>10.0f}{onnx_result['rss'] / 1e6:>8.0f}"
             f"{numpy_result['rss'] / onnx_result['rss']:>10.2f}{numpy_result['tracked'] / 1e6:>9.0f}"
             f"{row['warm'] * 1e3:>14.1f}{row['cold'] * 1e3:>9.0f}{row['infer_shapes'] * 1e3:>16.2f}")

@@ -17,5 +17,5 @@ def test_quick_bench_prints_the_table():
     lines = result.stdout.splitlines()
     assert any(line.startswith("example") and "ratio" in line and "infer_shapes" in line for line in lines)
     row = next(line for line in lines if line.startswith("simplebaseline"))
-    assert len(row.split()) == 12, row
+    assert len(row.split()) == 13, row
     assert any("fitted exponent" in line for line in lines)
