@@ -1,9 +1,9 @@
-# The two commands of the README's quick start. Both create their own virtual environment.
+# The README's quick start (demo, test) and the benchmark table (bench); each creates its own virtual environment.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test clean
+.PHONY: demo test bench clean
 
 $(BIN)/activate: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,6 +16,10 @@ demo: $(BIN)/activate
 
 test: $(BIN)/activate
 	$(BIN)/python -m pytest -q
+
+# Speed and memory against onnxruntime, check times and scaling: one table, under 10 minutes.
+bench: $(BIN)/activate
+	$(BIN)/python bench/bench.py
 
 clean:
 	rm -rf $(VENV) out .pytest_cache

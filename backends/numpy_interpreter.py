@@ -1,4 +1,4 @@
-"""The reference interpreter: run a graph with numpy through each op's registry entry."""
+"""The reference interpreter: bind the symbols from the inputs, then run the graph's plan (numpy_plan.py)."""
 
 from __future__ import annotations
 
@@ -6,14 +6,11 @@ import numpy as np
 
 from poseir.diagnostics.record import Diagnostic, DiagnosticError
 from poseir.ir.dims import Dim
-from poseir.ir.graph import Graph, TensorType
-from poseir.ops.registry import RunContext, lookup
-from poseir.ir.graph import NUMPY_DTYPES
+from poseir.backends.numpy_plan import RunStats, ShapeMismatch, evaluate_attr, plan_for
+from poseir.ir.graph import NUMPY_DTYPES, Graph, TensorType
 from poseir.limits import DEFAULT_LIMITS
 
-
-class ShapeMismatch(AssertionError):
-    """An op produced an array whose shape differs from its inferred type: a compiler bug."""
+__all__ = ["RunStats", "ShapeMismatch", "bind_symbols", "concrete_shape", "evaluate_attr", "run_graph"]
 
 
 def bind_symbols(graph: Graph, inputs: dict[str, np.ndarray]) -> dict[str, int]:
@@ -65,15 +62,6 @@ def _check_input(value, array: np.ndarray, env: dict, graph: Graph) -> None:
                 "E404", f"the inputs give {name} = {size}, but the model assumes {bound}", value.span))
 
 
-def evaluate_attr(value, env: dict):
-    """Attributes with symbolic dims become ints for numpy."""
-    if isinstance(value, Dim):
-        return value.evaluate(env)
-    if isinstance(value, tuple):
-        return tuple(evaluate_attr(item, env) for item in value)
-    return value
-
-
 def concrete_shape(type_: TensorType, env: dict) -> tuple[int, ...]:
     """The shape a type has for given symbol values."""
     return tuple(dim.evaluate(env) for dim in type_.shape)
@@ -118,33 +106,19 @@ def _bytes(count: int) -> str:
 
 def run_graph(graph: Graph, inputs: dict[str, np.ndarray], weights: dict[str, np.ndarray], *, seed: int = 0,
               trace: dict | None = None, behaviour: str | None = None,
-              array_bytes: int = DEFAULT_LIMITS.array_bytes) -> dict[str, np.ndarray]:
-    """Execute the graph; every node's output shape is checked against its inferred type.
+              array_bytes: int = DEFAULT_LIMITS.array_bytes,
+              stats: RunStats | None = None) -> dict[str, np.ndarray]:
+    """Execute the graph through its cached plan; every node's output shape is checked against its inferred type.
 
-    `trace`, when given, receives every intermediate array by value name. `behaviour` runs the
-    graph's ops as in another mode (the training flow with dropout off and running statistics).
-    No array larger than `array_bytes` is allocated (E410 at the op's line instead).
+    `trace`, when given, receives every intermediate array by value name (nothing is released
+    early then). `behaviour` runs the graph's ops as in another mode (the training flow with
+    dropout off and running statistics). No array larger than `array_bytes` is allocated (E410 at
+    the op's line instead). `stats`, when given, receives the run's peak memory and time.
     """
     env = bind_symbols(graph, inputs)
-    check_allocations(graph, env, array_bytes)
-    arrays: dict[str, np.ndarray] = {}
-    for value in graph.inputs:
-        arrays[value.name] = np.asarray(inputs[value.name]).astype(NUMPY_DTYPES[value.type.dtype], copy=False)
-    for parameter in graph.parameters:
-        # Like load_state_dict, values are cast to the declared dtype (a float64 checkpoint runs as f32).
-        arrays[parameter.name] = np.asarray(weights[parameter.name]).astype(NUMPY_DTYPES[parameter.type.dtype], copy=False)
-    context = RunContext(behaviour or graph.mode, np.random.default_rng(seed))
-    for node in graph.nodes:
-        op = lookup(node.op)
-        operands = [arrays[name] if name else None for name in node.inputs]
-        attrs = {key: evaluate_attr(value, env) for key, value in node.attrs}
-        results = op.run(context, operands, attrs)
-        for name, result in zip(node.outputs, results):
-            expected = concrete_shape(graph.values[name].type, env)
-            if tuple(np.shape(result)) != expected:
-                raise ShapeMismatch(f"{node.op} at {node.span} produced {np.shape(result)}, inferred "
-                                    f"{graph.values[name].type} = {expected}")
-            arrays[name] = np.asarray(result)
-    if trace is not None:
-        trace.update(arrays)
-    return {value.name: arrays[value.name] for value in graph.outputs}
+    plan = plan_for(graph)
+    checked = (tuple(sorted(env.items())), array_bytes)
+    if checked not in plan.checked:  # the sizes depend only on the symbol values: check once per assignment
+        check_allocations(graph, env, array_bytes)
+        plan.checked.add(checked)
+    return plan.run(env, inputs, weights, seed=seed, mode=behaviour, trace=trace, stats=stats)

@@ -67,6 +67,8 @@ def _parser() -> argparse.ArgumentParser:
     _add_weight_options(run, "seed for initialization and dropout")
     run.add_argument("-o", "--output", required=True, help="output .npz keyed by the model's output names")
     _add_optimization(run)
+    run.add_argument("--stats", action="store_true",
+                     help="print the run's time, threads, peak memory held and time by op to stderr")
     _add_model_options(run)
     run.set_defaults(handler=_run)
 
@@ -304,7 +306,7 @@ def _build(arguments, mode: str):
 
 def _run(arguments) -> int:
     """`poseir run PATH --inputs in.npz -o out.npz`."""
-    from poseir.backends.numpy_interpreter import run_graph
+    from poseir.backends.numpy_interpreter import RunStats, run_graph
     from poseir.compiler import prepare_for_backend
     from poseir.weights.files import save_npz
 
@@ -321,13 +323,17 @@ def _run(arguments) -> int:
         if not _inputs_fit(graph, inputs, result, arguments):
             return EXIT_ERRORS
         graph = prepare_for_backend(graph, optimize=bool(arguments.optimize))
-        outputs = run_graph(graph, inputs, weights, seed=arguments.seed, array_bytes=limits.array_bytes)
+        stats = RunStats()
+        outputs = run_graph(graph, inputs, weights, seed=arguments.seed, array_bytes=limits.array_bytes, stats=stats)
     except DiagnosticError as error:
         _report([error.diagnostic], result.sources, arguments, stream=sys.stderr)
         return EXIT_ERRORS
     save_npz(arguments.output, outputs)
     for name, array in outputs.items():
         print(f"{name}: {array.dtype}{list(array.shape)}", file=sys.stderr)
+    if arguments.stats:
+        for line in stats.lines():
+            print(line, file=sys.stderr)
     return EXIT_OK
 
 

@@ -506,7 +506,9 @@ def test_semgcn_train_flow_matches_numpy(name, opset):
 def test_integral_train_flow_matches_numpy():
     """Integral regression's train flow: batch-statistics BN in every ResNet and deconv layer, the L1 loss.
 
-    53 batch-statistics normalizations in float32 amplify rounding differences to a few 1e-4.
+    53 batch-statistics normalizations in float32 amplify rounding differences to a few 1e-4, and
+    up to ~2e-3 in a few elements since convolutions sum each output as one GEMM (im2col) instead
+    of tap by tap: a different float32 summation order than before, not a different result.
     """
     graph = small_graph("integral", "train")
     weights = randomized_weights(graph, 9)
@@ -520,7 +522,7 @@ def test_integral_train_flow_matches_numpy():
         inputs = random_inputs(shape, seed)
         expected, got = run_graph(graph, inputs, weights), run_onnx(model, inputs)
         for name in ("heatmaps", "coords", "loss"):
-            np.testing.assert_allclose(got[name], expected[name], rtol=1e-3, atol=1e-3, err_msg=name)
+            np.testing.assert_allclose(got[name], expected[name], rtol=1e-3, atol=2e-3, err_msg=name)
 
 
 # --------------------------------------------------------------------------- MHFormer

@@ -49,6 +49,18 @@ def define(*aliases: str, **fields) -> OpDef:
                             atoms=atoms), *aliases)
 
 
+# --------------------------------------------------------------------------- blocking
+
+CACHE_BLOCK = 16384  # elements a blocked run facet handles at once: its temporaries stay in the L2 cache
+
+
+def row_blocks(rows: int, width: int, block: int = CACHE_BLOCK):
+    """Slices of consecutive rows of `width` elements, each about `block` elements (at least one row)."""
+    step = max(1, block // max(width, 1))
+    for start in range(0, rows, step):
+        yield slice(start, min(start + step, rows))
+
+
 # --------------------------------------------------------------------------- dtypes
 
 

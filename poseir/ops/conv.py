@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from functools import partial
 
 import numpy as np
 
@@ -102,33 +103,81 @@ def _check_conv_channels(ctx: ShapeContext, x: TensorType, weight: TensorType, g
         ctx.error("E216", f"{weight.shape[0]} output channels cannot be split into {groups} groups", at="groups")
 
 
-def conv_nd(x: np.ndarray, weight: np.ndarray, bias, stride, padding, dilation, groups: int) -> np.ndarray:
-    """Direct convolution: one matrix product per kernel tap, channels last, no loop over positions."""
+COLUMNS_BUDGET = 64 * 2**20  # bytes of im2col columns built at once: larger batches go in chunks of images
+
+
+def conv_nd(ctx: RunContext, x: np.ndarray, weight: np.ndarray, bias, stride, padding, dilation,
+            groups: int) -> np.ndarray:
+    """Convolution as GEMMs on im2col columns: weight [G, O/G, C/G * K] times columns [C/G * K, positions].
+
+    The result comes out channels-first, so no transpose follows; a 1x1 convolution needs no
+    columns. Work is split over the backend's threads by images (each task builds its own columns,
+    within COLUMNS_BUDGET), or by output channels when there are fewer images than threads.
+    """
     if any(padding):
         x = np.pad(x, [(0, 0), (0, 0)] + [(pad, pad) for pad in padding])
-    kernel = weight.shape[2:]
+    batch, channels, kernel = x.shape[0], x.shape[1], weight.shape[2:]
     sizes = [(x.shape[2 + i] - dilation[i] * (kernel[i] - 1) - 1) // stride[i] + 1 for i in range(len(kernel))]
-    channels_last = np.moveaxis(x, 1, -1)
-    rows = x.shape[0] * int(np.prod(sizes))
-    per_group, outs = weight.shape[1], weight.shape[0] // groups
-    out = np.zeros((rows, weight.shape[0]), dtype=np.result_type(x.dtype, weight.dtype))
+    positions, taps = int(np.prod(sizes)), int(np.prod(kernel))
+    out = ctx.empty((batch, weight.shape[0], positions), np.result_type(x.dtype, weight.dtype))
+    settings = (kernel, stride, dilation, sizes)
+    work = out.size * channels // groups * taps
+    if groups == 1 and batch < ctx.threads:
+        _conv_by_channels(ctx, x, weight.reshape(weight.shape[0], -1), bias, settings, out, work)
+    else:
+        per_image = channels * taps * positions * x.itemsize
+        tasks = [partial(_conv_images, x, weight, bias, groups, settings, out, images)
+                 for images in _image_chunks(batch, per_image, len(ctx.split(batch, work)))]
+        ctx.parallel(tasks)
+    return out.reshape(batch, weight.shape[0], *sizes)
+
+
+def _conv_images(x, weight, bias, groups: int, settings, out: np.ndarray, images: slice) -> None:
+    """One task: the columns of some images, one (grouped) GEMM into their rows of `out`, then the bias."""
+    columns = im2col(x[images], *settings)
+    count, positions, outs = columns.shape[0], columns.shape[2], weight.shape[0] // groups
+    np.matmul(weight.reshape(groups, outs, -1), columns.reshape(count, groups, -1, positions),
+              out=out[images].reshape(count, groups, outs, positions))
+    if bias is not None:
+        out[images] += bias.reshape(-1, 1)
+
+
+def _conv_by_channels(ctx: RunContext, x, matrix: np.ndarray, bias, settings, out: np.ndarray, work: int) -> None:
+    """All images' columns at once, then one GEMM per block of output channels (a task each)."""
+    columns = im2col(x, *settings)
+
+    def block(index: slice) -> None:
+        np.matmul(matrix[index], columns, out=out[:, index])
+        if bias is not None:
+            out[:, index] += bias[index].reshape(-1, 1)
+
+    ctx.parallel([partial(block, index) for index in ctx.split(matrix.shape[0], work)])
+
+
+def _image_chunks(batch: int, bytes_per_image: int, tasks: int = 1):
+    """Slices of the batch, at least `tasks` of them, whose scratch buffers together stay within COLUMNS_BUDGET."""
+    step = max(1, min(COLUMNS_BUDGET // max(tasks * bytes_per_image, 1), -(-batch // max(tasks, 1))))
+    for start in range(0, batch, step):
+        yield slice(start, min(start + step, batch))
+
+
+def im2col(x: np.ndarray, kernel, stride, dilation, sizes) -> np.ndarray:
+    """Columns [N, C * K, positions]: one strided copy per kernel tap (a reshape for 1x1, stride 1)."""
+    count, channels = x.shape[:2]
+    if all(k == 1 for k in kernel) and all(s == 1 for s in stride):
+        return x.reshape(count, channels, -1)
+    columns = np.empty((count, channels, *kernel, *sizes), dtype=x.dtype)
     for tap in itertools.product(*(range(k) for k in kernel)):
         index = tuple(slice(t * d, t * d + s * (n - 1) + 1, s) for t, d, s, n in zip(tap, dilation, stride, sizes))
-        window = channels_last[(slice(None), *index)].reshape(rows, -1)
-        taps = weight[(slice(None), slice(None), *tap)]
-        for group in range(groups):
-            out[:, group * outs:(group + 1) * outs] += (window[:, group * per_group:(group + 1) * per_group]
-                                                        @ taps[group * outs:(group + 1) * outs].T)
-    if bias is not None:
-        out += bias
-    return np.ascontiguousarray(np.moveaxis(out.reshape(x.shape[0], *sizes, -1), -1, 1))
+        columns[(slice(None), slice(None), *tap)] = x[(slice(None), slice(None), *index)]
+    return columns.reshape(count, channels * int(np.prod(kernel)), -1)
 
 
 def _conv_run(ctx: RunContext, arrays: list, attrs: dict) -> list[np.ndarray]:
     """conv_nd with per-axis settings."""
     x, weight, bias = arrays[0], arrays[1], optional(arrays, 2)
     per_axis = _per_axis(attrs, ("stride", "padding", "dilation"), x.ndim - 2)
-    return [conv_nd(x, weight, bias, *per_axis, attrs["groups"])]
+    return [conv_nd(ctx, x, weight, bias, *per_axis, attrs["groups"])]
 
 
 def _kernel_shape(weight: TensorType) -> list[int] | None:
@@ -207,26 +256,38 @@ def _conv_transpose_infer(ctx: ShapeContext, types: list, attrs: dict) -> list[T
     return [TensorType(x.dtype, (x.shape[0], weight.shape[1], *sizes))]
 
 
-def conv_transpose_nd(x: np.ndarray, weight: np.ndarray, bias, stride, padding, extra) -> np.ndarray:
-    """Transposed convolution: scatter one matrix product per kernel tap, then crop the padding."""
-    spatial, kernel = x.shape[2:], weight.shape[2:]
+def conv_transpose_nd(ctx: RunContext, x: np.ndarray, weight: np.ndarray, bias, stride, padding,
+                      extra) -> np.ndarray:
+    """Transposed convolution: one GEMM per chunk of images (weight [C, O * K] transposed times x [C, positions]),
+    then each kernel tap's block added at its strided place (col2im), cropped with the bias added in one pass."""
+    batch, channels, spatial, kernel = x.shape[0], x.shape[1], x.shape[2:], weight.shape[2:]
+    outs, taps = weight.shape[1], int(np.prod(kernel))
     full = [(n - 1) * s + k + e for n, s, k, e in zip(spatial, stride, kernel, extra)]
-    rows = np.moveaxis(x, 1, -1).reshape(-1, x.shape[1])
-    out = np.zeros((x.shape[0], *full, weight.shape[1]), dtype=np.result_type(x.dtype, weight.dtype))
-    for tap in itertools.product(*(range(k) for k in kernel)):
-        contribution = rows @ weight[(slice(None), slice(None), *tap)]
-        index = tuple(slice(t, t + s * (n - 1) + 1, s) for t, s, n in zip(tap, stride, spatial))
-        out[(slice(None), *index)] += contribution.reshape(x.shape[0], *spatial, -1)
-    out = out[(slice(None), *(slice(pad, size - pad) for pad, size in zip(padding, full)))]
+    out = ctx.empty((batch, outs, *full), np.result_type(x.dtype, weight.dtype))
+    out.fill(0)
+    matrix = weight.reshape(channels, outs * taps).T
+    rows = x.reshape(batch, channels, -1)
+    work = batch * outs * taps * rows.shape[2] * channels
+    chunks = _image_chunks(batch, outs * taps * rows.shape[2] * out.itemsize, len(ctx.split(batch, work)))
+    ctx.parallel([partial(_col2im, matrix, rows, out, images, kernel, stride, spatial) for images in chunks])
+    out = out[(slice(None), slice(None), *(slice(pad, size - pad) for pad, size in zip(padding, full)))]
     if bias is not None:
-        out = out + bias
-    return np.ascontiguousarray(np.moveaxis(out, -1, 1))
+        return out + bias.reshape(-1, *([1] * len(kernel)))
+    return np.ascontiguousarray(out)
+
+
+def _col2im(matrix: np.ndarray, rows: np.ndarray, out: np.ndarray, images: slice, kernel, stride, spatial) -> None:
+    """One task: the GEMM of some images, each kernel tap's block added at its strided place in `out`."""
+    columns = np.matmul(matrix, rows[images]).reshape(-1, out.shape[1], *kernel, *spatial)
+    for tap in itertools.product(*(range(k) for k in kernel)):
+        index = tuple(slice(t, t + s * (n - 1) + 1, s) for t, s, n in zip(tap, stride, spatial))
+        out[(images, slice(None), *index)] += columns[(slice(None), slice(None), *tap)]
 
 
 def _conv_transpose_run(ctx: RunContext, arrays: list, attrs: dict) -> list[np.ndarray]:
     """conv_transpose_nd with per-axis settings."""
     per_axis = _per_axis(attrs, ("stride", "padding", "output_padding"), 2)
-    return [conv_transpose_nd(arrays[0], arrays[1], optional(arrays, 2), *per_axis)]
+    return [conv_transpose_nd(ctx, arrays[0], arrays[1], optional(arrays, 2), *per_axis)]
 
 
 def _conv_transpose_onnx(ctx, names: list, attrs: dict) -> list[str]:
@@ -301,16 +362,22 @@ def _pool_lists(attrs: dict, count: int) -> tuple[list[int], list[int], list[int
     return kernel, stride, padding
 
 
-def _max_pool_nd(x: np.ndarray, attrs: dict, count: int) -> np.ndarray:
-    """Pad the last `count` axes with the lowest value, then max over strided sliding windows."""
+def _max_pool_nd(ctx: RunContext, x: np.ndarray, attrs: dict, count: int) -> np.ndarray:
+    """Pad the last `count` axes with the lowest value, then the elementwise maximum of the strided window taps."""
     kernel, stride, padding = _pool_lists(attrs, count)
     if any(padding):
         widths = [(0, 0)] * (x.ndim - count) + [(pad, pad) for pad in padding]
         x = np.pad(x, widths, constant_values=_lowest(x.dtype))
-    axes = tuple(range(-count, 0))
-    windows = np.lib.stride_tricks.sliding_window_view(x, kernel, axis=axes)
-    picked = windows[(Ellipsis, *(slice(None, None, step) for step in stride), *(slice(None),) * count)]
-    return np.ascontiguousarray(picked.max(axis=axes))
+    sizes = [(x.shape[x.ndim - count + i] - kernel[i]) // stride[i] + 1 for i in range(count)]
+    out = None
+    for tap in itertools.product(*(range(size) for size in kernel)):
+        window = x[(..., *(slice(t, t + s * (n - 1) + 1, s) for t, s, n in zip(tap, stride, sizes)))]
+        if out is None:
+            out = ctx.empty(window.shape, x.dtype)
+            np.copyto(out, window)
+        else:
+            np.maximum(out, window, out=out)
+    return out
 
 
 def _max_pool_onnx_nd(ctx, names: list, attrs: dict, count: int) -> list[str]:
@@ -325,7 +392,7 @@ def _max_pool_onnx_nd(ctx, names: list, attrs: dict, count: int) -> list[str]:
 
 def _max_pool1d_run(ctx: RunContext, arrays: list, attrs: dict) -> list[np.ndarray]:
     """Max over windows of the last axis."""
-    return [_max_pool_nd(arrays[0], attrs, 1)]
+    return [_max_pool_nd(ctx, arrays[0], attrs, 1)]
 
 
 def _max_pool1d_onnx(ctx, names: list, attrs: dict) -> list[str]:
@@ -412,7 +479,7 @@ def _max_pool2d_infer(ctx: ShapeContext, types: list, attrs: dict) -> list[Tenso
 
 def _max_pool2d_run(ctx: RunContext, arrays: list, attrs: dict) -> list[np.ndarray]:
     """Max over windows of the last two axes."""
-    return [_max_pool_nd(arrays[0], attrs, 2)]
+    return [_max_pool_nd(ctx, arrays[0], attrs, 2)]
 
 
 def _max_pool2d_onnx(ctx, names: list, attrs: dict) -> list[str]:

@@ -10,6 +10,7 @@ import numpy as np
 from poseir.ir.graph import DTYPES, FLOAT_DTYPES, TensorType, tensor_type
 from poseir.ops.common import broadcast_atoms, NUMPY_DTYPES, as_dtype, define, dtype_name, float_dtype, require_same_dtype
 from poseir.ops.registry import ATTR, TENSOR, Param, RunContext, ShapeContext, elementwise_dtype
+from poseir.ops.special import erf, gelu  # noqa: F401  (erf is part of this module's interface)
 
 
 def combined_dtype(operands: Sequence[tuple[str, int]]) -> str:
@@ -19,55 +20,16 @@ def combined_dtype(operands: Sequence[tuple[str, int]]) -> str:
     return elementwise_dtype([TensorType(dtype, ()) for dtype in ordered])
 
 
-# --------------------------------------------------------------------------- erf and gelu
-
-_TAYLOR_LIMIT = 2.5  # below this the Taylor series is cheap and loses < 1e-14 to cancellation
-_TAYLOR_COEFFICIENTS = tuple((-1) ** n / (math.factorial(n) * (2 * n + 1)) for n in range(42))
-_FRACTION_DEPTH = 30  # continued-fraction depth; converges to ~1e-15 for |x| >= 2.5
-_SATURATION = 6.0  # erf(6) == 1 - 2e-17: exactly 1 in float64
-
-
-def erf(values) -> np.ndarray:
-    """The error function in float64, accurate to ~1e-14 (Taylor series and erfc continued fraction)."""
-    x = np.asarray(values, dtype=np.float64)
-    magnitude = np.abs(x)
-    result = np.ones_like(magnitude)
-    small = magnitude < _TAYLOR_LIMIT
-    middle = ~small & (magnitude < _SATURATION)
-    result[small] = _erf_taylor(magnitude[small])
-    result[middle] = 1.0 - _erfc_fraction(magnitude[middle])
-    result[np.isnan(magnitude)] = np.nan
-    return np.copysign(result, x)
-
-
-def _erf_taylor(x: np.ndarray) -> np.ndarray:
-    """erf(x) = 2/sqrt(pi) * sum (-1)^n x^(2n+1) / (n! (2n+1)), by Horner in x^2."""
-    square = x * x
-    total = np.full_like(x, _TAYLOR_COEFFICIENTS[-1])
-    for coefficient in _TAYLOR_COEFFICIENTS[-2::-1]:
-        total *= square
-        total += coefficient
-    return x * total * (2.0 / math.sqrt(math.pi))
-
-
-def _erfc_fraction(x: np.ndarray) -> np.ndarray:
-    """erfc(x) = exp(-x^2)/sqrt(pi) / (x + (1/2)/(x + 1/(x + (3/2)/(x + ...)))), for x >= 2.5."""
-    denominator = x.copy()
-    for k in range(_FRACTION_DEPTH, 0, -1):
-        denominator = x + (k / 2.0) / denominator
-    return np.exp(-x * x) / (math.sqrt(math.pi) * denominator)
-
-
-def gelu(values) -> np.ndarray:
-    """Exact (erf) GELU computed in float64: 0.5 x (1 + erf(x / sqrt 2))."""
-    x = np.asarray(values, dtype=np.float64)
-    return 0.5 * x * (1.0 + erf(x / math.sqrt(2.0)))
-
-
-def sigmoid(values) -> np.ndarray:
-    """The logistic function via tanh, which never overflows."""
+def sigmoid(values, out: np.ndarray | None = None) -> np.ndarray:
+    """The logistic function via tanh, which never overflows (into `out` when given)."""
     x = np.asarray(values)
-    return 0.5 * (1.0 + np.tanh(0.5 * x))
+    if out is None:
+        return 0.5 * (1.0 + np.tanh(0.5 * x))
+    np.multiply(x, 0.5, out=out)
+    np.tanh(out, out=out)
+    out += 1.0
+    out *= 0.5
+    return out
 
 
 # --------------------------------------------------------------------------- binary ops
@@ -84,7 +46,7 @@ def _binary_infer(ctx: ShapeContext, types: list, attrs: dict) -> list[TensorTyp
 
 
 def _binary_run(function: Callable, true_division: bool = False) -> Callable:
-    """A numpy run function for a binary op that keeps the inferred dtype."""
+    """A numpy run function for a binary op that keeps the inferred dtype (into a donated operand when it fits)."""
 
     def run(ctx: RunContext, arrays: list, attrs: dict) -> list[np.ndarray]:
         left, right = (np.asarray(array) for array in arrays)
@@ -92,9 +54,21 @@ def _binary_run(function: Callable, true_division: bool = False) -> Callable:
         dtype = float_dtype(dtype) if true_division else dtype
         if true_division and dtype not in FLOAT_DTYPES:
             left = left.astype(NUMPY_DTYPES[dtype])
-        return [as_dtype(function(left, right), dtype)]
+        return [as_dtype(function(left, right, out=_donated_output(ctx, left, right, dtype)), dtype)]
 
     return run
+
+
+def _donated_output(ctx: RunContext, left: np.ndarray, right: np.ndarray, dtype: str) -> np.ndarray | None:
+    """A donated operand (or a recycled buffer) to hold the result, when numpy computes in the result's dtype."""
+    if np.result_type(left, right) != NUMPY_DTYPES[dtype]:
+        return None
+    shape = np.broadcast_shapes(left.shape, right.shape)
+    if not shape:
+        return None
+    found = ctx.reusable(0, shape, NUMPY_DTYPES[dtype])
+    found = found if found is not None else ctx.reusable(1, shape, NUMPY_DTYPES[dtype])
+    return found if found is not None else ctx.empty(shape, NUMPY_DTYPES[dtype])
 
 
 def computation_dtype(dtypes: Sequence[str], true_division: bool = False) -> str:
@@ -161,22 +135,28 @@ def _float_infer(ctx: ShapeContext, types: list, attrs: dict) -> list[TensorType
     return [TensorType(float_dtype(x.dtype), x.shape)]
 
 
-def _unary_run(function: Callable, real_valued: bool) -> Callable:
-    """A numpy run function for a unary op; real-valued functions compute in float."""
+def _unary_run(function: Callable, real_valued: bool, threaded: bool = False) -> Callable:
+    """A numpy run function for a unary op; real-valued functions compute in float.
+
+    `function(x, out=None)` writes into a donated input of the result's shape and dtype when there
+    is one; a `threaded` function also takes `ctx=` to split its work over the backend's threads.
+    """
 
     def run(ctx: RunContext, arrays: list, attrs: dict) -> list[np.ndarray]:
         x = np.asarray(arrays[0])
         dtype = float_dtype(dtype_name(x)) if real_valued else dtype_name(x)
         if real_valued:
             x = as_dtype(x, dtype)
-        return [as_dtype(function(x), dtype)]
+        out = ctx.output(0, x.shape, NUMPY_DTYPES[dtype]) if x.ndim and x.dtype == NUMPY_DTYPES[dtype] else None
+        result = function(x, out=out, ctx=ctx) if threaded else function(x, out=out)
+        return [as_dtype(result, dtype)]
 
     return run
 
 
-def _relu(x: np.ndarray) -> np.ndarray:
+def _relu(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """max(x, 0) in the dtype of x."""
-    return np.maximum(x, np.zeros((), dtype=x.dtype))
+    return np.maximum(x, np.zeros((), dtype=x.dtype), out=out)
 
 
 def _relu_onnx(ctx, x: str, dtype: str) -> str:
@@ -226,7 +206,7 @@ for _name, _function, _lowering, _real, _doc in _UNARY:
         name=_name,
         signature=(Param("x", TENSOR),),
         infer=_float_infer if _real else _same_infer,
-        run=_unary_run(_function, _real),
+        run=_unary_run(_function, _real, threaded=_function is gelu),
         onnx=_unary_onnx(_lowering, _real),
         doc=_doc,
         samples=_UNARY_SAMPLES,

@@ -129,8 +129,9 @@ def _select_infer(ctx: ShapeContext, types: list, attrs: dict) -> list[TensorTyp
 
 
 def _select_run(ctx: RunContext, arrays: list, attrs: dict) -> list[np.ndarray]:
-    """numpy take of one index (copied so that the result owns its data)."""
-    return [np.take(arrays[0], attrs["index"], axis=attrs["axis"])]
+    """numpy basic indexing of one position (a view: q, k and v of one qkv tensor cost no copies)."""
+    x = np.asarray(arrays[0])
+    return [x[(slice(None),) * (attrs["axis"] % x.ndim) + (attrs["index"],)]]
 
 
 def _select_onnx(ctx, names: list, attrs: dict) -> list[str]:

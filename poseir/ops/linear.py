@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 
 from poseir.diagnostics.record import Label
@@ -59,9 +61,75 @@ def _matmul_helps(ctx: ShapeContext, a: TensorType, b: TensorType, inner_a: Dim)
     return ()
 
 
+def _blasable(array: np.ndarray) -> bool:
+    """Whether numpy can hand each matrix of `array` to BLAS: one of the last two axes has unit stride."""
+    if array.ndim < 2:
+        return True
+    size = array.itemsize
+    rows, columns = array.strides[-2:]
+    return (columns == size and rows >= size * max(array.shape[-1], 1) and rows % size == 0) or \
+        (rows == size and columns >= size * max(array.shape[-2], 1) and columns % size == 0)
+
+
 def _matmul_run(ctx: RunContext, arrays: list, attrs: dict) -> list[np.ndarray]:
-    """numpy matmul."""
-    return [np.matmul(arrays[0], arrays[1])]
+    """numpy matmul as few large BLAS calls on BLAS-ready operands, split over the backend's threads.
+
+    Stacked rows times one matrix are a single GEMM of all rows (numpy would call BLAS once per
+    stacked matrix); an operand whose matrices have no unit-stride axis is copied first (numpy
+    would fall back to its slow non-BLAS loop); a stack of products is split along a batch axis.
+    """
+    a, b = (np.asarray(array) for array in arrays)
+    if a.ndim > 2 and b.ndim == 2:
+        rows = a.reshape(-1, a.shape[-1])
+        rows = rows if _blasable(rows) else np.ascontiguousarray(rows)
+        return [rows_times(ctx, rows, b).reshape(*a.shape[:-1], b.shape[1])]
+    a = a if _blasable(a) else np.ascontiguousarray(a)
+    b = b if _blasable(b) else np.ascontiguousarray(b)
+    if a.ndim < 3 and b.ndim < 3:
+        return [rows_times(ctx, a, b) if a.ndim == 2 and b.ndim == 2 else np.matmul(a, b)]
+    return [_stacked(ctx, a, b)]
+
+
+def rows_times(ctx: RunContext, rows: np.ndarray, matrix: np.ndarray, bias: np.ndarray | None = None) -> np.ndarray:
+    """rows @ matrix (+ bias, added while each part of the result is still in cache), split by rows."""
+    result = ctx.empty((rows.shape[0], matrix.shape[1]), np.result_type(rows.dtype, matrix.dtype))
+
+    def part(index: slice) -> None:
+        np.matmul(rows[index], matrix, out=result[index])
+        if bias is not None:
+            result[index] += bias
+
+    ctx.parallel([partial(part, index) for index in ctx.split(rows.shape[0], rows.size * matrix.shape[1])])
+    return result
+
+
+def _stacked(ctx: RunContext, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """A broadcast stack of matrix products, split along its first batch axis longer than one."""
+    a_matrix, b_matrix = a.ndim >= 2, b.ndim >= 2
+    a_view = a if a_matrix else a[None, :]
+    b_view = b if b_matrix else b[:, None]
+    batch = np.broadcast_shapes(a_view.shape[:-2], b_view.shape[:-2])
+    shape = (*batch, a_view.shape[-2], b_view.shape[-1])
+    axis = next((position for position, size in enumerate(batch) if size > 1), None)
+    if axis is None or not (a_matrix and b_matrix):
+        return np.matmul(a, b)
+    out = ctx.empty(shape, np.result_type(a.dtype, b.dtype))
+
+    def part(index: slice) -> None:
+        np.matmul(_batch_slice(a, axis, len(batch), index), _batch_slice(b, axis, len(batch), index),
+                  out=out[(slice(None),) * axis + (index,)])
+
+    work = out.size * a.shape[-1]
+    ctx.parallel([partial(part, index) for index in ctx.split(batch[axis], work)])
+    return out
+
+
+def _batch_slice(array: np.ndarray, axis: int, batch_rank: int, index: slice) -> np.ndarray:
+    """`array` restricted to `index` along broadcast batch axis `axis` (unchanged where it broadcasts)."""
+    own = axis - (batch_rank - (array.ndim - 2))
+    if own < 0 or array.shape[own] == 1:
+        return array
+    return array[(slice(None),) * own + (index,)]
 
 
 def _matmul_onnx(ctx, names: list, attrs: dict) -> list[str]:
@@ -108,10 +176,10 @@ def _linear_atoms(ctx: ShapeContext, types: list, attrs: dict, outputs: list) ->
 
 
 def _linear_run(ctx: RunContext, arrays: list, attrs: dict) -> list[np.ndarray]:
-    """x @ weight.T + bias."""
-    x, weight, bias = arrays[0], arrays[1], optional(arrays, 2)
-    result = np.matmul(x, weight.T)
-    return [result + bias if bias is not None else result]
+    """x @ weight.T + bias as one GEMM over all leading axes (split by rows over the threads), bias in place."""
+    x, weight, bias = np.asarray(arrays[0]), arrays[1], optional(arrays, 2)
+    rows = x.reshape(-1, x.shape[-1])
+    return [rows_times(ctx, rows, weight.T, bias).reshape(*x.shape[:-1], weight.shape[0])]
 
 
 def _linear_onnx(ctx, names: list, attrs: dict) -> list[str]:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 
 from poseir.ir.dims import Dim
 from poseir.ir.graph import TensorType
 from poseir.ops.common import (argument_label, define, moved_axis_help, number_attr, optional, require_axis_size,
-                               require_float_input, require_layer_dtype, shape_text)
+                               require_float_input, require_layer_dtype, row_blocks, shape_text)
 from poseir.ops.registry import ATTR, OPTIONAL_TENSOR, TENSOR, Param, RunContext, ShapeContext
 
 
@@ -70,7 +72,10 @@ def _batch_norm_run(ctx: RunContext, arrays: list, attrs: dict) -> list[np.ndarr
     scale = scale * weight if weight is not None else scale
     shift = -mean * scale + (bias if bias is not None else 0)
     shape = (1, -1) + (1,) * (x.ndim - 2)
-    return [(x * scale.reshape(shape) + shift.reshape(shape)).astype(x.dtype, copy=False)]
+    scale, shift = scale.reshape(shape).astype(x.dtype, copy=False), shift.reshape(shape).astype(x.dtype, copy=False)
+    out = np.multiply(x, scale, out=ctx.output(0, x.shape, x.dtype))
+    out += shift
+    return [out]
 
 
 def _channel_vector(ctx, value: float, like: str, like_type: TensorType, dtype: str) -> str:
@@ -154,14 +159,38 @@ def _layer_norm_infer(ctx: ShapeContext, types: list, attrs: dict) -> list[Tenso
 
 
 def _layer_norm_run(ctx: RunContext, arrays: list, attrs: dict) -> list[np.ndarray]:
-    """(x - mean) / sqrt(var + eps) * weight + bias over the trailing axes (biased variance)."""
-    x, weight, bias = arrays[0], arrays[1], optional(arrays, 2)
-    axes = tuple(range(x.ndim - weight.ndim, x.ndim))
-    mean = x.mean(axis=axes, keepdims=True)
-    centred = x - mean
-    var = np.mean(centred * centred, axis=axes, keepdims=True)
-    result = centred / np.sqrt(var + np.asarray(attrs["eps"], dtype=x.dtype)) * weight
-    return [(result + bias if bias is not None else result).astype(x.dtype, copy=False)]
+    """(x - mean) / sqrt(var + eps) * weight + bias over the trailing axes (biased variance), block by block.
+
+    The input is viewed as rows of the normalized size; blocks of rows are normalized with their
+    temporaries in cache, so the array is read once and written once.
+    """
+    x, weight, bias = np.asarray(arrays[0]), arrays[1], optional(arrays, 2)
+    width = weight.size
+    source = x.reshape(-1, width) if x.flags.c_contiguous else np.ascontiguousarray(x).reshape(-1, width)
+    result = ctx.output(0, x.shape, x.dtype)
+    target, eps = result.reshape(-1, width), np.asarray(attrs["eps"], dtype=x.dtype)
+    weight, bias = weight.reshape(-1), None if bias is None else bias.reshape(-1)
+
+    def part(index: slice) -> None:
+        for rows in row_blocks(index.stop - index.start, width):
+            rows = slice(index.start + rows.start, index.start + rows.stop)
+            _normalize_rows(source[rows], target[rows], weight, bias, eps)
+
+    ctx.parallel([partial(part, index) for index in ctx.split(source.shape[0], source.size)])
+    return [result]
+
+
+def _normalize_rows(x: np.ndarray, out: np.ndarray, weight: np.ndarray, bias, eps: np.ndarray) -> None:
+    """Layer-normalize the rows of x into out (which may be x itself)."""
+    mean = x.mean(axis=1, keepdims=True)
+    centred = np.subtract(x, mean, out=out)
+    var = np.mean(np.square(centred), axis=1, keepdims=True)
+    var += eps
+    np.sqrt(var, out=var)
+    centred /= var
+    centred *= weight
+    if bias is not None:
+        centred += bias
 
 
 def _layer_norm_onnx(ctx, names: list, attrs: dict) -> list[str]:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Callable
 
+from functools import partial
+
 import numpy as np
 
 from poseir.ir.dims import Dim
 from poseir.ir.graph import TensorType
-from poseir.ops.common import as_dtype, define, dtype_name, float_dtype, product, reduced_atoms
+from poseir.ops.common import as_dtype, define, dtype_name, float_dtype, product, reduced_atoms, row_blocks
 from poseir.ops.registry import ATTR, TENSOR, Param, RunContext, ShapeContext
 
 
@@ -235,10 +237,37 @@ def _shifted(x: np.ndarray, axis: int) -> np.ndarray:
 
 
 def _softmax_run(ctx: RunContext, arrays: list, attrs: dict) -> list[np.ndarray]:
-    """exp(x - max) / sum(exp(x - max))."""
+    """exp(x - max) / sum(exp(x - max)), in place in the result buffer (a donated input when offered)."""
     x = np.asarray(arrays[0]).astype(float_dtype_numpy(arrays[0]), copy=False)
-    exponent = np.exp(_shifted(x, attrs["dim"]))
-    return [exponent / np.sum(exponent, axis=attrs["dim"], keepdims=True)]
+    axis = attrs["dim"]
+    if x.ndim and axis % x.ndim == x.ndim - 1 and x.flags.c_contiguous:
+        return [_softmax_last_axis(ctx, x)]
+    exponent = np.subtract(x, np.max(x, axis=axis, keepdims=True), out=_result_buffer(ctx, x))
+    np.exp(exponent, out=exponent)
+    exponent /= np.sum(exponent, axis=axis, keepdims=True)
+    return [exponent]
+
+
+def _result_buffer(ctx: RunContext, x: np.ndarray) -> np.ndarray | None:
+    """The donated input when it can hold a result shaped like x (None: numpy allocates)."""
+    return ctx.output(0, x.shape, x.dtype) if x.ndim else None
+
+
+def _softmax_last_axis(ctx: RunContext, x: np.ndarray) -> np.ndarray:
+    """Softmax over the last axis of a contiguous array, block by block of rows so each block stays in cache."""
+    result = ctx.output(0, x.shape, x.dtype)
+    width = x.shape[-1]
+    source, target = x.reshape(-1, width), result.reshape(-1, width)
+
+    def part(index: slice) -> None:
+        for rows in row_blocks(index.stop - index.start, width):
+            rows = slice(index.start + rows.start, index.start + rows.stop)
+            block = np.subtract(source[rows], np.max(source[rows], axis=1, keepdims=True), out=target[rows])
+            np.exp(block, out=block)
+            block /= np.sum(block, axis=1, keepdims=True)
+
+    ctx.parallel([partial(part, index) for index in ctx.split(source.shape[0], source.size)])
+    return result
 
 
 def _log_softmax_run(ctx: RunContext, arrays: list, attrs: dict) -> list[np.ndarray]:

@@ -302,17 +302,67 @@ class ShapeContext:
                    for mine, theirs in zip(shape, longer.shape))
 
 
+PARALLEL_WORK = 1 << 20  # multiply-adds or elements below which splitting work costs more than it saves
+
+
 @dataclass
 class RunContext:
-    """What a numpy implementation may use: the mode and a seeded random generator."""
+    """What a numpy implementation may use: the mode, a seeded random generator, and donated inputs.
+
+    `donated` maps input indices to arrays the op may overwrite: the planned backend donates an
+    intermediate that no later step reads and that shares memory with nothing else alive. An op
+    that writes its result into one saves an allocation and a pass over fresh memory.
+    """
 
     mode: str
     rng: np.random.Generator
+    donated: dict = field(default_factory=dict)
+    workers: object = None  # runs a list of tasks on several threads (the planned backend's pool), or None
+    parallel_work: int = PARALLEL_WORK  # the least work `split` divides (the tests lower it)
+    buffers: object = None  # hands out recycled output buffers (the planned backend's run memory), or None
 
     @property
     def training(self) -> bool:
         """True when running the training flow."""
         return self.mode == "train"
+
+    @property
+    def threads(self) -> int:
+        """How many threads `parallel` uses (1 without a pool)."""
+        return self.workers.count if self.workers is not None else 1
+
+    def parallel(self, tasks: list[Callable[[], None]]) -> None:
+        """Run independent tasks (numpy calls that release the GIL) on the backend's threads, or in order."""
+        if self.workers is None or len(tasks) < 2:
+            for task in tasks:
+                task()
+            return
+        self.workers.run(tasks)
+
+    def split(self, length: int, work: int) -> list[slice]:
+        """Slices of range(length) to run as parallel tasks: one slice unless `work` (multiply-adds or
+        elements) pays for the threads, else two per thread so that a slowed thread takes fewer."""
+        count = 1 if self.threads < 2 or work < self.parallel_work else min(length, 2 * self.threads)
+        bounds = [length * index // max(count, 1) for index in range(count + 1)]
+        return [slice(start, stop) for start, stop in zip(bounds, bounds[1:]) if stop > start] or [slice(0, length)]
+
+    def empty(self, shape: tuple, dtype) -> np.ndarray:
+        """An uninitialized output array, from the backend's recycled buffers when it has one of this size."""
+        if self.buffers is None:
+            return np.empty(shape, dtype)
+        return self.buffers.empty(tuple(shape), dtype)
+
+    def output(self, index: int, shape: tuple, dtype) -> np.ndarray:
+        """Where to write a result shaped like input `index`: that input when donated, else `empty`."""
+        found = self.reusable(index, shape, dtype)
+        return found if found is not None else self.empty(shape, dtype)
+
+    def reusable(self, index: int, shape: tuple, dtype) -> np.ndarray | None:
+        """Input `index` when it is donated and has this shape and dtype (a ufunc's `out`), else None."""
+        array = self.donated.get(index)
+        if array is None or array.shape != tuple(shape) or array.dtype != np.dtype(dtype):
+            return None
+        return array
 
 
 def elementwise_dtype(types: Sequence[TensorType]) -> str:

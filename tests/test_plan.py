@@ -1,0 +1,138 @@
+"""The planned numpy backend: liveness, donated buffers, one plan at several sizes, fast special functions."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from poseir.backends.numpy_interpreter import RunStats, run_graph
+from poseir.backends.numpy_plan import Plan, plan_for
+from poseir.backends.numpy_threads import Workers
+from poseir.compiler import build, prepare_for_backend
+from poseir.ops.registry import RunContext, ShapeContext, all_ops
+from poseir.ops.special import gelu
+from poseir.syntax.source import Span
+from poseir.weights.init import initialize
+from test_registry import assignments, evaluate, parse_facts, parse_inputs, random_array, symbols_of
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+THREADS = Workers(3)
+
+CHAIN = """
+dim B, N
+model chain = Chain()
+
+module Chain() {
+    self.first = Linear(64, 64)
+    self.second = Linear(64, 64)
+    forward(x: f32[B, N, 64]) -> (y: f32[B, N, 64]) {
+        h = relu(self.first(x))
+        g = gelu(self.second(h))
+        return g + 1.0
+    }
+}
+"""
+
+
+def _chain(tmp_path) -> tuple:
+    """The small chain model, its weights and a matching input maker."""
+    path = tmp_path / "chain.pose"
+    path.write_text(CHAIN)
+    graph, result = build(str(path))
+    assert graph is not None, result.diagnostics
+    return prepare_for_backend(graph), initialize(graph.parameters, seed=0)
+
+
+def test_intermediates_are_released_after_their_last_reader(tmp_path):
+    """The peak of live intermediates is about two activations, not every activation of the chain."""
+    graph, weights = _chain(tmp_path)
+    x = np.random.default_rng(0).standard_normal((4, 100, 64)).astype(np.float32)
+    stats = RunStats()
+    run_graph(graph, {"x": x}, weights, stats=stats)
+    activation = x.nbytes
+    assert stats.steps == len(graph.nodes) >= 4
+    assert stats.peak_bytes <= 2 * activation + 64, stats.lines()  # (+ the scalar constant)
+    assert stats.final_bytes == activation
+    trace: dict = {}
+    run_graph(graph, {"x": x}, weights, trace=trace)
+    produced = [name for node in graph.nodes for name in node.outputs]
+    assert all(name in trace for name in produced)  # a trace keeps every value
+    assert sum(trace[name].nbytes for name in produced) >= 4 * activation
+
+
+def test_donated_buffers_do_not_change_results(tmp_path):
+    """Ops that write into donated inputs give the same numbers as a run that keeps everything."""
+    graph, weights = _chain(tmp_path)
+    x = np.random.default_rng(1).standard_normal((2, 30, 64)).astype(np.float32)
+    stats = RunStats()
+    planned = run_graph(graph, {"x": x}, weights, stats=stats)
+    kept = run_graph(graph, {"x": x}, weights, trace={})
+    assert stats.donated > 0
+    np.testing.assert_array_equal(planned["y"], kept["y"])
+
+
+def test_one_plan_runs_at_two_sizes_like_fresh_plans():
+    """A plan bound at one clip length, then another, then the first again, matches fresh plans."""
+    graph, _ = build(str(EXAMPLES / "videopose3d.pose"), overrides={"channels": 32})
+    graph = prepare_for_backend(graph)
+    weights = initialize(graph.parameters, seed=3)
+    rng = np.random.default_rng(3)
+    long, short = (rng.standard_normal((2, frames, 17, 2)).astype(np.float32) for frames in (300, 250))
+    plan = plan_for(graph)
+    first = run_graph(graph, {"keypoints": long}, weights)["pose"]
+    second = run_graph(graph, {"keypoints": short}, weights)["pose"]
+    again = run_graph(graph, {"keypoints": long}, weights)["pose"]
+    assert plan_for(graph) is plan and len(plan._bindings) == 2
+    assert first.shape == (2, 58, 17, 3) and second.shape == (2, 8, 17, 3)
+    for inputs, result in (({"keypoints": long}, first), ({"keypoints": short}, second)):
+        from poseir.backends.numpy_interpreter import bind_symbols
+
+        fresh = Plan(graph).run(bind_symbols(graph, inputs), inputs, weights)["pose"]
+        np.testing.assert_array_equal(result, fresh)
+    np.testing.assert_array_equal(first, again)
+
+
+def _cases():
+    """(op, sample) for every sample of every op."""
+    for op in all_ops():
+        for index, sample in enumerate(op.samples):
+            yield pytest.param(op, sample, id=f"{op.name}-{index}")
+
+
+@pytest.mark.parametrize(("op", "sample"), list(_cases()))
+def test_every_op_gives_the_same_numbers_with_donated_inputs_and_threads(op, sample):
+    """Each op's run facet, offered every input as an output buffer and splitting even tiny work over
+    three threads, equals its plain run."""
+    shapes, attrs = sample[0], sample[1]
+    facts = parse_facts(sample[2] if len(sample) > 2 else ())
+    types = parse_inputs(op, shapes)
+    op.infer(ShapeContext(op=op.name, facts=facts, span=Span.unknown()), types, attrs)
+    rng = np.random.default_rng(11)
+    env = assignments(symbols_of(types, attrs), facts)[0]
+    arrays = [None if type_ is None else random_array(rng, type_, env) for type_ in types]
+    for mode in op.modes:
+        plain = op.run(RunContext(mode, np.random.default_rng(0)), arrays, evaluate(attrs, env))
+        copies = [None if array is None else array.copy() for array in arrays]
+        donated = {index: array for index, array in enumerate(copies) if array is not None}
+        context = RunContext(mode, np.random.default_rng(0), donated, workers=THREADS, parallel_work=1)
+        reused = op.run(context, copies, evaluate(attrs, env))
+        for expected, got in zip(plain, reused):
+            np.testing.assert_allclose(np.asarray(got), np.asarray(expected), rtol=1e-6, atol=1e-7,
+                                       err_msg=f"{op.name} {mode}")
+
+
+def test_float32_gelu_is_accurate_in_absolute_and_relative_terms():
+    """The blockwise float32 GELU against math.erfc in float64, including the negative tail and infinities."""
+    x = np.linspace(-9.0, 9.0, 180_001).astype(np.float32)
+    wide = x.astype(np.float64)
+    exact = wide * 0.5 * np.array([math.erfc(-value / math.sqrt(2.0)) for value in wide])
+    got = gelu(x)
+    assert got.dtype == np.float32
+    assert np.max(np.abs(got - exact)) < 2.5e-7
+    tail = x >= -6.0
+    assert np.max(np.abs(got - exact)[tail] / np.maximum(np.abs(exact[tail]), 1e-30)) < 5e-6
+    special = gelu(np.array([np.inf, -np.inf, 0.0, 1e30, -1e30], np.float32))
+    assert special[0] == np.inf and special[2] == 0.0 and special[3] == 1e30 and special[4] == 0.0
