@@ -103,6 +103,11 @@ def _numpy_runner(name: str, overrides: dict, array):
     graph, _ = build(str(EXAMPLES / f"{name}.pose"), overrides=overrides)
     graph = prepare_for_backend(graph)
     weights = initialize(graph.parameters, 0)
+    if hasattr(numpy_interpreter, "RunStats"):
+        # Binding weights computes what reads only them (folded batch norms) once, as onnxruntime does at load.
+        from poseir.passes.fold_parameters import fold_parameters
+
+        graph, weights = fold_parameters(graph, weights)
     inputs = {graph.inputs[0].name: array}
     if not hasattr(numpy_interpreter, "RunStats"):  # a checkout from before the plan (for before/after tables)
         return (lambda: numpy_interpreter.run_graph(graph, inputs, weights)), (lambda: {"tracked": 0})

@@ -307,7 +307,7 @@ def _build(arguments, mode: str):
 def _run(arguments) -> int:
     """`poseir run PATH --inputs in.npz -o out.npz`."""
     from poseir.backends.numpy_interpreter import RunStats, run_graph
-    from poseir.compiler import prepare_for_backend
+    from poseir.compiler import bind_weights, prepare_for_backend
     from poseir.weights.files import save_npz
 
     built, code = _build(arguments, arguments.mode)
@@ -322,7 +322,7 @@ def _run(arguments) -> int:
             return EXIT_ERRORS
         if not _inputs_fit(graph, inputs, result, arguments):
             return EXIT_ERRORS
-        graph = prepare_for_backend(graph, optimize=bool(arguments.optimize))
+        graph, weights = bind_weights(prepare_for_backend(graph, optimize=bool(arguments.optimize)), weights)
         stats = RunStats()
         outputs = run_graph(graph, inputs, weights, seed=arguments.seed, array_bytes=limits.array_bytes, stats=stats)
     except DiagnosticError as error:

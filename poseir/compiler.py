@@ -127,6 +127,14 @@ def prepare_for_backend(graph: Graph, *, optimize: bool = True, after=None) -> G
     return graph
 
 
+def bind_weights(graph: Graph, weights: dict) -> tuple[Graph, dict]:
+    """The graph with the nodes that read only weights computed (folded batch norms), and the weights with
+    their results: what a backend does once when it is given weights, so every run does not redo it."""
+    from poseir.passes.fold_parameters import fold_parameters
+
+    return fold_parameters(graph, weights)
+
+
 def parse_override(text: str) -> tuple[str, object]:
     """`channels=256` -> ("channels", 256); lists, floats, bools and strings too."""
     if "=" not in text:

@@ -130,7 +130,10 @@ def runner(graph: Graph, weights: dict[str, np.ndarray], protocol: Protocol, opt
     if options.runtime == "onnxruntime":
         return _onnxruntime_runner(graph, weights, protocol)
     from poseir.backends.numpy_interpreter import run_graph
+    from poseir.compiler import bind_weights, prepare_for_backend
 
+    # The same pipeline `poseir run` and `poseir compile` use, weights bound once.
+    graph, weights = bind_weights(prepare_for_backend(graph), weights)
     return lambda batch: run_graph(graph, {protocol.input_name: batch}, weights,
                                    array_bytes=options.array_bytes)[protocol.output_name]
 
