@@ -46,12 +46,15 @@ def _identity(diagnostic: Diagnostic) -> tuple:
 
 def check(path: str, text: str | None = None, *, overrides: dict | None = None,
           models: list[str] | None = None, sources: SourceMap | None = None, root: str | None = None,
-          limits: Limits = DEFAULT_LIMITS, cancelled: Callable[[], bool] | None = None) -> Compilation:
+          limits: Limits = DEFAULT_LIMITS, cancelled: Callable[[], bool] | None = None,
+          repair: bool = True) -> Compilation:
     """Elaborate every model of a file in both modes and collect every diagnostic.
 
     Imports stay inside `root` (by default the project holding `path`); `limits` bound the work.
     `cancelled` is asked between elaborations; when it says yes the check stops early (an
-    editor that got a newer text does not wait for the rest of a stale check).
+    editor that got a newer text does not wait for the rest of a stale check). With `repair`,
+    diagnostics whose rule saw several possible repairs get the one that alone makes the file
+    check, found by checking the file again with each (`poseir.diagnostics.repair`).
     """
     result = Compilation(sources=sources if sources is not None else SourceMap())
     loaded, found = program_module.load(path, text, result.sources, root=root, limits=limits)
@@ -76,7 +79,20 @@ def check(path: str, text: str | None = None, *, overrides: dict | None = None,
             result.bindings[(model, mode)] = elaborated.bindings
             if elaborated.graph is not None:
                 result.graphs[(model, mode)] = elaborated.graph
+    if repair and not (cancelled is not None and cancelled()):
+        result.diagnostics = _settle_candidates(result, path, overrides=overrides, models=models, root=root,
+                                                limits=limits, cancelled=cancelled)
     return result
+
+
+def _settle_candidates(result: Compilation, path: str, **options) -> list[Diagnostic]:
+    """The diagnostics with their candidate repairs settled by re-checking the file with each applied."""
+    from poseir.diagnostics.repair import resolve
+
+    def recheck(text: str) -> list[Diagnostic]:
+        return check(path, text, repair=False, **options).sorted_diagnostics()
+
+    return resolve(result.diagnostics, result.program, recheck, _identity)
 
 
 def build(path: str, *, model: str | None = None, mode: str = "infer", overrides: dict | None = None,

@@ -32,7 +32,7 @@ NOT_YET: dict[str, set[str]] = {
         "block_called_with_mask", "centre_frame_empty_slice", "coco_flip_pairs_knee_ankle_crossed",
         "concat_confidence_without_axis", "conv1d_on_rank4_pose", "conv_unknown_keyword_dilaton",
         "flip_tta_concat_wrong_skeleton", "head_index_joint_17", "hyper_parameter_kind_mismatch",
-        "infer_minus_one_not_dividing", "integral_heatmap_view_depth_last", "integral_softmax_17_joints",
+        "infer_minus_one_not_dividing", "integral_softmax_17_joints",
         "joints_times_three_for_two", "mhformer_concat_hypotheses_on_frames",
         "mhformer_cross_attention_heads_into_batch", "mhformer_layernorm_over_channels",
         "mhformer_rearrange_tokens_time_last", "mixste_merge_unrelated_batch",

@@ -6,7 +6,7 @@ import difflib
 from dataclasses import dataclass, field
 
 from poseir.compiler import check
-from poseir.diagnostics.record import Diagnostic, Edit
+from poseir.diagnostics.record import Diagnostic, Edit, apply_edits
 
 # Applying fixes can reveal new ones (a repaired reshape exposes the next line's shape); a few
 # rounds reach the fixed point on anything real, and the cap stops a pathological ping-pong.
@@ -74,10 +74,3 @@ def _overlaps(first: Edit, second: Edit) -> bool:
     """Two edits touch the same characters (or insert at the same point)."""
     a, b = first.span, second.span
     return a.start < b.end and b.start < a.end or a.start == b.start
-
-
-def apply_edits(text: str, edits: list[Edit]) -> str:
-    """Replace each edit's span, from the end of the text backwards so offsets stay valid."""
-    for edit in sorted(edits, key=lambda edit: (edit.span.start, edit.span.end), reverse=True):
-        text = text[:edit.span.start] + edit.replacement + text[edit.span.end:]
-    return text

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from poseir.diagnostics.codes import Code, Severity, lookup
 from poseir.syntax.source import Span
@@ -23,6 +23,13 @@ class Edit:
 
     span: Span
     replacement: str
+
+
+def apply_edits(text: str, edits: Iterable[Edit]) -> str:
+    """Replace each edit's span, from the end of the text backwards so offsets stay valid."""
+    for edit in sorted(edits, key=lambda edit: (edit.span.start, edit.span.end), reverse=True):
+        text = text[:edit.span.start] + edit.replacement + text[edit.span.end:]
+    return text
 
 
 @dataclass(frozen=True)
@@ -45,6 +52,11 @@ class Diagnostic:
     notes: tuple[str, ...] = ()
     helps: tuple[str, ...] = ()
     fixes: tuple[Fix, ...] = ()
+    # Repairs the rule cannot choose between alone: each a Fix, or a function of a
+    # `poseir.syntax.index.SourceIndex` giving Fixes (for edits away from the diagnostic, such as a
+    # layer's constructor). `poseir.diagnostics.repair` keeps the one that alone makes the program
+    # check without this diagnostic and without any new one, and drops the rest.
+    candidates: tuple = field(default=(), compare=False, repr=False)
 
     @classmethod
     def make(
@@ -57,10 +69,11 @@ class Diagnostic:
         notes: Iterable[str] = (),
         helps: Iterable[str] = (),
         fixes: Iterable[Fix] = (),
+        candidates: Iterable = (),
     ) -> Diagnostic:
         """Build a diagnostic, raising KeyError if code is not in the code table."""
         lookup(code)
-        return cls(code, message, span, tuple(labels), tuple(notes), tuple(helps), tuple(fixes))
+        return cls(code, message, span, tuple(labels), tuple(notes), tuple(helps), tuple(fixes), tuple(candidates))
 
     @property
     def severity(self) -> Severity:

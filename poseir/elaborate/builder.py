@@ -48,6 +48,7 @@ class GraphBuilder:
         self.symbols: list[tuple[str, Span]] = []
         self.call_labels: tuple[Label, ...] = ()  # the call sites of the untyped helpers being run, outermost first
         self._memos: dict[int, tuple] = {}  # id(facts) -> (facts, shape rules' results under them)
+        self.producers: dict[str, Node] = {}  # value name -> the node that made it, for fixes at the producer
         self._counter: dict[str, int] = {}
 
     def fresh_name(self, stem: str) -> str:
@@ -85,15 +86,17 @@ class GraphBuilder:
         types = [tensor.type if tensor is not None else None for tensor in inputs]
         self.budget.nodes(len(self.nodes) + 1, site.span)
         names = [self.fresh_name(op.name) for _ in range(op.output_count(attrs))]
+        producers = tuple(self.producers.get(tensor.name) if tensor is not None else None for tensor in inputs)
         context = ShapeContext(op=op.name, facts=self.facts, span=site.span, spans=site.spans,
-                               texts=site.texts, labels=site.labels, outputs=tuple(names))
+                               texts=site.texts, labels=site.labels, outputs=tuple(names), producers=producers)
         output_types, found = infer_node(op, types, attrs, context, self._memo())
         self.diagnostics.extend(self.in_call_context(self.with_bindings(diagnostic)) for diagnostic in found)
         self.assume(context.assumptions)
         input_names = tuple(tensor.name if tensor is not None else "" for tensor in inputs)
         arguments = tuple((key, span, site.texts.get(key, "")) for key, span in site.spans.items())
-        self.nodes.append(Node(op.name, input_names, tuple(names), tuple(attrs.items()), site.span, site.scope,
-                               arguments))
+        node = Node(op.name, input_names, tuple(names), tuple(attrs.items()), site.span, site.scope, arguments)
+        self.nodes.append(node)
+        self.producers.update((name, node) for name in names)
         outputs = []
         for name, type_ in zip(names, output_types):
             self.values[name] = Value(name, type_, site.span)

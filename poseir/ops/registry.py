@@ -133,6 +133,7 @@ class ShapeContext:
     warnings: list[Diagnostic] = field(default_factory=list)
     assumptions: list = field(default_factory=list)  # (a, b) pairs assumed equal after a W300
     outputs: tuple[str, ...] = ()  # the node's output value names: new atoms are born there
+    producers: tuple = ()  # per input, the graph Node that made it (None for inputs and parameters)
 
     def span_of(self, at=None) -> Span:
         """The span of argument `at`, falling back to the whole call."""
@@ -148,13 +149,21 @@ class ShapeContext:
         """The source text of argument `at`, when known."""
         return self.texts.get(at)
 
+    def producer(self, index: int):
+        """The graph node that computed input `index` (None for a graph input or a parameter)."""
+        return self.producers[index] if index < len(self.producers) else None
+
     def diagnostic(self, code: str, message: str, *, at=None, label: str = "", notes=(), helps=(),
-                   fixes=(), labels=()) -> Diagnostic:
-        """Build a diagnostic whose primary span is argument `at` of this call."""
+                   fixes=(), labels=(), candidates=()) -> Diagnostic:
+        """Build a diagnostic whose primary span is argument `at` of this call.
+
+        `candidates` are repairs to verify by re-checking (see `Diagnostic.candidates`).
+        """
         span = self.span_of(at)
         primary = (Label(span, label),) if label else ()
         return Diagnostic.make(code, message, span, labels=primary + tuple(labels) + self.labels,
-                               notes=tuple(notes), helps=tuple(helps), fixes=tuple(fixes))
+                               notes=tuple(notes), helps=tuple(helps), fixes=tuple(fixes),
+                               candidates=tuple(candidates))
 
     def error(self, code: str, message: str, **details) -> NoReturn:
         """Report a user mistake and abandon this node (its outputs get the error type)."""

@@ -297,7 +297,13 @@ def _warn_named_swap(ctx: ShapeContext, source: Axes, sizes: list[Dim], reading:
 
 
 def _reorder_error(ctx: ShapeContext, x: TensorType, source: Axes, sizes: list[Dim], candidates: list) -> None:
-    """E206 naming the atoms that would have to move, with the permute that moves them when it is unique."""
+    """E206 naming the atoms that would have to move, with the permute that moves them.
+
+    Two repairs are possible in general: move the data (permute before, or after, the reshape)
+    so that the target reads as written, or write the target in the order the data holds it. When
+    only one of them exists it is the fix; otherwise each is a candidate, and re-checking the
+    program with each (the later lines, the declared output) decides.
+    """
     layout, suggestion, input_order = candidates[0]
     notes = ["`view` and `reshape` never move data: they only split or merge neighbouring axes"]
     moved = _moved_pair(flat(source), layout)
@@ -307,22 +313,40 @@ def _reorder_error(ctx: ShapeContext, x: TensorType, source: Axes, sizes: list[D
     if len(candidates) > 1:
         notes.append(f"equal sizes leave more than one way to move the axes: `{suggestion}` or "
                      f"`{candidates[1][1]}`")
-        ctx.error("E206", f"reshaping {x} to {shape_text(sizes)} reorders its axes",
-                  label="this regroups axes that are not neighbours in memory", notes=notes,
-                  helps=("write the intended permute before the reshape, or use `rearrange` with named axes",))
-    if input_order is not None:
+    elif input_order is not None:
         permuted = shape_text(x.shape[axis] for axis in input_order)
         notes.append(f"after `permute({', '.join(map(str, input_order))})` the input is {permuted}, "
                      "which regroups cleanly")
-    # The fix renders as a help followed by the rewritten line; without the receiver's text (a
-    # call inside a prelude layer) no edit is safe to offer, so the suggestion becomes a help.
-    if ctx.text_of(0) is not None:
-        helps, fixes = (), (ctx.fix("permute the axes first", suggestion, safe=False),)
-    else:
-        helps, fixes = (f"permute the axes first: `{suggestion}`",), ()
-    ctx.error("E206", f"reshaping {x} to {shape_text(sizes)} reorders its axes",
-              label="this regroups axes that are not neighbours in memory", notes=notes, helps=helps,
-              fixes=fixes)
+    details = dict(label="this regroups axes that are not neighbours in memory", notes=notes)
+    message = f"reshaping {x} to {shape_text(sizes)} reorders its axes"
+    # Without the receiver's text (a call inside a prelude layer) no edit is safe to offer, so the
+    # suggestion becomes a help.
+    if ctx.text_of(0) is None:
+        helps = (f"permute the axes first: `{suggestion}`",) if len(candidates) == 1 else \
+            ("write the intended permute before the reshape, or use `rearrange` with named axes",)
+        ctx.error("E206", message, helps=helps, **details)
+    stored = _stored_order_fixes(ctx, source, sizes)
+    if len(candidates) == 1 and not stored:
+        # The fix renders as a help followed by the rewritten line.
+        ctx.error("E206", message, fixes=(ctx.fix("permute the axes first", suggestion, safe=False),), **details)
+    fixes = [ctx.fix("permute the axes first", text, safe=False) for _, text, _ in candidates]
+    ctx.error("E206", message, candidates=fixes + stored, **details)
+
+
+def _stored_order_fixes(ctx: ShapeContext, source: Axes, sizes: list[Dim]) -> list:
+    """Fixes that write the target's sizes in the order the data holds them (`view(B, J, D, H, W)` for a
+    `[B, J, (D·H·W)]` volume asked for as `[B, J, H, W, D]`), when the user's texts of the sizes are known."""
+    texts = [ctx.text_of(("shape", position)) for position in range(len(sizes))]
+    if None in texts or "shape" not in ctx.spans or len(sizes) > _MAX_PERMUTED_RANK:
+        return []
+    fixes = []
+    for order in itertools.permutations(range(len(sizes))):
+        if list(order) == list(range(len(sizes))) or read(flat(source), [sizes[i] for i in order], ctx.facts) is None:
+            continue
+        written = ", ".join(texts[i] for i in order)
+        fixes.append(ctx.fix(f"write the sizes in the order the data holds them: `{written}`", written,
+                             at="shape", safe=False))
+    return fixes
 
 
 def _moved_pair(source: list[Atom], layout: Axes) -> tuple[str, str] | None:
