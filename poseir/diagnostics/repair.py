@@ -70,10 +70,7 @@ class _Settler:
             named = "; or ".join(_described(fix) for fix in working)
             help_text = f"more than one repair makes this check, so none is applied: {named}"
             return replace(diagnostic, helps=(*diagnostic.helps, help_text), candidates=())
-        tried = self.materialize(diagnostic)
-        helps = (f"a repair to consider (the file does not check with it alone): {_described(tried[0])}",) \
-            if tried else ()
-        return replace(diagnostic, helps=(*diagnostic.helps, *helps), candidates=())
+        return replace(diagnostic, candidates=())
 
     def materialize(self, diagnostic: Diagnostic) -> list[Fix]:
         """The candidates as fixes whose edits all lie in the entry file."""

@@ -49,6 +49,7 @@ class GraphBuilder:
         self.call_labels: tuple[Label, ...] = ()  # the call sites of the untyped helpers being run, outermost first
         self._memos: dict[int, tuple] = {}  # id(facts) -> (facts, shape rules' results under them)
         self.producers: dict[str, Node] = {}  # value name -> the node that made it, for fixes at the producer
+        self.parameter_index: dict[str, Parameter] = {}  # state_dict key -> Parameter, for fixes of declarations
         self._counter: dict[str, int] = {}
 
     def fresh_name(self, stem: str) -> str:
@@ -77,6 +78,7 @@ class GraphBuilder:
     def add_parameter(self, parameter: Parameter) -> Tensor:
         """Declare a parameter or buffer under its state_dict key; each axis is an atom of its own."""
         self.parameters.append(parameter)
+        self.parameter_index[parameter.name] = parameter
         type_ = parameter.type.with_atoms(axes_of_shape(parameter.name, parameter.type.shape))
         self.values[parameter.name] = Value(parameter.name, type_, parameter.span)
         return Tensor(parameter.name, type_, parameter.span)
@@ -88,7 +90,8 @@ class GraphBuilder:
         names = [self.fresh_name(op.name) for _ in range(op.output_count(attrs))]
         producers = tuple(self.producers.get(tensor.name) if tensor is not None else None for tensor in inputs)
         context = ShapeContext(op=op.name, facts=self.facts, span=site.span, spans=site.spans,
-                               texts=site.texts, labels=site.labels, outputs=tuple(names), producers=producers)
+                               texts=site.texts, labels=site.labels, outputs=tuple(names), producers=producers,
+                               parameters=self.parameter_index, values=self.values)
         output_types, found = infer_node(op, types, attrs, context, self._memo())
         self.diagnostics.extend(self.in_call_context(self.with_bindings(diagnostic)) for diagnostic in found)
         self.assume(context.assumptions)

@@ -350,12 +350,16 @@ def require_axes(ctx: ShapeContext, type_: TensorType, at) -> None:
 
 
 def require_axis_size(ctx: ShapeContext, x: TensorType, axis: int, wanted: Dim, where: str, *, message: str,
-                      **details) -> None:
-    """E207 when axis `axis` of x is not `wanted`; also when unprovable but another axis has that size."""
+                      repairs=None, **details) -> None:
+    """E207 when axis `axis` of x is not `wanted`; also when unprovable but another axis has that size.
+
+    `repairs()` gives the error's candidate repairs (computed only when there is an error).
+    """
     helps = moved_axis_help(ctx, x, wanted, axis, where)
+    answer = ctx.equal(x.shape[axis], wanted)
     # An unprovable size next to an axis that fits exactly is a layout mistake, not a missing fact.
-    if ctx.equal(x.shape[axis], wanted) is Tri.UNKNOWN and helps:
-        ctx.error("E207", message, at=0, helps=helps, **details)
+    if answer is Tri.NO or (answer is Tri.UNKNOWN and helps):
+        ctx.error("E207", message, at=0, helps=helps, candidates=repairs() if repairs else (), **details)
     ctx.require_equal(x.shape[axis], wanted, code="E207", at=0, message=message, helps=helps, **details)
 
 

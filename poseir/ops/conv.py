@@ -12,6 +12,7 @@ from poseir.ir.graph import TensorType
 from poseir.ops.common import (kept_or_fresh, argument_label, as_dtype, check_bias, define, dtype_name, float_dtype,
                                int_attr, optional, require_axis_size, require_float_input, require_layer_dtype,
                                where_help)
+from poseir.ops.repairs import layer_input_candidates
 from poseir.ops.registry import ATTR, OPTIONAL_TENSOR, TENSOR, Param, RunContext, ShapeContext
 
 
@@ -98,7 +99,9 @@ def _check_conv_channels(ctx: ShapeContext, x: TensorType, weight: TensorType, g
     require_axis_size(ctx, x, 1, wanted, "to axis 1",
                       message=f"{layer} expects {wanted} input channels, found {channels}",
                       label=f"this is {x}", labels=argument_label(ctx, 1, f"weight is {weight}"),
-                      notes=("the channel axis of a convolution input is axis 1",))
+                      notes=("the channel axis of a convolution input is axis 1",),
+                      repairs=lambda: layer_input_candidates(ctx, x, 1, wanted, weight, 1, 1, keeps_shape=False)
+                      if groups == 1 else [])
     if weight.shape[0].exact_div(groups) is None:
         ctx.error("E216", f"{weight.shape[0]} output channels cannot be split into {groups} groups", at="groups")
 

@@ -9,9 +9,10 @@ import numpy as np
 from poseir.diagnostics.record import Label
 from poseir.ir.dims import Dim, Tri
 from poseir.ir.graph import TensorType
-from poseir.ops.common import (argument_label, check_bias, define, optional, require_axes, require_axis_size,
+from poseir.ops.common import (argument_label, receiver_text, check_bias, define, optional, require_axes, require_axis_size,
                                require_layer_dtype, require_same_dtype)
 from poseir.ops.registry import OPTIONAL_TENSOR, TENSOR, Param, RunContext, ShapeContext
+from poseir.ops.repairs import layer_input_candidates, parameter_axis, swap_parameter_axes
 
 
 def _matmul_infer(ctx: ShapeContext, types: list, attrs: dict) -> list[TensorType]:
@@ -21,11 +22,16 @@ def _matmul_infer(ctx: ShapeContext, types: list, attrs: dict) -> list[TensorTyp
         require_axes(ctx, type_, at)
     require_same_dtype(ctx, types)
     inner_a, inner_b = a.shape[-1], b.shape[0] if b.rank == 1 else b.shape[-2]
-    ctx.require_equal(inner_a, inner_b, code="E207", at=1,
-                      message=f"matmul contracts {inner_a} with {inner_b}: the inner dimensions differ",
-                      label=f"this is {b}", labels=(Label(ctx.span_of(0), f"this is {a}"),),
-                      notes=("`a @ b` needs the last axis of `a` to equal the second to last axis of `b`",),
-                      helps=_matmul_helps(ctx, a, b, inner_a))
+    details = dict(label=f"this is {b}", labels=(Label(ctx.span_of(0), f"this is {a}"),),
+                   notes=("`a @ b` needs the last axis of `a` to equal the second to last axis of `b`",),
+                   helps=_matmul_helps(ctx, a, b, inner_a))
+    message = f"matmul contracts {inner_a} with {inner_b}: the inner dimensions differ"
+    if ctx.equal(inner_a, inner_b) is Tri.NO:
+        candidates = _matmul_candidates(ctx, a, b)
+        # The candidates name their repairs; the generic help would repeat (or contradict) the chosen one.
+        ctx.error("E207", message, at=1, candidates=candidates, **{**details, "helps": () if candidates else
+                                                                   details["helps"]})
+    ctx.require_equal(inner_a, inner_b, code="E207", at=1, message=message, **details)
     rows = a.shape[-2:-1] if a.rank >= 2 else ()
     columns = b.shape[-1:] if b.rank >= 2 else ()
     batch = ()
@@ -69,6 +75,45 @@ def _blasable(array: np.ndarray) -> bool:
     rows, columns = array.strides[-2:]
     return (columns == size and rows >= size * max(array.shape[-1], 1) and rows % size == 0) or \
         (rows == size and columns >= size * max(array.shape[-2], 1) and columns % size == 0)
+
+
+def _matmul_candidates(ctx: ShapeContext, a: TensorType, b: TensorType) -> list:
+    """The repairs of a matmul whose inner sizes differ: transpose either operand, or swap them.
+
+    An operand that is a parameter the user declared is repaired in its declaration instead (its
+    layout is the program's own choice): `x @ W` with `W` declared `[out, in]` becomes `[in, out]`.
+    """
+    left, right = ctx.text_of(0), ctx.text_of(1)
+    if left is None or right is None or a.rank < 2 or b.rank < 2:
+        return []
+    a_axes, b_axes = ctx.axes(a, 0), ctx.axes(b, 1)
+    candidates = []
+    for at, type_, text in ((1, b, right), (0, a, left)):
+        contracted = (-1, -1) if at == 1 else (-2, -2)
+        if not _contractible(ctx, a, b, a_axes, b_axes, *contracted):
+            continue
+        owner = parameter_axis(ctx, type_, at, -1)
+        owner_rows = parameter_axis(ctx, type_, at, -2)
+        if owner is not None and owner_rows is not None and owner[0] is owner_rows[0]:
+            candidates.append(swap_parameter_axes(owner[0], owner_rows[1], owner[1]))
+            continue
+        side = "right" if at == 1 else "left"
+        transposed = f"{receiver_text(text)}.transpose(-2, -1)"
+        candidates.append(ctx.fix(f"transpose the {side} operand: `{transposed}`", transposed, at=at, safe=False))
+    if _contractible(ctx, a, b, a_axes, b_axes, -2, -1):
+        swapped = f"{receiver_text(right)} @ {receiver_text(left)}"
+        candidates.append(ctx.fix(f"swap the operands: `{swapped}`", swapped, safe=False))
+    return candidates
+
+
+def _contractible(ctx: ShapeContext, a: TensorType, b: TensorType, a_axes, b_axes, a_axis: int, b_axis: int) -> bool:
+    """Whether a repair may contract axis `a_axis` of `a` with axis `b_axis` of `b`: equal sizes, and not a piece
+    of a split axis against something else (half of the queries against the keys, after a wrong view)."""
+    if ctx.equal(a.shape[a_axis], b.shape[b_axis]) is not Tri.YES:
+        return False
+    mine, theirs = a_axes[a_axis], b_axes[b_axis]
+    pieces = any(atom.key[0] == "split" for atom in (*mine, *theirs))
+    return mine == theirs or not pieces
 
 
 def _matmul_run(ctx: RunContext, arrays: list, attrs: dict) -> list[np.ndarray]:
@@ -165,7 +210,8 @@ def _linear_infer(ctx: ShapeContext, types: list, attrs: dict) -> list[TensorTyp
     features, wanted = x.shape[-1], weight.shape[1]
     require_axis_size(ctx, x, -1, wanted, "last",
                       message=f"Linear expects {wanted} input features, found {features}",
-                      label=f"this is {x}", labels=argument_label(ctx, 1, f"weight is {weight}"))
+                      label=f"this is {x}", labels=argument_label(ctx, 1, f"weight is {weight}"),
+                      repairs=lambda: layer_input_candidates(ctx, x, -1, wanted, weight, 1, 1, keeps_shape=False))
     check_bias(ctx, bias, weight.shape[0], "Linear")
     return [TensorType(x.dtype, (*x.shape[:-1], weight.shape[0]))]
 

@@ -6,10 +6,11 @@ from functools import partial
 
 import numpy as np
 
-from poseir.ir.dims import Dim
+from poseir.ir.dims import Dim, Tri
 from poseir.ir.graph import TensorType
 from poseir.ops.common import (argument_label, define, moved_axis_help, number_attr, optional, require_axis_size,
                                require_float_input, require_layer_dtype, row_blocks, shape_text)
+from poseir.ops.repairs import layer_input_candidates
 from poseir.ops.registry import ATTR, OPTIONAL_TENSOR, TENSOR, Param, RunContext, ShapeContext
 
 
@@ -23,7 +24,9 @@ def _check_channel_vector(ctx: ShapeContext, types: list, channels: Dim, layer: 
         require_axis_size(ctx, types[0], 1, type_.shape[0], "to axis 1",
                           message=f"{layer} expects {type_.shape[0]} channels, found {channels}",
                           label=f"this is {types[0]}", labels=argument_label(ctx, at, f"this is {type_}"),
-                          notes=("the channel axis of a batch-norm input is axis 1",))
+                          notes=("the channel axis of a batch-norm input is axis 1",),
+                          repairs=lambda: layer_input_candidates(ctx, types[0], 1, type_.shape[0], type_, at, 0,
+                                                                 keeps_shape=True))
 
 
 _BATCH_NORM_PARAMETERS = ("weight", "bias", "running_mean", "running_var")
@@ -148,11 +151,13 @@ def _layer_norm_infer(ctx: ShapeContext, types: list, attrs: dict) -> list[Tenso
         ctx.error("E201", f"LayerNorm over {weight} does not fit the input {x}", at=0, label=f"this is {x}")
     normalized = x.shape[x.rank - weight.rank:]
     for ours, theirs in zip(normalized, weight.shape):
-        ctx.require_equal(ours, theirs, code="E207", at=0,
-                          message=f"LayerNorm normalizes over {shape_text(weight.shape)}, but the input ends in "
-                                  f"{shape_text(normalized)}",
-                          label=f"this is {x}", labels=argument_label(ctx, 1, f"weight is {weight}"),
-                          helps=moved_axis_help(ctx, x, weight.shape[-1], -1, "last"))
+        details = dict(label=f"this is {x}", labels=argument_label(ctx, 1, f"weight is {weight}"),
+                       helps=moved_axis_help(ctx, x, weight.shape[-1], -1, "last"))
+        message = f"LayerNorm normalizes over {shape_text(weight.shape)}, but the input ends in {shape_text(normalized)}"
+        if weight.rank == 1 and ctx.equal(ours, theirs) is Tri.NO:
+            ctx.error("E207", message, at=0, candidates=layer_input_candidates(ctx, x, -1, theirs, weight, 1, 0,
+                                                                               keeps_shape=True), **details)
+        ctx.require_equal(ours, theirs, code="E207", at=0, message=message, **details)
     if bias is not None and bias.shape != weight.shape:
         ctx.error("E207", f"LayerNorm bias {bias} differs from its weight {weight}", at=2, label=f"this is {bias}")
     return [x]

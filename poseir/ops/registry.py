@@ -134,6 +134,8 @@ class ShapeContext:
     assumptions: list = field(default_factory=list)  # (a, b) pairs assumed equal after a W300
     outputs: tuple[str, ...] = ()  # the node's output value names: new atoms are born there
     producers: tuple = ()  # per input, the graph Node that made it (None for inputs and parameters)
+    parameters: dict = field(default_factory=dict)  # state_dict key -> Parameter, for repairs of declarations
+    values: dict = field(default_factory=dict)  # value name -> Value of the graph so far, for repairs at producers
 
     def span_of(self, at=None) -> Span:
         """The span of argument `at`, falling back to the whole call."""

@@ -15,10 +15,9 @@ from poseir.ir.graph import TensorType
 from poseir.ops.common import (define, fill_placeholder, product, receiver_text, reshape_to_output, shape_text,
                                target_sizes, unwrap_sizes, where_help)
 from poseir.ops.registry import TENSOR, VARIADIC, Param, RunContext, ShapeContext
+from poseir.ops.repairs import NUMBER, PRODUCT_TEXT, with_literal_scaled
 
 _MAX_PERMUTED_RANK = 6  # 6! = 720 candidate orders: cheap enough to try them all
-_NUMBER = re.compile(r"(?<![\w.])\d+(?![\w.])")  # an integer literal in a size's source text
-_PRODUCT_TEXT = re.compile(r"^[\w\s]+(?:\*[\w\s]+)*$")  # names and literals joined by single `*`s
 
 
 def _reshape_infer(ctx: ShapeContext, types: list, attrs: dict) -> list[TensorType]:
@@ -89,26 +88,13 @@ def _size_suggestion(ctx: ShapeContext, x: TensorType, sizes: list[Dim], count: 
         if ctx.equal(others * wanted, count) is not Tri.YES:
             continue
         text = ctx.text_of(("shape", position))
-        changed = _with_literal_scaled(text, sizes[position], wanted) if text else None
+        changed = with_literal_scaled(text, sizes[position], wanted) if text else None
         if changed:
             return changed, text
         if text is None or text.strip().isdigit():
             return str(wanted), text or str(sizes[position])
         # A size written with names (`h`, `C // H`): a number in its place would rarely be the intent.
     return None
-
-
-def _with_literal_scaled(text: str, size: Dim, wanted: Dim) -> str | None:
-    """`joints * 2` for `joints * 3` when that is `wanted`: the one literal of a product text rewritten."""
-    literals = list(_NUMBER.finditer(text))
-    if len(literals) != 1 or not _PRODUCT_TEXT.match(text):
-        return None
-    literal = literals[0]
-    rest = size.exact_div(int(literal.group()))
-    replacement = wanted.exact_div(rest) if rest is not None and not rest.is_zero else None
-    if replacement is None or not replacement.is_const or replacement.value < 1:
-        return None
-    return text[:literal.start()] + str(replacement.value) + text[literal.end():]
 
 
 # --------------------------------------------------------------------------- a size baked in (E205)
@@ -151,13 +137,13 @@ def _baked_position(ctx: ShapeContext, x: TensorType, sizes: list[Dim], value: i
 
 def _literal_of(text: str | None, value: int) -> re.Match | None:
     """The integer literal `value` in a size's source text, if it is written there."""
-    return next((match for match in _NUMBER.finditer(text or "") if int(match.group()) == value), None)
+    return next((match for match in NUMBER.finditer(text or "") if int(match.group()) == value), None)
 
 
 def _symbolic_replacement(text: str | None, size: Dim, symbol: str, value: int) -> str | None:
     """`T` for a literal 81 that stands for T == 81, `B * T` for `B * 81`, `34*T` for 2754; else None."""
     literal = _literal_of(text, value)
-    if literal is not None and _PRODUCT_TEXT.match(text):
+    if literal is not None and PRODUCT_TEXT.match(text):
         return text[:literal.start()] + symbol + text[literal.end():]
     if not size.is_const or value <= 0 or size.value % value != 0:
         return None

@@ -17,18 +17,25 @@ from poseir.syntax.source import SourceMap, Span
 class SourceIndex:
     """The parsed files of one compilation (user files and the prelude), searchable by span."""
 
-    def __init__(self, trees: list[ast.File], sources: SourceMap, builtin: list[ast.File] = ()):
+    def __init__(self, trees: list[ast.File], sources: SourceMap, builtin: dict[str, ast.ModuleDecl] | None = None):
         self.trees = list(trees)
-        self.builtin = list(builtin)
+        self.builtin = dict(builtin or {})
         self.sources = sources
         self._nodes: list[tuple[ast.Node, tuple[ast.Node, ...]]] | None = None
 
     @classmethod
     def of_program(cls, program) -> SourceIndex:
-        """The index of a loaded `poseir.elaborate.program.Program`."""
+        """The index of a loaded `poseir.elaborate.program.Program` (its files and the prelude's layers)."""
         user = [unit.tree for unit in program.units.values() if not unit.builtin]
-        prelude = [unit.tree for unit in program.units.values() if unit.builtin]
-        return cls(user, program.sources, prelude)
+        layers = {}
+        scope = program.entry.scope
+        while scope is not None:  # the prelude's layers are bound in a scope outside the file's
+            for name, value in scope.names.items():
+                declaration = getattr(value, "declaration", None)
+                if getattr(value, "builtin", False) and isinstance(declaration, ast.ModuleDecl):
+                    layers.setdefault(name, declaration)
+            scope = scope.parent
+        return cls(user, program.sources, layers)
 
     def text(self, span: Span) -> str | None:
         """The source text a span covers."""
@@ -66,11 +73,7 @@ class SourceIndex:
 
     def builtin_module(self, name: str) -> ast.ModuleDecl | None:
         """A prelude layer's declaration (`Linear`, `Conv1d`), for its hyper-parameters and parameters."""
-        for tree in self.builtin:
-            for item in tree.items:
-                if isinstance(item, ast.ModuleDecl) and item.name == name:
-                    return item
-        return None
+        return self.builtin.get(name)
 
 
 def call_argument(call: ast.Call, module: ast.ModuleDecl, name: str) -> ast.Argument | None:
