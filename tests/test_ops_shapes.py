@@ -731,8 +731,10 @@ def checked(name: str):
 
 def test_corpus_reshape_suggestion_rewrites_the_literal_that_differs():
     diagnostics, _ = checked("vp3d_train_and_infer_two_mistakes")
-    assert suggestions(diagnostics["E204"]) == [
-        "did you mean `joints * 2` instead of `joints * 3`? that keeps the 102*B elements"]
+    (fix,) = diagnostics["E204"].fixes
+    assert fix.message == "write `joints * 2` instead of `joints * 3`, which keeps the 102*B elements"
+    assert [edit.replacement for edit in fix.edits] == ["joints * 2"] and not fix.safe
+    assert suggestions(diagnostics["E204"]) == [], "the fix says it; a help would repeat it"
 
 
 def test_corpus_permute_suggestion_is_shown_once():

@@ -313,7 +313,8 @@ def fill_placeholder(ctx: ShapeContext, sizes: list, total: Dim, attr: str, subj
     details = {"at": at, "label": "this size cannot be inferred", "notes": (f"the input is {subject}",)}
     if division.divides is Tri.NO:
         ctx.error("E216", f"cannot infer the -1: {total} elements do not divide into parts of {known}",
-                  helps=("check the other sizes; their product must divide the element count",), **details)
+                  helps=("check the other sizes; their product must divide the element count",),
+                  candidates=_dividing_size_candidates(ctx, sizes, total, attr), **details)
     if division.quotient is None:
         ctx.error("E216", f"cannot infer the -1: poseir cannot prove that {division.dividend} is a multiple of "
                   f"{division.divisor}", helps=(unproved_division_help(division, "write this size explicitly"),),
@@ -321,6 +322,27 @@ def fill_placeholder(ctx: ShapeContext, sizes: list, total: Dim, attr: str, subj
     if division.divides is Tri.UNKNOWN:
         warn_unproved_multiple(ctx, division.dividend, division.divisor, at=at)
     return [division.quotient if size is None else size for size in sizes]
+
+
+def _dividing_size_candidates(ctx: ShapeContext, sizes: list, total: Dim, attr: str) -> list:
+    """For a literal size next to a -1 that does not divide (`view(B, T, -1, 3)` of 34 channels): the nearest
+    values below and above it that do (2 and 17), as candidates the rest of the program chooses between."""
+    candidates = []
+    for position, size in enumerate(sizes):
+        text = ctx.text_of((attr, position))
+        if size is None or not size.is_const or text is None or not text.strip().isdigit():
+            continue
+        others = product(other for index, other in enumerate(sizes) if index != position and other is not None)
+        quotient = divide(ctx.facts, total, others).quotient
+        if quotient is None or not quotient.is_const or quotient.value > 1 << 40:
+            continue
+        divisors = [value for value in range(2, min(quotient.value, 1 << 16) + 1) if quotient.value % value == 0]
+        below = [value for value in divisors if value < size.value]
+        above = [value for value in divisors if value > size.value]
+        for value in ([below[-1]] if below else []) + ([above[0]] if above else []):
+            candidates.append(ctx.fix(f"write `{value}` instead of `{text.strip()}`, so that the -1 comes out whole",
+                                      str(value), at=(attr, position), safe=False))
+    return candidates
 
 
 def unproved_division_help(division: Division, alternative: str) -> str:

@@ -3,6 +3,8 @@ edge padding."""
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 from poseir.ir.dims import Dim, Tri, parse_dim
@@ -11,6 +13,7 @@ from poseir.ops.common import (
     NUMPY_DTYPES, OPEN_END, argument_label, define, int_attr, receiver_text, size_attr, where_help,
 )
 from poseir.ops.registry import ATTR, TENSOR, Param, RunContext, ShapeContext
+from poseir.ops.repairs import minus_one, parameter_axis, plus_one, resize_parameter, rewrite_at, text_candidate
 
 
 def _bound_attr(ctx: ShapeContext, value, at: str) -> Dim | None:
@@ -65,12 +68,24 @@ def _check_not_empty(ctx: ShapeContext, x: TensorType, axis: int, start: Dim, st
     answer = ctx.facts.less(start, stop)
     if answer is Tri.NO:
         ctx.error("E209", f"this slice of axis {axis} of {x} is empty: it starts at {start} and stops at {stop}",
-                  label="empty slice", notes=(f"axis {axis} has length {x.shape[axis]}",))
+                  label="empty slice", notes=(f"axis {axis} has length {x.shape[axis]}",),
+                  candidates=_empty_slice_candidates(ctx, start, stop))
     if answer is Tri.UNKNOWN:
         fact = ctx.facts.assumption_for(stop, start + 1, ">=")
         ctx.warn("W301", f"cannot prove that this slice of axis {axis} of {x} is not empty",
                  label=f"from {start} to {stop}", notes=(f"axis {axis} has length {x.shape[axis]}",),
                  helps=(where_help(fact),))
+
+
+def _empty_slice_candidates(ctx: ShapeContext, start: Dim, stop: Dim) -> list:
+    """`x[:, pad:pad]` meant one position: keep it as an axis of length one (`pad:pad + 1`), or pick it (`pad`)."""
+    if ctx.equal(start, stop) is not Tri.YES or ctx.text_of("stop") is None or ctx.text_of("start") is None:
+        return []
+    stop_text, start_text = ctx.text_of("stop"), ctx.text_of("start")
+    return [candidate for candidate in (
+        text_candidate(ctx, "stop", "stop one later, keeping one position: `{replacement}`", plus_one),
+        ctx.fix(f"pick the one position: `{start_text}`", start_text, safe=False) if stop_text == start_text else None,
+    ) if candidate is not None]
 
 
 def _slice_run(ctx: RunContext, arrays: list, attrs: dict) -> list[np.ndarray]:
@@ -117,9 +132,12 @@ def _select_infer(ctx: ShapeContext, types: list, attrs: dict) -> list[TensorTyp
     position = _from_end(index, length)
     outside = ctx.facts.less(position, 0) | ctx.facts.greater_equal(position, length)
     if outside is Tri.YES:
+        last = ctx.equal(position, length) is Tri.YES
+        candidates = [text_candidate(ctx, "index", "the last position is `{replacement}`", minus_one)] if last else []
         ctx.error("E209", f"index {attrs['index']} is out of range for axis {axis} of {x}", at="index",
                   label=f"valid indices are 0..{length - 1}", notes=(f"axis {axis} has length {length}",),
-                  helps=("indices count from 0; negative indices count from the end",))
+                  helps=("indices count from 0; negative indices count from the end",),
+                  candidates=[candidate for candidate in candidates if candidate is not None])
     if outside is Tri.UNKNOWN:
         fact = ctx.facts.assumption_for(position + 1, length, "<=")
         ctx.warn("W301", f"cannot prove that index {attrs['index']} is within axis {axis} of {x}", at="index",
@@ -170,8 +188,23 @@ def _gather_infer(ctx: ShapeContext, types: list, attrs: dict) -> list[TensorTyp
         index = int_attr(ctx, index, ("indices", position), "a gather index")
         if length.is_const and not -length.value <= index < length.value:
             ctx.error("E214", f"index {index} is out of range for axis {axis} of {x}", at=("indices", position),
-                      label=f"valid indices are 0..{length.value - 1}", notes=(f"axis {axis} has length {length}",))
+                      label=f"valid indices are 0..{length.value - 1}", notes=(f"axis {axis} has length {length}",),
+                      candidates=_one_based_candidates(ctx, indices, length.value))
     return [TensorType(x.dtype, (*x.shape[:axis], Dim.of(len(indices)), *x.shape[axis + 1:]))]
+
+
+def _one_based_candidates(ctx: ShapeContext, indices: tuple, length: int) -> list:
+    """A list of every position 1..length counted from 1 (copied from a paper's table): count from 0."""
+    if "indices" not in ctx.spans or sorted(indices) != list(range(1, length + 1)):
+        return []
+
+    def zero_based(text: str) -> str | None:
+        numbers = re.findall(r"-?\d+", text)
+        if not re.fullmatch(r"\s*\[[\d\s,]*\]\s*", text) or [int(number) for number in numbers] != list(indices):
+            return None  # not written as a list literal here: the list comes from elsewhere
+        return "[" + ", ".join(str(index - 1) for index in indices) + "]"
+
+    return [rewrite_at(ctx.span_of("indices"), "count the positions from 0: `{replacement}`", zero_based)]
 
 
 def _gather_run(ctx: RunContext, arrays: list, attrs: dict) -> list[np.ndarray]:
@@ -230,9 +263,14 @@ def _scatter_infer(ctx: ShapeContext, types: list, attrs: dict) -> list[TensorTy
                       labels=argument_label(ctx, ("indices", seen[index]), "first used here"),
                       notes=(f"it is entry {seen[index]} and entry {position} of the index list",))
         seen[index] = position
-    ctx.require_equal(values.shape[0], len(indices), code="E207", at=0,
-                      message=f"scatter is given {values.shape[0]} values for {len(indices)} indices",
-                      label=f"this is {values}", notes=("scatter needs exactly one value per index",))
+    details = dict(message=f"scatter is given {values.shape[0]} values for {len(indices)} indices",
+                   label=f"this is {values}", notes=("scatter needs exactly one value per index",))
+    owner = parameter_axis(ctx, values, 0, 0)
+    if ctx.equal(values.shape[0], len(indices)) is Tri.NO and owner is not None:
+        # The indices are the program's structure (a skeleton's edges); the learned values follow them.
+        ctx.error("E207", at=0, candidates=[resize_parameter(owner[0], owner[1], values.shape[0], Dim.of(len(indices)),
+                                                             [])], **details)
+    ctx.require_equal(values.shape[0], len(indices), code="E207", at=0, **details)
     fill = attrs["fill"]
     if isinstance(fill, bool) or not isinstance(fill, (int, float)):
         ctx.error("E103", f"the scatter fill must be a number, found `{fill}`", at="fill", label="expected a number")

@@ -7,14 +7,16 @@ import numpy as np
 from poseir.diagnostics.record import Label
 from poseir.ir.dims import Dim, Tri, parse_dim
 from poseir.ir.graph import TensorType
-from poseir.ops.common import define, divide, int_attr, require_same_dtype, size_attr, warn_unproved_multiple
+from poseir.ops.common import (define, divide, int_attr, receiver_text, require_same_dtype, size_attr,
+                               warn_unproved_multiple)
 from poseir.ops.registry import ATTR, TENSOR, TENSORS, Param, RunContext, ShapeContext
+from poseir.ops.repairs import text_candidate
 
 
 # --------------------------------------------------------------------------- concat and stack
 
 
-def _same_rank(ctx: ShapeContext, types: list, what: str) -> TensorType:
+def _same_rank(ctx: ShapeContext, types: list, what: str, axis=None) -> TensorType:
     """The first tensor; E213 when there are none or ranks differ."""
     if not types:
         ctx.error("E213", f"{what} needs at least one tensor", label="empty list")
@@ -22,8 +24,31 @@ def _same_rank(ctx: ShapeContext, types: list, what: str) -> TensorType:
     for index, type_ in enumerate(types[1:], start=1):
         if type_.rank != first.rank:
             ctx.error("E213", f"cannot {what} {first} and {type_}: their ranks differ ({first.rank} and {type_.rank})",
-                      at=index, label=f"this is {type_}", labels=(Label(ctx.span_of(0), f"this is {first}"),))
+                      at=index, label=f"this is {type_}", labels=(Label(ctx.span_of(0), f"this is {first}"),),
+                      candidates=_unit_axis_candidates(ctx, types, axis) if what == "concatenate" else ())
     return first
+
+
+def _unit_axis_candidates(ctx: ShapeContext, types: list, axis) -> list:
+    """A tensor one axis short of the others, joined along that axis (`[B, T, 17]` appended to `[B, T, 17, 2]` on
+    axis 3): give it the axis, of length one, where it then matches the others (`confidence[:, :, :, none]`)."""
+    ranks = {type_.rank for type_ in types}
+    if len(ranks) != 2 or not isinstance(axis, int) or isinstance(axis, bool):
+        return []
+    rank = max(ranks)
+    full = next(type_ for type_ in types if type_.rank == rank)
+    place = axis % rank if -rank <= axis < rank else None
+    candidates = []
+    for index, type_ in enumerate(types):
+        if type_.rank == rank or place is None or index not in ctx.spans:
+            continue
+        widened = type_.shape[:place] + (Dim.of(1),) + type_.shape[place:]
+        if all(other == place or ctx.equal(mine, theirs) is Tri.YES
+               for other, (mine, theirs) in enumerate(zip(widened, full.shape))):
+            subscript = ", ".join([":"] * place + ["none"])
+            candidates.append(text_candidate(ctx, index, f"give it a unit axis {place} to join along: `{{replacement}}`",
+                                             lambda text: f"{receiver_text(text)}[{subscript}]"))
+    return [candidate for candidate in candidates if candidate is not None]
 
 
 def _require_same_axes(ctx: ShapeContext, types: list, skip: int | None, what: str) -> None:
@@ -40,7 +65,7 @@ def _require_same_axes(ctx: ShapeContext, types: list, skip: int | None, what: s
 
 def _concat_infer(ctx: ShapeContext, types: list, attrs: dict) -> list[TensorType]:
     """Join along an existing axis: the sizes there add up."""
-    first = _same_rank(ctx, types, "concatenate")
+    first = _same_rank(ctx, types, "concatenate", attrs["dim"])
     if first.rank == 0:
         ctx.error("E201", "cannot concatenate rank-0 tensors", at=0, label=f"this is {first}",
                   helps=("use `stack` to join scalars into a vector",))

@@ -223,8 +223,12 @@ class ShapeContext:
         if not isinstance(axis, int) or isinstance(axis, bool):
             self.error("E103", f"axis must be an integer, found `{axis}`", at=at)
         if not -rank <= axis < rank:
+            # One past the last axis is the last axis of a tensor that had one more (a 5-D qkv before
+            # `qkv[0]`): the last axis is the repair, verified against the rest of the program.
+            candidates = [self.fix("use the last axis, `-1`", "-1", at=at, safe=False)] \
+                if axis == rank and at in self.spans else []
             self.error("E202", f"axis {axis} is out of range for a tensor of rank {rank}", at=at,
-                       label=f"valid axes are {-rank}..{rank - 1}")
+                       label=f"valid axes are {-rank}..{rank - 1}", candidates=candidates)
         return axis % rank
 
     def require_rank(self, type_: TensorType, ranks: Sequence[int], at=0, what: str = "input") -> None:

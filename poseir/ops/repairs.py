@@ -133,7 +133,7 @@ def resize_parameter(parameter, axis: int, old: Dim, wanted: Dim, names: list[st
         text = size_text(index.text(node.span), old, wanted, names, lambda name: visible(index, node.span, name))
         if text is None:
             return []
-        return [Fix(f"{what}: `{text}`", (Edit(node.span, text),), safe=False)]
+        return [Fix(f"{what} `{text}`", (Edit(node.span, text),), safe=False)]
 
     return build
 
@@ -186,7 +186,8 @@ def _size_node(index: SourceIndex, parameter, axis: int):
     if declaration is not None:
         if axis >= len(declaration.type.dims):
             return None
-        return declaration.type.dims[axis], f"declare `{parameter.name}` with axis {axis} of that size"
+        attribute = parameter.name.rsplit(".", 1)[-1]
+        return declaration.type.dims[axis], f"give `self.{attribute}` axis {axis} of size"
     call = index.at(parameter.span, ast.Call)
     if call is None or not isinstance(call.function, ast.Name):
         return None
@@ -199,7 +200,7 @@ def _size_node(index: SourceIndex, parameter, axis: int):
     argument = call_argument(call, module, hyper_parameter) if hyper_parameter else None
     if argument is None:
         return None
-    return argument.value, f"build the `{call.function.id}` with `{hyper_parameter}` of that size"
+    return argument.value, f"build the `{call.function.id}` with `{hyper_parameter}`"
 
 
 def _declared_dims(module: ast.ModuleDecl, attribute: str) -> tuple | None:
@@ -397,3 +398,52 @@ def _rearrange_order_candidates(ctx: ShapeContext, node, x: TensorType, axis: in
         candidates.append(Fix(f"rearrange to `{left} -> {right}`, which puts the {wanted} at axis {axis}",
                               (Edit(span, text),), safe=False))
     return candidates
+
+
+# --------------------------------------------------------------------------- texts at a span
+
+
+def rewrite_at(span: Span, message: str, rewrite: Callable[[str], str | None]) -> Deferred:
+    """A deferred candidate replacing the text at `span` by `rewrite(text)` (no candidate when that is None)."""
+
+    def build(index: SourceIndex) -> list:
+        text = index.text(span)
+        replacement = rewrite(text) if text is not None else None
+        if replacement is None or replacement == text:
+            return []
+        return [Fix(message.format(replacement=replacement), (Edit(span, replacement),), safe=False)]
+
+    return build
+
+
+def text_candidate(ctx: ShapeContext, at, message: str, rewrite: Callable[[str], str | None]):
+    """A candidate rewriting argument `at`: directly from its recorded text, else read at its span."""
+    if at not in ctx.spans:
+        return None
+    text = ctx.text_of(at)
+    if text is None:
+        return rewrite_at(ctx.span_of(at), message, rewrite)
+    replacement = rewrite(text)
+    if replacement is None or replacement == text:
+        return None
+    return ctx.fix(message.format(replacement=replacement), replacement, at=at, safe=False)
+
+
+def plus_one(text: str) -> str:
+    """`text + 1`, folding a trailing `- 1` or a literal."""
+    stripped = text.strip()
+    if stripped.isdigit():
+        return str(int(stripped) + 1)
+    if re.fullmatch(r".+\s-\s*1", stripped):
+        return re.sub(r"\s*-\s*1$", "", stripped)
+    return f"{stripped} + 1"
+
+
+def minus_one(text: str) -> str:
+    """`text - 1`, folding a trailing `+ 1` or a literal."""
+    stripped = text.strip()
+    if stripped.isdigit():
+        return str(int(stripped) - 1)
+    if re.fullmatch(r".+\s\+\s*1", stripped):
+        return re.sub(r"\s*\+\s*1$", "", stripped)
+    return f"{stripped} - 1"

@@ -59,27 +59,37 @@ def _check_count(ctx: ShapeContext, x: TensorType, sizes: list[Dim], count: Dim)
 
 
 def _count_error(ctx: ShapeContext, x: TensorType, sizes: list[Dim], count: Dim, target_count: Dim):
-    """E204, suggesting the size that would keep the count when one change surely does."""
+    """E204, suggesting the size that would keep the count when one change surely does.
+
+    Every single-size change that keeps the count is a candidate fix; re-checking the program
+    (what the reshape feeds, the declared output) keeps the one that fits.
+    """
     helps = []
-    suggestion = _size_suggestion(ctx, x, sizes, count)
-    if suggestion is not None:
-        helps.append(f"did you mean `{suggestion[0]}` instead of `{suggestion[1]}`? that keeps the {count} elements")
+    suggestions = _size_suggestions(ctx, x, sizes, count)
+    candidates = [ctx.fix(f"write `{new}` instead of `{old}`, which keeps the {count} elements", new,
+                          at=("shape", position), safe=False)
+                  for position, new, old in suggestions if ("shape", position) in ctx.spans and old != new]
+    if suggestions and not candidates:
+        # Without the sizes' spans there is nothing to edit; with them, the candidates say it (when one fits).
+        helps.append(f"did you mean `{suggestions[0][1]}` instead of `{suggestions[0][2]}`? that keeps the {count} "
+                     "elements")
     helps.append("write `-1` for one size to let poseir infer it")
     ctx.error("E204", f"cannot reshape {x} to {shape_text(sizes)}", label=f"{count} elements cannot become {target_count}",
               notes=(f"the input {x} has {count} elements", f"the target {shape_text(sizes)} has {target_count}"),
-              helps=helps)
+              helps=helps, candidates=candidates)
 
 
-def _size_suggestion(ctx: ShapeContext, x: TensorType, sizes: list[Dim], count: Dim) -> tuple[str, str] | None:
-    """(new text, old text) for one target size whose replacement provably keeps the element count.
+def _size_suggestions(ctx: ShapeContext, x: TensorType, sizes: list[Dim], count: Dim) -> list[tuple[int, str, str]]:
+    """(position, new text, old text) for each target size whose replacement provably keeps the element count.
 
-    Sizes that equal none of the input's axes are tried first (they are the likely typo); only a
+    Sizes that equal none of the input's axes come first (they are the likely typo); only a
     constant replacement is offered, and inside a product such as `joints * 3` only its literal
-    changes. None when no single constant fits.
+    changes.
     """
     inputs = [ctx.normalize(dim) for dim in x.shape]
     order = sorted(range(len(sizes)),
                    key=lambda position: (any(ctx.equal(sizes[position], dim) is Tri.YES for dim in inputs), position))
+    found = []
     for position in order:
         others = ctx.normalize(product(size for index, size in enumerate(sizes) if index != position))
         wanted = count.exact_div(others)
@@ -90,14 +100,11 @@ def _size_suggestion(ctx: ShapeContext, x: TensorType, sizes: list[Dim], count: 
         text = ctx.text_of(("shape", position))
         changed = with_literal_scaled(text, sizes[position], wanted) if text else None
         if changed:
-            return changed, text
-        if text is None or text.strip().isdigit():
-            return str(wanted), text or str(sizes[position])
+            found.append((position, changed, text))
+        elif text is None or text.strip().isdigit():
+            found.append((position, str(wanted), text or str(sizes[position])))
         # A size written with names (`h`, `C // H`): a number in its place would rarely be the intent.
-    return None
-
-
-# --------------------------------------------------------------------------- a size baked in (E205)
+    return found
 
 
 def _baked_size_error(ctx: ShapeContext, x: TensorType, sizes: list[Dim], count: Dim, target_count: Dim,

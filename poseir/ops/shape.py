@@ -27,9 +27,25 @@ def _permute_infer(ctx: ShapeContext, types: list, attrs: dict) -> list[TensorTy
         notes = [f"axis {axis} appears {axes.count(axis)} times" for axis in sorted(set(axes)) if axes.count(axis) > 1]
         notes += [f"axis {axis} is missing" for axis in range(x.rank) if axis not in axes]
         ctx.error("E215", f"({', '.join(map(str, dims))}) is not a permutation of the {x.rank} axes of {x}",
-                  at="dims", label=f"expected each of 0..{x.rank - 1} once", notes=notes)
+                  at="dims", label=f"expected each of 0..{x.rank - 1} once", notes=notes,
+                  candidates=_permutation_candidates(ctx, axes, x.rank))
     atoms = ctx.axes(x)
     return [TensorType(x.dtype, tuple(x.shape[axis] for axis in axes), tuple(atoms[axis] for axis in axes))]
+
+
+def _permutation_candidates(ctx: ShapeContext, axes: list[int], rank: int) -> list:
+    """`permute(0, 3, 3, 2)` with one axis repeated and one missing: the missing axis in place of either copy."""
+    missing = [axis for axis in range(rank) if axis not in axes]
+    repeated = [position for position, axis in enumerate(axes) if axes.count(axis) > 1]
+    if len(missing) != 1 or len(repeated) != 2 or "dims" not in ctx.spans:
+        return []
+    candidates = []
+    for position in repeated:
+        order = list(axes)
+        order[position] = missing[0]
+        text = ", ".join(map(str, order))
+        candidates.append(ctx.fix(f"permute to `({text})`", text, at="dims", safe=False))
+    return candidates
 
 
 def _permute_run(ctx: RunContext, arrays: list, attrs: dict) -> list[np.ndarray]:
