@@ -662,12 +662,39 @@ class Facts:
             only = self.holds_only_when(a, b)
             if only is not None:
                 return f"{only[0]} == {only[1]}"
+            residue = self._residue_assumption(self.normalize(left - right))
+            if residue is not None:
+                return residue
             first, second = sorted([str(left), str(right)])
             return f"{first} == {second}"
         linear = (left - right).is_linear_in_one_symbol()
         if linear is not None:
             return _bound_text(linear, op)
         return f"{left} {op} {right}"
+
+    def _residue_assumption(self, difference: Dim) -> str | None:
+        """`F % 3 == 0` for `(F - 2) // 3 + 1 - F // 3 == 0`: a difference of floor divisions of one symbol
+        depends only on its remainder, and a remainder is a fact these facts understand (an equation between
+        floors is not). One remainder that works is stated; when several do, divisibility is, if among them."""
+        if len(difference.symbols) != 1 or not any(not isinstance(variable, str) for variable in difference.variables):
+            return None
+        symbol = next(iter(difference.symbols))
+        modulus = math.lcm(*(variable.divisor for variable in difference.variables if not isinstance(variable, str)))
+        if modulus > 64:
+            return None
+        low, _ = self.bounds(symbol)
+        start = max(low, 0) // modulus + 1
+        working = []
+        for remainder in range(modulus):
+            values = {difference.evaluate({symbol: remainder + modulus * step}) for step in range(start, start + 3)}
+            if len(values) != 1:
+                return None  # not periodic in the remainder: the floors do not cancel the symbol
+            if values == {0}:
+                working.append(remainder)
+        if not working or len(working) == modulus:
+            return None
+        chosen = working[0] if len(working) == 1 else 0 if 0 in working else None
+        return None if chosen is None else _modulus_text(Dim.symbol(symbol), modulus, chosen)
 
     def describe(self) -> list[str]:
         """The facts as text lines in a deterministic order."""

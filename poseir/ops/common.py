@@ -212,7 +212,8 @@ def warn_unproved_multiple(ctx: ShapeContext, dividend, divisor, *, at) -> None:
     ctx.assumptions.append(("multiple", Dim.of(dividend), int(Dim.of(divisor).value)))
     ctx.warn("W300", f"cannot prove that {dividend} is divisible by {divisor}", at=at,
              label=f"{dividend} is assumed to be a multiple of {divisor}",
-             helps=(where_help(f"{dividend} % {divisor} == 0"),))
+             helps=(where_help(f"{dividend} % {divisor} == 0"),),
+             candidates=ctx.fact_candidates(f"{dividend} % {divisor} == 0"))
 
 
 def _bound_baked_in(ctx: ShapeContext, dividend, divisor, at) -> tuple[str, str, tuple] | None:

@@ -54,7 +54,7 @@ def require_long_enough(ctx: ShapeContext, x: TensorType, axis: int, reach: Dim,
     if answer is Tri.UNKNOWN:
         fact = ctx.facts.assumption_for(length, reach, ">=")
         ctx.warn("W301", f"cannot prove that axis {axis} of {x} is long enough for this {ctx.op}", at=0,
-                 label=f"needs at least {reach}", helps=(where_help(fact),))
+                 label=f"needs at least {reach}", helps=(where_help(fact),), candidates=ctx.fact_candidates(fact))
 
 
 def _conv_infer(ctx: ShapeContext, types: list, attrs: dict) -> list[TensorType]:

@@ -42,7 +42,7 @@ def _check_inside(ctx: ShapeContext, x: TensorType, axis: int, bound: Dim, at: s
         fact = ctx.facts.assumption_for(bound, length, "<=")
         ctx.warn("W301", f"cannot prove that slice {at} {original} is within axis {axis} of {x}", at=at,
                  label=f"assumed to be within 0..{length}",
-                 helps=(where_help(fact),))
+                 helps=(where_help(fact),), candidates=ctx.fact_candidates(fact))
 
 
 def _slice_infer(ctx: ShapeContext, types: list, attrs: dict) -> list[TensorType]:
@@ -74,7 +74,7 @@ def _check_not_empty(ctx: ShapeContext, x: TensorType, axis: int, start: Dim, st
         fact = ctx.facts.assumption_for(stop, start + 1, ">=")
         ctx.warn("W301", f"cannot prove that this slice of axis {axis} of {x} is not empty",
                  label=f"from {start} to {stop}", notes=(f"axis {axis} has length {x.shape[axis]}",),
-                 helps=(where_help(fact),))
+                 helps=(where_help(fact),), candidates=ctx.fact_candidates(fact))
 
 
 def _empty_slice_candidates(ctx: ShapeContext, start: Dim, stop: Dim) -> list:
@@ -142,7 +142,7 @@ def _select_infer(ctx: ShapeContext, types: list, attrs: dict) -> list[TensorTyp
         fact = ctx.facts.assumption_for(position + 1, length, "<=")
         ctx.warn("W301", f"cannot prove that index {attrs['index']} is within axis {axis} of {x}", at="index",
                  label=f"assumed to be below {length}",
-                 helps=(where_help(fact),))
+                 helps=(where_help(fact),), candidates=ctx.fact_candidates(fact))
     return [TensorType(x.dtype, x.shape[:axis] + x.shape[axis + 1:])]
 
 

@@ -187,8 +187,9 @@ def _velocity_infer(ctx: ShapeContext, types: list, attrs: dict) -> list[TensorT
         ctx.error("E209", f"velocities along axis {axis} of {pred} need at least 2 frames, found {length}",
                   at="axis", label=f"axis {axis} has length {length}")
     if answer is Tri.UNKNOWN:
+        fact = ctx.facts.assumption_for(length, 2, ">=")
         ctx.warn("W301", f"cannot prove that axis {axis} of {pred} has at least 2 frames", at="axis",
-                 helps=(where_help(ctx.facts.assumption_for(length, 2, ">=")),))
+                 helps=(where_help(fact),), candidates=ctx.fact_candidates(fact))
     return [_SCALAR]
 
 

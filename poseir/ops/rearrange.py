@@ -9,13 +9,15 @@ from functools import lru_cache
 
 import numpy as np
 
-from poseir.ir.axes import axis_text, canonical, read
+from poseir.diagnostics.record import Edit, Fix
+from poseir.ir.axes import axis_text, canonical, is_named, read
 from poseir.ir.dims import Dim, Tri, parse_dim
 from poseir.ir.facts import Facts
 from poseir.ir.graph import TensorType
 from poseir.ops.common import (define, divide, onnx_reshape, product, size_attr, unproved_division_help,
                                warn_unproved_multiple)
 from poseir.ops.registry import ATTR, KEYWORDS, TENSOR, Param, RunContext, ShapeContext
+from poseir.ops.repairs import before_end, product_fact_candidates
 
 _TOKEN = re.compile(r"\s*(?:(?P<name>[A-Za-z_][A-Za-z_0-9]*)|(?P<open>\()|(?P<close>\))|(?P<other>\S+?))")
 
@@ -123,7 +125,8 @@ def _solve_sizes(ctx: ShapeContext, x: TensorType, pattern: Pattern, given: dict
         if len(unknown) > 1:
             ctx.error("E210", f"cannot infer the sizes of {' and '.join(f'`{n}`' for n in unknown)} in "
                       f"`{group_text(group)}`", at="pattern", label=f"axis {axis} has size {dim}",
-                      helps=(f"give all but one of them, e.g. `{unknown[-1]}=...`",))
+                      helps=(f"give all but one of them, e.g. `{unknown[-1]}=...`",),
+                      candidates=_named_size_candidates(ctx, x, axis, group, unknown))
         part = ctx.normalize(product(known[name] for name in group if name in known))
         if unknown:
             known[unknown[0]] = _divide(ctx, x, axis, dim, part, group, unknown[0])
@@ -132,6 +135,17 @@ def _solve_sizes(ctx: ShapeContext, x: TensorType, pattern: Pattern, given: dict
                               message=f"`{group_text(group)}` has size {part}, but axis {axis} of {x} has {dim}",
                               label=f"axis {axis} is {dim}")
     return known
+
+
+def _named_size_candidates(ctx: ShapeContext, x: TensorType, axis: int, group, unknown: list) -> list:
+    """`(b f)` over an axis that holds the atoms `B` and `num_frame`: give `f = num_frame`, the name the data has
+    for that part (`f` rather than `b`: one given size settles the group, and the inner one is the usual)."""
+    atoms = ctx.axes(x)[axis]
+    if len(atoms) != len(group) or len(unknown) != len(group) or not is_named(atoms[-1]):
+        return []
+    keyword = f", {group[-1]} = {atoms[-1].name}"
+    return [Fix(f"give the size of `{group[-1]}`: `{group[-1]} = {atoms[-1].name}`",
+                (Edit(before_end(ctx.span), keyword),), safe=False)]
 
 
 def _divide(ctx: ShapeContext, x: TensorType, axis: int, dim: Dim, part: Dim, group, name: str) -> Dim:
@@ -144,7 +158,8 @@ def _divide(ctx: ShapeContext, x: TensorType, axis: int, dim: Dim, part: Dim, gr
         # A quotient by a symbol no fact settles has no dim to stand for it (dims divide by constants only).
         ctx.error("E210", f"cannot infer the size of `{name}`: poseir cannot prove that {division.dividend} is a "
                   f"multiple of {division.divisor}", at="pattern", label=f"axis {axis} has size {dim}",
-                  helps=(unproved_division_help(division, f"give the size of `{name}` too (`{name} = ...`)"),))
+                  helps=(unproved_division_help(division, f"give the size of `{name}` too (`{name} = ...`)"),),
+                  candidates=[product_fact_candidates(ctx.span, division.dividend, division.divisor)])
     if division.divides is Tri.UNKNOWN:
         warn_unproved_multiple(ctx, division.dividend, division.divisor, at="pattern")
     return division.quotient

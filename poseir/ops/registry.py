@@ -175,6 +175,13 @@ class ShapeContext:
         """Report a warning and carry on."""
         self.warnings.append(self.diagnostic(code, message, **details))
 
+    def fact_candidates(self, fact: str) -> list:
+        """The candidate repair of an unproved condition: state `fact` in the `where` clause of the forward
+        holding this call (verified like every candidate, so a fact in names the forward cannot see is dropped)."""
+        from poseir.ops.repairs import add_fact  # repairs builds on this module
+
+        return [add_fact(self.span, fact)] if self.span.is_known else []
+
     def fix(self, message: str, replacement: str, *, at=None, safe: bool = True) -> Fix:
         """A fix-it replacing the text of argument `at` (or the whole call)."""
         return Fix(message, (Edit(self.span_of(at), replacement),), safe)
@@ -194,7 +201,8 @@ class ShapeContext:
             self.assumptions.append((Dim.of(left), Dim.of(right)))
             self.warn("W300", f"cannot prove {left} == {right}", at=at,
                       label=f"{left} and {right} are assumed equal",
-                      helps=(f"add `where {assumption}` to the forward signature to settle it",))
+                      helps=(f"add `where {assumption}` to the forward signature to settle it",),
+                      candidates=self.fact_candidates(assumption))
 
     def normalize(self, dim) -> Dim:
         """A dim simplified under the facts."""
@@ -271,7 +279,8 @@ class ShapeContext:
                 assumption = self.facts.assumption_for(chosen, dim)
                 self.assumptions.append((chosen, dim))
                 self.warn("W300", f"cannot prove {chosen} == {dim} when broadcasting", at=ats[index],
-                          helps=(f"add `where {assumption}` to settle it",))
+                          helps=(f"add `where {assumption}` to settle it",),
+                          candidates=self.fact_candidates(assumption))
         return chosen if chosen is not None else Dim.of(1)
 
     def _broadcast_error(self, types, ats, first, second, position, rank) -> NoReturn:

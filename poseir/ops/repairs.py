@@ -277,6 +277,24 @@ def add_fact(span: Span, fact: str, message: str | None = None) -> Deferred:
     return build
 
 
+def product_fact_candidates(span: Span, dividend: Dim, divisor: Dim) -> Deferred:
+    """A merged axis of its own size split by another (`N` by `F`): `where N == K * F` for each declared dim `K`
+    of the file, as candidates (the rest of the program, such as the declared output, says which one)."""
+
+    def build(index: SourceIndex) -> list:
+        tree = index.enclosing(span, ast.File)
+        names = [name for item in (tree.items if tree is not None else ()) if isinstance(item, ast.DimDecl)
+                 for name, _ in item.names]
+        used = dividend.symbols | divisor.symbols
+        fixes = []
+        for name in names:
+            if name not in used:
+                fixes.extend(add_fact(span, f"{dividend} == {name} * {divisor}")(index))
+        return fixes
+
+    return build
+
+
 def _body_brace(text: str, forward: ast.Forward) -> int | None:
     """The offset of the `{` opening a forward's body."""
     header = [*forward.params, *(forward.outputs or ())]

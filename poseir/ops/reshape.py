@@ -52,9 +52,10 @@ def _check_count(ctx: ShapeContext, x: TensorType, sizes: list[Dim], count: Dim)
     only = ctx.facts.holds_only_when(count, target_count)
     if only is not None:
         _baked_size_error(ctx, x, sizes, count, target_count, *only)
+    fact = ctx.facts.assumption_for(left, right)
     ctx.warn("W300", f"cannot prove that reshaping {x} to {shape_text(sizes)} keeps the element count",
              at="shape", label=f"{count} elements are assumed to equal {target_count}",
-             helps=(where_help(ctx.facts.assumption_for(left, right)),))
+             helps=(where_help(fact),), candidates=ctx.fact_candidates(fact))
     return False
 
 
