@@ -29,21 +29,18 @@ NOT_YET: dict[str, set[str]] = {
     # cases whose `fix --unsafe` does not (yet) give a clean program equal to the intended one
     "fixed": {
         "annotation_differs_after_flatten", "assign_to_misspelled_self",
-        "block_called_with_mask", "coco_flip_pairs_knee_ankle_crossed", "conv1d_on_rank4_pose", "conv_unknown_keyword_dilaton",
+        "block_called_with_mask", "coco_flip_pairs_knee_ankle_crossed", "conv_unknown_keyword_dilaton",
         "flip_tta_concat_wrong_skeleton", "hyper_parameter_kind_mismatch",
         "mhformer_cross_attention_heads_into_batch", "mhformer_layernorm_over_channels", "mixste_temporal_pos_embed_on_spatial_tokens",
         "mixste_temporal_residual_unpermuted", "motionbert_clip_length_baked_into_temporal_reshape",
-        "motionbert_temp_embed_added_to_merged_tokens",
         "mpi3dhp_flip_pairs_from_h36m",
         "poseformer_embed_and_head_two_mistakes",
         "poseformer_head_without_weighted_mean", "poseformer_spatial_pos_embed_after_merge",
         "poseformer_train_return_missing_loss",
-        "resnet_stem_maxpool_padding_too_large", "root_and_velocity_two_mistakes",
+        "resnet_stem_maxpool_padding_too_large",
         "semgcn_adjacency_hand_written",
         "semgcn_batchnorm_without_transpose", "syntax_error_unclosed_conv", "tensor_used_as_size", "unknown_method_veiw", "vp3d_dilation_list_off_by_one",
-        "vp3d_flip_tta_2d_sign_on_3d_output",
         "vp3d_output_type_forgets_conv_trim", "vp3d_receptive_field_unproved",
-        "vp3d_residual_slice_off_by_one",
     },
     # cases whose fixed text changes again when fixed a second time
     "idempotent": set(),

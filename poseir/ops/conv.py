@@ -10,9 +10,9 @@ import numpy as np
 from poseir.ir.dims import Dim, Tri
 from poseir.ir.graph import TensorType
 from poseir.ops.common import (kept_or_fresh, argument_label, as_dtype, check_bias, define, dtype_name, float_dtype,
-                               int_attr, optional, require_axis_size, require_float_input, require_layer_dtype,
-                               where_help)
-from poseir.ops.repairs import layer_input_candidates
+                               int_attr, optional, receiver_text, require_axis_size, require_float_input,
+                               require_layer_dtype, where_help)
+from poseir.ops.repairs import layer_input_candidates, rewrite_input
 from poseir.ops.registry import ATTR, OPTIONAL_TENSOR, TENSOR, Param, RunContext, ShapeContext
 
 
@@ -61,6 +61,9 @@ def _conv_infer(ctx: ShapeContext, types: list, attrs: dict) -> list[TensorType]
     """x[B, C, *L] with weight[O, C/groups, *K] gives [B, O, *L'] (conv1d and conv2d)."""
     count = 1 if ctx.op == "conv1d" else 2
     x, weight, bias = types[0], types[1], optional(types, 2)
+    if x.rank != count + 2 and weight.rank == count + 2:
+        ctx.error("E201", f"{ctx.op} expects a rank-{count + 2} input, found rank {x.rank}", at=0,
+                  label=f"this is {x}", candidates=_merged_input_candidates(ctx, x, count + 2, weight.shape[1]))
     ctx.require_rank(x, (count + 2,), at=0)
     ctx.require_rank(weight, (count + 2,), at=1, what="weight")
     require_layer_dtype(ctx, [x, weight, bias], ("weight", "bias"))
@@ -75,6 +78,25 @@ def _conv_infer(ctx: ShapeContext, types: list, attrs: dict) -> list[TensorType]
         require_long_enough(ctx, x, 2 + index, reach, output)
         sizes.append(ctx.normalize(output))
     return [TensorType(x.dtype, (x.shape[0], weight.shape[0], *sizes))]
+
+
+def _merged_input_candidates(ctx: ShapeContext, x: TensorType, rank: int, channels: Dim) -> list:
+    """An input one axis too many (`[B, T, 17, 2]` for a Conv1d over 34 channels): merge two neighbouring axes
+    into the channels and move them to axis 1 (`x.flatten(2, 3).transpose(2, 1)`), for each merge that gives
+    an axis of that size."""
+    if x.rank != rank + 1:
+        return []
+    candidates = []
+    for start in range(1, x.rank - 1):
+        merged = (*x.shape[:start], ctx.normalize(x.shape[start] * x.shape[start + 1]), *x.shape[start + 2:])
+        if ctx.equal(merged[start], channels) is not Tri.YES:
+            continue
+        move = f".transpose({start}, 1)" if start != 1 else ""
+        candidates.append(rewrite_input(ctx, f"merge axes {start} and {start + 1} into the {channels} channels"
+                                             + (" and move them to axis 1" if move else ""),
+                                        lambda text, start=start, move=move:
+                                        f"{receiver_text(text)}.flatten({start}, {start + 1}){move}"))
+    return candidates
 
 
 def _conv_atoms(channel_axis: int):

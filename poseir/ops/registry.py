@@ -290,16 +290,20 @@ class ShapeContext:
         labels = (Label(self.span_of(ats[first]), f"this is {left}"),)
         notes = [f"axis {axis} is {left.shape[axis]} on one side and {right.shape[axis]} on the other",
                  "shapes are aligned from the right, as in numpy and PyTorch"]
-        helps, fixes = [], []
-        if left.rank != right.rank:
-            fix = self._missing_axis_fix(types, ats, first, second)
-            if fix is not None:
-                fixes.append(fix)
-            else:
-                helps.append("the operands have different ranks; insert the missing axis with "
-                             "`unsqueeze` or index with `none` where it belongs")
+        helps, fixes, candidates = [], [], []
+        fix = self._missing_axis_fix(types, ats, first, second) if left.rank != right.rank else None
+        if fix is not None:
+            fixes.append(fix)
+        else:
+            from poseir.ops.broadcast_repairs import broadcast_candidates  # built on this module
+
+            candidates = broadcast_candidates(self, types, ats, first, second, position, rank)
+        if left.rank != right.rank and not fixes and not candidates:
+            helps.append("the operands have different ranks; insert the missing axis with "
+                         "`unsqueeze` or index with `none` where it belongs")
         self.error("E200", f"shapes {left} and {right} cannot be broadcast", at=ats[second],
-                   label=f"this is {right}", labels=labels, notes=notes, helps=helps, fixes=fixes)
+                   label=f"this is {right}", labels=labels, notes=notes, helps=helps, fixes=fixes,
+                   candidates=candidates)
 
     def _missing_axis_fix(self, types, ats, first, second) -> Fix | None:
         """When exactly one place for a new unit axis makes the shorter operand broadcast, index it there.
@@ -316,8 +320,10 @@ class ShapeContext:
                   if self._broadcasts_exactly(shorter.shape[:place] + (Dim.of(1),) + shorter.shape[place:], longer)]
         if len(places) != 1 or places[0] == 0:
             return None  # a leading axis is implicit in broadcasting, so position 0 never fails
+        from poseir.ops.common import receiver_text  # common builds on this module
+
         index = ", ".join([":"] * places[0] + ["none"])
-        operand = text if text.replace("_", "").replace(".", "").isalnum() else f"({text})"
+        operand = receiver_text(text)
         return self.fix(f"insert the missing axis: `{operand}[{index}]`", f"{operand}[{index}]", at=ats[short])
 
     def _broadcasts_exactly(self, shape, longer: TensorType) -> bool:

@@ -46,9 +46,10 @@ def with_literal_scaled(text: str, size: Dim, wanted: Dim) -> str | None:
     return text[:literal.start()] + str(replacement.value) + text[literal.end():]
 
 
-def size_text(old_text: str, old: Dim, wanted: Dim, names: list[str], in_scope: Callable[[str], bool]) -> str | None:
+def size_text(old_text: str, old: Dim, wanted: Dim, names: list[str], in_scope: Callable[[str], bool],
+              numbers: bool = True) -> str | None:
     """How to write `wanted` where `old_text` (of value `old`) stood: its literal changed, a name the data uses
-    for that axis (when visible there), else the number itself."""
+    for that axis (when visible there), else (with `numbers`) the number itself."""
     scaled = with_literal_scaled(old_text, old, wanted)
     # `channel * 1` is no one's intent (the literal was not the mistake), so it is not offered.
     if scaled is not None and not (old_text.strip() != scaled.strip() and scaled.replace(" ", "").endswith("*1")
@@ -57,7 +58,7 @@ def size_text(old_text: str, old: Dim, wanted: Dim, names: list[str], in_scope: 
     for name in names:
         if name and name.isidentifier() and in_scope(name):
             return name
-    return str(wanted.value) if wanted.is_const else None
+    return str(wanted.value) if wanted.is_const and numbers else None
 
 
 def end_of(span: Span) -> Span:
@@ -120,7 +121,7 @@ def atom_names(ctx: ShapeContext, type_: TensorType, at: int, axis: int) -> list
     return [atoms[0].name] if len(atoms) == 1 and atoms[0].key[0] in ("dim", "name") else []
 
 
-def resize_parameter(parameter, axis: int, old: Dim, wanted: Dim, names: list[str]) -> Deferred:
+def resize_parameter(parameter, axis: int, old: Dim, wanted: Dim, names: list[str], numbers: bool = True) -> Deferred:
     """A deferred candidate giving axis `axis` of a parameter the size `wanted`: in its declaration when the
     user declared it (`param f32[1, h36m16.J, C]`), else in the constructor of the layer that owns it
     (`Linear(joints * 3, ...)`'s `in_features`)."""
@@ -130,7 +131,8 @@ def resize_parameter(parameter, axis: int, old: Dim, wanted: Dim, names: list[st
         if found is None:
             return []
         node, what = found
-        text = size_text(index.text(node.span), old, wanted, names, lambda name: visible(index, node.span, name))
+        text = size_text(index.text(node.span), old, wanted, names, lambda name: visible(index, node.span, name),
+                         numbers)
         if text is None:
             return []
         return [Fix(f"{what} `{text}`", (Edit(node.span, text),), safe=False)]
