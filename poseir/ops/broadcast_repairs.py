@@ -16,6 +16,7 @@ from poseir.ir.graph import TensorType
 from poseir.ops.common import receiver_text
 from poseir.ops.registry import ShapeContext
 from poseir.ops.repairs import atom_names, parameter_axis, resize_parameter
+from poseir.syntax import ast
 
 SYMBOLS = {"add": "+", "sub": "-", "mul": "*", "div": "/"}
 IDENTITY = {"add": "0.0", "sub": "0.0", "mul": "1.0", "div": "1.0"}
@@ -32,6 +33,7 @@ def broadcast_candidates(ctx: ShapeContext, types: list, ats: list, first: int, 
         candidates += _padded_constant(ctx, types, ats, mine, theirs, position, rank)
         candidates += _shifted_slice(ctx, types, ats, mine, theirs, position, rank)
     candidates += _unmerged_axis(ctx, types, ats)
+    candidates += moved_operation(ctx, types, ats)
     return candidates
 
 
@@ -51,8 +53,11 @@ def _parameter_resize(ctx, types, ats, mine, theirs, position, rank) -> list:
     names = atom_names(ctx, types[theirs], ats[theirs], other)
     if owner is None or not names:
         return []  # an unnamed size on the data side may itself be the mistake
+    # A parameter sized by a name the data has for one of its axes (`num_frame`) was made for that axis:
+    # the operation is in the wrong place, not the declaration.
+    axis_names = {atom.name for operand, at in zip(types, ats) for group in ctx.axes(operand, at) for atom in group}
     return [resize_parameter(owner[0], owner[1], types[mine].shape[axis], types[theirs].shape[other], names,
-                             numbers=False)]
+                             numbers=False, unless_named=axis_names)]
 
 
 def _padded_constant(ctx, types, ats, mine, theirs, position, rank) -> list:
@@ -152,3 +157,114 @@ def _unmerged_axis(ctx, types, ats) -> list:
 def _size_text(atom) -> str:
     """How to write an atom's size: its name when it has one, else its number."""
     return atom.name if atom.key[0] in ("dim", "name") else str(atom.size)
+
+
+# --------------------------------------------------------------------------- across a rearrange
+
+LAYOUT_OPS = ("rearrange", "reshape", "permute", "transpose", "flatten", "unflatten")
+
+
+def moved_operation(ctx: ShapeContext, types: list, ats: list) -> list:
+    """`x = x + P` on the wrong side of a rearrange of `x`: apply it before the rearrange that made `x`, or after
+    the one that uses it next, where `P` lines up with the axes it was made for."""
+    texts = [ctx.text_of(ats[0]), ctx.text_of(ats[1])]
+    if None in texts or ctx.op not in SYMBOLS:
+        return []
+    candidates = [_after_consumer(ctx, texts)]
+    producer = ctx.producer(0)
+    if producer is not None and producer.op in LAYOUT_OPS and producer.inputs and producer.inputs[0] in ctx.values:
+        source = ctx.values[producer.inputs[0]].type
+        if _broadcasts_to(ctx, types[1], source):
+            candidates.append(_before_producer(ctx, texts, producer))
+    return candidates
+
+
+def _broadcasts_to(ctx: ShapeContext, small: TensorType, big: TensorType) -> bool:
+    """Every axis of `small` provably 1 or equal to `big`'s, aligned from the right, with no extra axes."""
+    if small.rank > big.rank:
+        return False
+    return all(ctx.equal(mine, 1) is Tri.YES or ctx.equal(mine, theirs) is Tri.YES
+               for mine, theirs in zip(small.shape, big.shape[big.rank - small.rank:]))
+
+
+def _rebinding(index, span, name_text: str):
+    """The statement `n = n OP P` whose value is the operation at `span` (n the left operand), or None."""
+    statement = index.enclosing(span, ast.Assign)
+    if (statement is None or (statement.value.span.start, statement.value.span.end) != (span.start, span.end)
+            or len(statement.targets) != 1 or statement.targets[0].on_self or statement.targets[0].name != name_text):
+        return None
+    return statement
+
+
+def _after_consumer(ctx: ShapeContext, texts: list):
+    """Deferred: delete `x = x + P` and apply `+ P` to the layout call of `x` in the next statement."""
+    span, name, other, symbol = ctx.span, texts[0].strip(), texts[1], SYMBOLS[ctx.op]
+
+    def build(index) -> list:
+        from poseir.syntax.index import next_statement, statement_lines
+
+        statement = _rebinding(index, span, name)
+        following = next_statement(index, statement) if statement is not None else None
+        lines = statement_lines(index, statement) if statement is not None else None
+        if following is None or lines is None or _mentions(index, span, name, skip_left=True):
+            return []
+        uses = [node for node, _ in index.nodes() if isinstance(node, ast.Name) and node.id == name
+                and following.span.start <= node.span.start < following.span.end]
+        calls = [node for node, _ in index.nodes() if isinstance(node, ast.Call) and _layout_call(node)
+                 and following.span.start <= node.span.start < following.span.end and _first_input(node) in uses]
+        if len(uses) != 1 or len(calls) != 1:
+            return []
+        call = calls[0]
+        whole = isinstance(following, (ast.Assign, ast.Return)) and any(
+            value is call for value in ((following.value,) if isinstance(following, ast.Assign) else following.values))
+        moved = f"{index.text(call.span)} {symbol} {other}"
+        return [Fix(f"apply `{symbol} {other}` after the rearrange on the next line, where it lines up",
+                    (Edit(lines, ""), Edit(call.span, moved if whole else f"({moved})")), safe=False)]
+
+    return build
+
+
+def _before_producer(ctx: ShapeContext, texts: list, producer):
+    """Deferred: delete `x = x + P` and apply `+ P` to the input of the rearrange that made `x`."""
+    span, name, other, symbol = ctx.span, texts[0].strip(), texts[1], SYMBOLS[ctx.op]
+    argument = next(((arg_span, text) for key, arg_span, text in producer.arguments if key == 0), None)
+
+    def build(index) -> list:
+        from poseir.syntax.index import previous_statement, statement_lines
+
+        statement = _rebinding(index, span, name)
+        earlier = previous_statement(index, statement) if statement is not None else None
+        lines = statement_lines(index, statement) if statement is not None else None
+        if (argument is None or earlier is None or lines is None or not isinstance(earlier, ast.Assign)
+                or [target.name for target in earlier.targets] != [name] or earlier.targets[0].on_self
+                or not (earlier.span.start <= producer.span.start and producer.span.end <= earlier.span.end)
+                or _mentions(index, span, name, skip_left=True)):
+            return []
+        moved = f"{receiver_text(argument[1])} {symbol} {other}"
+        return [Fix(f"apply `{symbol} {other}` before the rearrange on the line above, where it lines up",
+                    (Edit(lines, ""), Edit(argument[0], moved)), safe=False)]
+
+    return build
+
+
+def _mentions(index, span, name: str, skip_left: bool) -> bool:
+    """Whether `name` occurs in the operation at `span` other than as its left operand."""
+    names = [node for node, _ in index.nodes() if isinstance(node, ast.Name) and node.id == name
+             and span.start <= node.span.start < span.end]
+    return len(names) > (1 if skip_left else 0)
+
+
+def _layout_call(call: ast.Call) -> bool:
+    """A call of a layout op, as a function (`rearrange(x, ...)`) or a method (`x.reshape(...)`)."""
+    function = call.function
+    name = function.id if isinstance(function, ast.Name) else function.name if isinstance(function, ast.Attribute) \
+        else None
+    return name in LAYOUT_OPS or name == "view"
+
+
+def _first_input(call: ast.Call):
+    """The tensor a layout call applies to: its receiver, or its first argument."""
+    if isinstance(call.function, ast.Attribute) and not isinstance(call.function.value, ast.SelfRef):
+        return call.function.value
+    positional = [argument.value for argument in call.arguments if argument.name is None]
+    return positional[0] if positional else None

@@ -515,11 +515,14 @@ def _warn_regrouped_atoms(ctx: ShapeContext, left, right, left_axes, right_axes,
     named = [atom for atom in mine_atoms if is_named(atom) and atom.name in moved]
     if mine_atoms != their_atoms or len({atom.name for atom in named}) < 2:
         return
+    from poseir.ops.regroup_repairs import regrouped_candidates  # repairs build on this module
+
     ctx.warn("W310", f"`{ctx.op}` aligns axes that hold the same atoms in another arrangement", at=1,
              label=f"this is {right.describe()}", labels=argument_label(ctx, 0, f"this is {left.describe()}"),
              notes=("the sizes agree, so the shapes broadcast, but each element meets an element of another "
                     f"position: {', '.join(sorted(moved))} sit in different axes on the two sides",),
-             helps=("rearrange one operand back to the other's layout before combining them",))
+             helps=("rearrange one operand back to the other's layout before combining them",),
+             candidates=regrouped_candidates(ctx, left_axes, right_axes, differing))
 
 
 def _kinds_differ(first: Axis, second: Axis) -> bool:

@@ -121,14 +121,15 @@ def atom_names(ctx: ShapeContext, type_: TensorType, at: int, axis: int) -> list
     return [atoms[0].name] if len(atoms) == 1 and atoms[0].key[0] in ("dim", "name") else []
 
 
-def resize_parameter(parameter, axis: int, old: Dim, wanted: Dim, names: list[str], numbers: bool = True) -> Deferred:
+def resize_parameter(parameter, axis: int, old: Dim, wanted: Dim, names: list[str], numbers: bool = True,
+                     unless_named: frozenset | set = frozenset()) -> Deferred:
     """A deferred candidate giving axis `axis` of a parameter the size `wanted`: in its declaration when the
     user declared it (`param f32[1, h36m16.J, C]`), else in the constructor of the layer that owns it
-    (`Linear(joints * 3, ...)`'s `in_features`)."""
+    (`Linear(joints * 3, ...)`'s `in_features`). None when the size is written as one of `unless_named`."""
 
     def build(index: SourceIndex) -> list:
         found = _size_node(index, parameter, axis)
-        if found is None:
+        if found is None or index.text(found[0].span).strip() in unless_named:
             return []
         node, what = found
         text = size_text(index.text(node.span), old, wanted, names, lambda name: visible(index, node.span, name),

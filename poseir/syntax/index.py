@@ -112,3 +112,47 @@ def _same(first: Span, second: Span) -> bool:
 def _contains(outer: Span, inner: Span) -> bool:
     """`outer` covers `inner`."""
     return outer.path == inner.path and outer.start <= inner.start and inner.end <= outer.end
+
+
+def next_statement(index: SourceIndex, statement: ast.Node) -> ast.Node | None:
+    """The statement after `statement` in the same block (None at the end of it)."""
+    block = _block_of(index, statement)
+    position = next((i for i, item in enumerate(block) if item is statement), None)
+    return block[position + 1] if position is not None and position + 1 < len(block) else None
+
+
+def previous_statement(index: SourceIndex, statement: ast.Node) -> ast.Node | None:
+    """The statement before `statement` in the same block (None at its start)."""
+    block = _block_of(index, statement)
+    position = next((i for i, item in enumerate(block) if item is statement), None)
+    return block[position - 1] if position else None
+
+
+def _block_of(index: SourceIndex, statement: ast.Node) -> tuple:
+    """The tuple of statements holding `statement` (a forward's body, a loop's, a branch's)."""
+    parents = index.ancestors(statement)
+    if not parents:
+        return ()
+    parent = parents[-1]
+    for field in dataclasses.fields(parent):
+        value = getattr(parent, field.name)
+        for block in (value, *(item for item in value if isinstance(item, tuple))) if isinstance(value, tuple) else ():
+            if isinstance(block, tuple) and any(item is statement for item in block):
+                return block
+    return ()
+
+
+def statement_lines(index: SourceIndex, statement: ast.Node) -> Span | None:
+    """The whole lines a statement occupies (indentation, a trailing comment and the newline included), for
+    deleting it; None when it shares a line with other code."""
+    source = index.sources.get(statement.span.path)
+    if source is None:
+        return None
+    text = source.text
+    start = text.rfind("\n", 0, statement.span.start) + 1
+    end = text.find("\n", statement.span.end)
+    end = len(text) if end < 0 else end + 1
+    before, after = text[start:statement.span.start], text[statement.span.end:end].strip()
+    if before.strip() or (after and not after.startswith("#")):
+        return None
+    return source.span(start, end)
