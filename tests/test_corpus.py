@@ -29,10 +29,9 @@ NOT_YET: dict[str, set[str]] = {
     # cases whose `fix --unsafe` does not (yet) give a clean program equal to the intended one
     "fixed": {
         "annotation_differs_after_flatten", "assign_to_misspelled_self",
-        "block_called_with_mask", "coco_flip_pairs_knee_ankle_crossed", "conv_unknown_keyword_dilaton",
+        "block_called_with_mask", "conv_unknown_keyword_dilaton",
         "flip_tta_concat_wrong_skeleton", "hyper_parameter_kind_mismatch",
         "mhformer_cross_attention_heads_into_batch", "mhformer_layernorm_over_channels", "motionbert_clip_length_baked_into_temporal_reshape",
-        "mpi3dhp_flip_pairs_from_h36m",
         "poseformer_embed_and_head_two_mistakes",
         "poseformer_head_without_weighted_mean",
         "poseformer_train_return_missing_loss",

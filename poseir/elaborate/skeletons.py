@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from poseir.syntax import ast
 from poseir.diagnostics.record import Diagnostic, Label, fail
+from poseir.elaborate.flips import flip_candidate
 from poseir.elaborate.scope import Frame
 from poseir.elaborate.values import Skeleton
 
@@ -62,7 +63,8 @@ def _flip_warning(skeleton: Skeleton, joint: int, span) -> Diagnostic:
                f"`{names[flip[parents[joint]]]}`; but `{names[flipped]}` hangs from "
                f"`{names[parents[flipped]] if parents[flipped] >= 0 else 'nothing (it is the root)'}`",
                "flip augmentation would average two different poses"),
-        helps=("pair each left joint with the right joint at the same place in the tree",))
+        helps=("pair each left joint with the right joint at the same place in the tree",),
+        candidates=(flip_candidate(skeleton, span),))
 
 
 def _joints(value, span) -> tuple[str, ...]:
