@@ -203,12 +203,15 @@ def warn_unproved_multiple(ctx: ShapeContext, dividend, divisor, *, at) -> None:
     baked = _bound_baked_in(ctx, dividend, divisor, at)
     if baked is not None:
         symbol, text, where = baked
+        from poseir.ops.repairs import symbol_candidates  # repairs build on this module
+
         ctx.error("E205", f"the size `{text}` bakes in {divisor}, the largest {symbol}", at=where,
                   label=f"the -1 next to it only comes out whole when {dividend} is a multiple of {divisor}",
                   notes=(f"{symbol} can be anything up to {divisor}; shorter values regroup elements across "
                          "the batch, or fail",),
                   helps=(f"write the size with the symbol it stands for (the clip length, {symbol}), passing it in "
-                         "if this module does not see it",))
+                         "if this module does not see it",),
+                  candidates=symbol_candidates(ctx, where, symbol) if where in ctx.spans else ())
     ctx.assumptions.append(("multiple", Dim.of(dividend), int(Dim.of(divisor).value)))
     ctx.warn("W300", f"cannot prove that {dividend} is divisible by {divisor}", at=at,
              label=f"{dividend} is assumed to be a multiple of {divisor}",

@@ -12,7 +12,7 @@ from poseir.ir.graph import TensorType
 from poseir.ops.common import (kept_or_fresh, argument_label, as_dtype, check_bias, define, dtype_name, float_dtype,
                                int_attr, optional, receiver_text, require_axis_size, require_float_input,
                                require_layer_dtype, where_help)
-from poseir.ops.repairs import layer_input_candidates, rewrite_input
+from poseir.ops.repairs import constructed_at, layer_input_candidates, rewrite_input, set_layer_argument
 from poseir.ops.registry import ATTR, OPTIONAL_TENSOR, TENSOR, Param, RunContext, ShapeContext
 
 
@@ -350,8 +350,23 @@ def _pool_settings(ctx: ShapeContext, attrs: dict, count: int) -> tuple:
             ctx.error("E103", f"padding {attrs['padding']} must be at most half the kernel size {attrs['kernel_size']}",
                       at="padding", label=f"this is {attrs['padding']}",
                       notes=("torch's pooling requires padding <= kernel_size / 2 on every axis",),
-                      helps=(f"use padding = {size // 2} or less",))
+                      helps=(f"use padding = {size // 2} or less",),
+                      candidates=_padding_candidates(ctx, attrs["padding"], size // 2))
     return kernel, stride, padding
+
+
+def _padding_candidates(ctx: ShapeContext, padding, most: int) -> list:
+    """Each allowed padding 0..most (the output length the program expects picks one), in the call or in the
+    constructor of the layer the pooling runs in."""
+    if isinstance(padding, tuple):
+        return []
+    if ctx.text_of("padding") is not None and "padding" in ctx.spans:
+        return [ctx.fix(f"pad by {value}", str(value), at="padding", safe=False) for value in range(most + 1)]
+    layer = constructed_at(ctx)
+    if layer is None:
+        return []
+    return [set_layer_argument(layer[0], layer[1], "padding", str(value), f"build the `{layer[1]}` with `padding = "
+                               f"{value}`") for value in range(most + 1)]
 
 
 def _pooled_shape(ctx: ShapeContext, x: TensorType, attrs: dict, count: int) -> tuple:

@@ -280,6 +280,20 @@ def add_fact(span: Span, fact: str, message: str | None = None) -> Deferred:
     return build
 
 
+def symbol_candidates(ctx: ShapeContext, at, symbol: str) -> list:
+    """A literal standing for a symbol's largest value (`243` for the clip length T): the symbol itself, or a
+    value the forward is given untyped (`seqlen`, which MotionBERT passes the clip length in); the program
+    decides which one it can see and that checks."""
+    span = ctx.span_of(at)
+
+    def build(index: SourceIndex) -> list:
+        forward = index.enclosing(span, ast.Forward)
+        names = [symbol] + [param.name for param in (forward.params if forward is not None else ()) if param.type is None]
+        return [Fix(f"write `{name}`, the size it stands for", (Edit(span, name),), safe=False) for name in names]
+
+    return [build]
+
+
 def product_fact_candidates(span: Span, dividend: Dim, divisor: Dim) -> Deferred:
     """A merged axis of its own size split by another (`N` by `F`): `where N == K * F` for each declared dim `K`
     of the file, as candidates (the rest of the program, such as the declared output, says which one)."""
