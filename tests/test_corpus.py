@@ -33,7 +33,6 @@ NOT_YET: dict[str, set[str]] = {
         "flip_tta_concat_wrong_skeleton", "hyper_parameter_kind_mismatch",
         "mhformer_cross_attention_heads_into_batch", "mhformer_layernorm_over_channels",
         "poseformer_embed_and_head_two_mistakes",
-        "poseformer_head_without_weighted_mean",
         "poseformer_train_return_missing_loss",
         "semgcn_adjacency_hand_written",
         "semgcn_batchnorm_without_transpose", "syntax_error_unclosed_conv", "tensor_used_as_size", "unknown_method_veiw", "vp3d_dilation_list_off_by_one",

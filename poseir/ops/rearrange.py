@@ -148,6 +148,29 @@ def _named_size_candidates(ctx: ShapeContext, x: TensorType, axis: int, group, u
                 (Edit(before_end(ctx.span), keyword),), safe=False)]
 
 
+def _merged_group_candidates(ctx: ShapeContext, x: TensorType, pattern: Pattern) -> list:
+    """A pattern naming one axis more than the input has, where an axis of the input holds two atoms (`b f n c`
+    for `[B, F, (17·2)]`): name that axis as the group of two (`b f (n c)`), giving the inner size."""
+    quoted = ctx.text_of("pattern")
+    if quoted is None or "pattern" not in ctx.spans or len(pattern.left) != x.rank + 1:
+        return []
+    candidates = []
+    for axis, atoms in enumerate(ctx.axes(x)):
+        names = pattern.left[axis:axis + 2]
+        if len(atoms) != 2 or any(len(group) != 1 for group in names):
+            continue
+        groups = [*pattern.left[:axis], (names[0][0], names[1][0]), *pattern.left[axis + 2:]]
+        left = " ".join(group_text(group) for group in groups)
+        right = quoted.strip()[1:-1].split("->", 1)[1].strip()
+        quote = quoted.strip()[0]
+        inner = atoms[1].name if is_named(atoms[1]) else str(atoms[1].size)
+        edits = (Edit(ctx.span_of("pattern"), f"{quote}{left} -> {right}{quote}"),
+                 Edit(before_end(ctx.span), f", {names[1][0]} = {inner}"))
+        candidates.append(Fix(f"name axis {axis} as the group `{group_text(groups[axis])}` it holds, with "
+                              f"`{names[1][0]} = {inner}`", edits, safe=False))
+    return candidates
+
+
 def _divide(ctx: ShapeContext, x: TensorType, axis: int, dim: Dim, part: Dim, group, name: str) -> Dim:
     """`dim / part` for an input group: E216 when provably not whole, W300 when unproved, E210 when inexpressible."""
     division = divide(ctx.facts, dim, part)
@@ -174,7 +197,8 @@ def _rearrange_infer(ctx: ShapeContext, types: list, attrs: dict) -> list[Tensor
         ctx.error("E210", str(error), at="pattern", label="in this pattern")
     if len(pattern.left) != x.rank:
         ctx.error("E210", f"the left side of the pattern names {len(pattern.left)} axes, but the input {x} "
-                  f"has rank {x.rank}", at="pattern", label=f"expected {x.rank} axes on the left")
+                  f"has rank {x.rank}", at="pattern", label=f"expected {x.rank} axes on the left",
+                  candidates=_merged_group_candidates(ctx, x, pattern))
     known = _solve_sizes(ctx, x, pattern, _given_sizes(ctx, attrs["sizes"], pattern))
     shape = tuple(ctx.normalize(product(known[name] for name in group)) for group in pattern.right)
     named = _name_atoms(ctx, x, pattern, known, attrs["pattern"])

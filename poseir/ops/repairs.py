@@ -294,6 +294,26 @@ def symbol_candidates(ctx: ShapeContext, at, symbol: str) -> list:
     return [build]
 
 
+def unused_layer_candidates(span: Span, operand: Span) -> Deferred:
+    """A layer the module builds but never calls (PoseFormer's `weighted_mean` dropped in a port), applied to
+    the operand at `operand`: one candidate per such layer, kept when it makes the program check."""
+
+    def build(index: SourceIndex) -> list:
+        module = index.enclosing(span, ast.ModuleDecl)
+        if module is None:
+            return []
+        built = [target.name for statement in _statements(module.body) if isinstance(statement, ast.Assign)
+                 and isinstance(statement.value, ast.Call) for target in statement.targets if target.on_self]
+        used = {node.name for node, _ in index.nodes() if isinstance(node, ast.Attribute)
+                and isinstance(node.value, ast.SelfRef) and module.span.start <= node.span.start < module.span.end}
+        text = index.text(operand)
+        return [Fix(f"apply `self.{name}`, which is built but never called: `self.{name}({text})`",
+                    (Edit(operand, f"self.{name}({text})"),), safe=False)
+                for name in built if name not in used]
+
+    return build
+
+
 def product_fact_candidates(span: Span, dividend: Dim, divisor: Dim) -> Deferred:
     """A merged axis of its own size split by another (`N` by `F`): `where N == K * F` for each declared dim `K`
     of the file, as candidates (the rest of the program, such as the declared output, says which one)."""

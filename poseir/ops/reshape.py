@@ -15,7 +15,7 @@ from poseir.ir.graph import TensorType
 from poseir.ops.common import (define, fill_placeholder, product, receiver_text, reshape_to_output, shape_text,
                                target_sizes, unwrap_sizes, where_help)
 from poseir.ops.registry import TENSOR, VARIADIC, Param, RunContext, ShapeContext
-from poseir.ops.repairs import NUMBER, PRODUCT_TEXT, with_literal_scaled
+from poseir.ops.repairs import NUMBER, PRODUCT_TEXT, unused_layer_candidates, with_literal_scaled
 
 _MAX_PERMUTED_RANK = 6  # 6! = 720 candidate orders: cheap enough to try them all
 
@@ -75,6 +75,8 @@ def _count_error(ctx: ShapeContext, x: TensorType, sizes: list[Dim], count: Dim,
         helps.append(f"did you mean `{suggestions[0][1]}` instead of `{suggestions[0][2]}`? that keeps the {count} "
                      "elements")
     helps.append("write `-1` for one size to let poseir infer it")
+    if 0 in ctx.spans:
+        candidates.append(unused_layer_candidates(ctx.span, ctx.span_of(0)))
     ctx.error("E204", f"cannot reshape {x} to {shape_text(sizes)}", label=f"{count} elements cannot become {target_count}",
               notes=(f"the input {x} has {count} elements", f"the target {shape_text(sizes)} has {target_count}"),
               helps=helps, candidates=candidates)
