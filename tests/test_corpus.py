@@ -30,8 +30,7 @@ NOT_YET: dict[str, set[str]] = {
     "fixed": {
         "annotation_differs_after_flatten", "assign_to_misspelled_self",
         "block_called_with_mask", "conv_unknown_keyword_dilaton",
-        "flip_tta_concat_wrong_skeleton", "hyper_parameter_kind_mismatch",
-        "mhformer_cross_attention_heads_into_batch", "mhformer_layernorm_over_channels",
+        "flip_tta_concat_wrong_skeleton", "hyper_parameter_kind_mismatch", "mhformer_layernorm_over_channels",
         "poseformer_embed_and_head_two_mistakes",
         "poseformer_train_return_missing_loss",
         "semgcn_adjacency_hand_written",

@@ -199,7 +199,7 @@ def _reorderings(ctx: ShapeContext, x: TensorType, source: Axes, sizes: list[Dim
                 found.append((reading, _permute_first(ctx, order, values), order))
         if found:
             return found
-    factors, owners = _factors(sizes)
+    factors, owners = _factors(sizes, [atom.size for atom in flat(source)])
     if len(factors) > _MAX_PERMUTED_RANK + 1:
         return found
     for order in itertools.permutations(range(len(factors))):
@@ -215,14 +215,36 @@ def _reorderings(ctx: ShapeContext, x: TensorType, source: Axes, sizes: list[Dim
     return found
 
 
-def _factors(sizes: list[Dim]) -> tuple[list[Dim], list[int]]:
-    """The target sizes split into their factors (`2*B` into `B`, `2`), and the target axis of each factor."""
+def _factors(sizes: list[Dim], held: list[Dim] = ()) -> tuple[list[Dim], list[int]]:
+    """The target sizes split into their factors (`2*B` into `B`, `2`; a constant into the constant sizes the
+    data holds it as, `8` into `2`, `4`), and the target axis of each factor."""
     factors, owners = [], []
     for axis, size in enumerate(sizes):
         parts = _monomial_parts(size)
+        if len(parts) == 1 and size.is_const:
+            parts = _held_parts(size.value, [dim.value for dim in held if dim.is_const]) or parts
         factors.extend(parts)
         owners.extend([axis] * len(parts))
     return factors, owners
+
+
+def _held_parts(value: int, held: list[int]) -> list[Dim] | None:
+    """`value` as the product of two or more of the constant atom sizes the data holds (in their stored order),
+    when exactly one choice of them multiplies to it; None otherwise."""
+    choices = [combination for count in range(2, min(len(held), 4) + 1)
+               for combination in itertools.combinations(range(len(held)), count)
+               if _product_of(held[index] for index in combination) == value]
+    if len(choices) != 1:
+        return None
+    return [Dim.of(held[index]) for index in choices[0]]
+
+
+def _product_of(values) -> int:
+    """The product of some ints."""
+    total = 1
+    for value in values:
+        total *= value
+    return total
 
 
 def _monomial_parts(size: Dim) -> list[Dim]:
