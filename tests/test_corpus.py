@@ -33,8 +33,7 @@ NOT_YET: dict[str, set[str]] = {
         "flip_tta_concat_wrong_skeleton", "hyper_parameter_kind_mismatch", "mhformer_layernorm_over_channels",
         "poseformer_embed_and_head_two_mistakes",
         "poseformer_train_return_missing_loss",
-        "semgcn_adjacency_hand_written",
-        "semgcn_batchnorm_without_transpose", "syntax_error_unclosed_conv", "tensor_used_as_size", "unknown_method_veiw", "vp3d_dilation_list_off_by_one",
+        "semgcn_adjacency_hand_written", "syntax_error_unclosed_conv", "tensor_used_as_size", "unknown_method_veiw", "vp3d_dilation_list_off_by_one",
         "vp3d_output_type_forgets_conv_trim", "vp3d_receptive_field_unproved",
     },
     # cases whose fixed text changes again when fixed a second time

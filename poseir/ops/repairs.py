@@ -354,7 +354,7 @@ def layer_input_candidates(ctx: ShapeContext, x: TensorType, axis: int, wanted: 
     """
     target = axis % x.rank
     found = x.shape[target]
-    candidates = []
+    candidates, features = [], False
     for other, dim in enumerate(x.shape):
         if other != target and ctx.equal(dim, wanted) is Tri.YES:
             suffix = f".transpose({other}, {target})" if keeps_shape else ""
@@ -362,8 +362,13 @@ def layer_input_candidates(ctx: ShapeContext, x: TensorType, axis: int, wanted: 
             candidates.append(rewrite_input(
                 ctx, f"move axis {other} of the input (size {wanted}) to axis {target} {where}".rstrip(),
                 lambda text, first=other: moved_axes(text, x.rank, first, target), suffix))
+            features = features or (keeps_shape and parameter_axis(ctx, x, 0, other) is not None
+                                    and atom_names(ctx, x, 0, target) != [])
     owner = parameter_axis(ctx, weight, weight_at, weight_axis)
-    if owner is not None:
+    # A norm sized for the features a layer made (BatchNorm1d(C) after Linear(..., C)) meeting them on another
+    # axis than the one it normalizes was built for them: rebuilding it for a named axis of the data (the
+    # joints) would normalize something else, so only moving the features is a repair then.
+    if owner is not None and not features:
         candidates.append(resize_parameter(owner[0], owner[1], wanted, found, atom_names(ctx, x, 0, target)))
     candidates.extend(producer_candidates(ctx, x, target, wanted))
     return candidates
