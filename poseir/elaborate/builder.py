@@ -91,7 +91,7 @@ class GraphBuilder:
         producers = tuple(self.producers.get(tensor.name) if tensor is not None else None for tensor in inputs)
         context = ShapeContext(op=op.name, facts=self.facts, span=site.span, spans=site.spans,
                                texts=site.texts, labels=site.labels, outputs=tuple(names), producers=producers,
-                               parameters=self.parameter_index, values=self.values)
+                               parameters=self.parameter_index, values=self.values, nodes=self.producers)
         output_types, found = infer_node(op, types, attrs, context, self._memo())
         self.diagnostics.extend(self.in_call_context(self.with_bindings(diagnostic)) for diagnostic in found)
         self.assume(context.assumptions)

@@ -32,6 +32,7 @@ def broadcast_candidates(ctx: ShapeContext, types: list, ats: list, first: int, 
         candidates += _parameter_resize(ctx, types, ats, mine, theirs, position, rank)
         candidates += _padded_constant(ctx, types, ats, mine, theirs, position, rank)
         candidates += _shifted_slice(ctx, types, ats, mine, theirs, position, rank)
+        candidates += _sliced_parameter(ctx, types, ats, mine, theirs, position, rank)
     candidates += _unmerged_axis(ctx, types, ats)
     candidates += moved_operation(ctx, types, ats)
     return candidates
@@ -58,6 +59,26 @@ def _parameter_resize(ctx, types, ats, mine, theirs, position, rank) -> list:
     axis_names = {atom.name for operand, at in zip(types, ats) for group in ctx.axes(operand, at) for atom in group}
     return [resize_parameter(owner[0], owner[1], types[mine].shape[axis], types[theirs].shape[other], names,
                              numbers=False, unless_named=axis_names)]
+
+
+def _sliced_parameter(ctx, types, ats, mine, theirs, position, rank) -> list:
+    """A parameter longer than the data along the axis, where the network made the data's length (a positional
+    embedding for the full clip, met by the clip a strided layer shortened): its first part, as long as the
+    data (`pos_embedding[:, :x.shape[1]]`). Against an input's own length the two disagree about the model
+    (built for 81 frames, fed 27), which no edit here settles."""
+    axis, other = _axis_of(types[mine], position, rank), _axis_of(types[theirs], position, rank)
+    texts = ctx.text_of(ats[mine]), ctx.text_of(ats[theirs])
+    if axis is None or other is None or None in texts or parameter_axis(ctx, types[mine], ats[mine], axis) is None:
+        return []
+    atoms = ctx.axes(types[theirs], ats[theirs])[other]
+    if not atoms or any(atom.key[0] != "born" or atom.key[1] not in ctx.nodes for atom in atoms):
+        return []
+    if ctx.facts.greater(types[mine].shape[axis], types[theirs].shape[other]) is not Tri.YES:
+        return []
+    subscript = ", ".join([":"] * axis + [f":{receiver_text(texts[1])}.shape[{other}]"])
+    sliced = f"{receiver_text(texts[0])}[{subscript}]"
+    return [ctx.fix(f"take the first part of the parameter, as long as the data: `{sliced}`", sliced, at=ats[mine],
+                    safe=False)]
 
 
 def _padded_constant(ctx, types, ats, mine, theirs, position, rank) -> list:

@@ -136,6 +136,7 @@ class ShapeContext:
     producers: tuple = ()  # per input, the graph Node that made it (None for inputs and parameters)
     parameters: dict = field(default_factory=dict)  # state_dict key -> Parameter, for repairs of declarations
     values: dict = field(default_factory=dict)  # value name -> Value of the graph so far, for repairs at producers
+    nodes: dict = field(default_factory=dict)  # value name -> the Node that made it (inputs and parameters have none)
 
     def span_of(self, at=None) -> Span:
         """The span of argument `at`, falling back to the whole call."""
