@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable
 
 from poseir.elaborate import program as program_module
@@ -61,6 +62,9 @@ def check(path: str, text: str | None = None, *, overrides: dict | None = None,
     result.diagnostics.extend(found)
     result.program = loaded
     if loaded is None:
+        if repair:
+            result.diagnostics = _settle_candidates(result, path, overrides=overrides, models=models, root=root,
+                                                    limits=limits, cancelled=cancelled)
         return result
     standalone = models is None and not loaded.models
     if standalone:
@@ -92,7 +96,7 @@ def _settle_candidates(result: Compilation, path: str, **options) -> list[Diagno
     def recheck(text: str) -> list[Diagnostic]:
         return check(path, text, repair=False, **options).sorted_diagnostics()
 
-    return resolve(result.diagnostics, result.program, recheck, _identity)
+    return resolve(result.diagnostics, result.program, recheck, _identity, result.sources, str(Path(path)))
 
 
 def build(path: str, *, model: str | None = None, mode: str = "infer", overrides: dict | None = None,

@@ -28,13 +28,9 @@ NOT_YET: dict[str, set[str]] = {
     "found": set(),
     # cases whose `fix --unsafe` does not (yet) give a clean program equal to the intended one
     "fixed": {
-        "annotation_differs_after_flatten", "assign_to_misspelled_self",
-        "block_called_with_mask", "conv_unknown_keyword_dilaton",
-        "flip_tta_concat_wrong_skeleton", "hyper_parameter_kind_mismatch", "mhformer_layernorm_over_channels",
-        "poseformer_embed_and_head_two_mistakes",
+        "flip_tta_concat_wrong_skeleton", "mhformer_layernorm_over_channels",
         "poseformer_train_return_missing_loss",
-        "semgcn_adjacency_hand_written", "syntax_error_unclosed_conv", "tensor_used_as_size", "unknown_method_veiw", "vp3d_dilation_list_off_by_one",
-        "vp3d_output_type_forgets_conv_trim", "vp3d_receptive_field_unproved",
+        "semgcn_adjacency_hand_written",
     },
     # cases whose fixed text changes again when fixed a second time
     "idempotent": set(),

@@ -23,15 +23,21 @@ MAX_RECHECKS = 32
 
 
 def resolve(diagnostics: list[Diagnostic], program, recheck: Callable[[str], list[Diagnostic]],
-            identity: Callable[[Diagnostic], tuple]) -> list[Diagnostic]:
-    """`diagnostics` with every candidate settled (`recheck(text)` checks another text of the entry file)."""
-    if program is None or not any(diagnostic.candidates for diagnostic in diagnostics):
+            identity: Callable[[Diagnostic], tuple], sources=None, entry: str | None = None) -> list[Diagnostic]:
+    """`diagnostics` with every candidate settled (`recheck(text)` checks another text of the entry file).
+
+    Without a `program` (the file did not parse) the entry is found in `sources` by `entry`, and only
+    candidates that are plain fixes can be tried.
+    """
+    if not any(diagnostic.candidates for diagnostic in diagnostics):
         return diagnostics
-    entry = program.entry.path
-    source = program.sources.get(entry)
+    sources = program.sources if program is not None else sources
+    entry = program.entry.path if program is not None else entry
+    source = sources.get(entry) if sources is not None and entry is not None else None
     if source is None:
         return [replace(diagnostic, candidates=()) for diagnostic in diagnostics]
-    settler = _Settler(SourceIndex.of_program(program), entry, source.text, recheck, diagnostics, identity)
+    index = SourceIndex.of_program(program) if program is not None else None
+    settler = _Settler(index, entry, source.text, recheck, diagnostics, identity)
     settled: dict = {}
     for diagnostic in diagnostics:
         key = identity(diagnostic)
@@ -76,6 +82,8 @@ class _Settler:
         """The candidates as fixes whose edits all lie in the entry file."""
         fixes: list[Fix] = []
         for candidate in diagnostic.candidates:
+            if not isinstance(candidate, Fix) and self.index is None:
+                continue  # a repair written from the syntax, and the file did not parse
             made = [candidate] if isinstance(candidate, Fix) else list(candidate(self.index) or ())
             fixes.extend(fix for fix in made if fix is not None and fix.edits and
                          all(edit.span.path == self.entry for edit in fix.edits))

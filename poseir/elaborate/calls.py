@@ -103,7 +103,9 @@ class CallEvaluator:
             methods += [alias for alias, name in ALIASES.items() if REGISTRY[name].method]
             guess = suggest(node.name, methods + ["shape", "ndim", "dtype", "size", "contiguous"])
             raise fail("E101", f"tensors have no method `{node.name}`", node.name_span, label="unknown method",
-                       helps=(f"did you mean `{guess}`?",) if guess else ())
+                       helps=(f"did you mean `{guess}`?",) if guess else (),
+                       candidates=(Fix(f"call `{guess}`", (Edit(node.name_span, guess),), safe=False),)
+                       if guess and not frame.builtin else ())
         return BoundMethod(op.name, tensor, node.value.span)
 
     def call(self, node: ast.Call, frame: Frame):

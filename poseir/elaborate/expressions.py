@@ -6,6 +6,7 @@ import operator
 from typing import TYPE_CHECKING
 
 from poseir.syntax import ast
+from poseir.elaborate.fixits import overshooting_index
 from poseir.elaborate.builder import dim_value
 from poseir.diagnostics.record import DiagnosticError, Edit, Fix, fail
 from poseir.ir.dims import Dim, Tri
@@ -285,7 +286,8 @@ class ExpressionEvaluator:
         index = self.require_int(item, frame, "list index")
         if not -len(items) <= index < len(items):
             raise fail("E105", f"index {index} is out of range for a list of length {len(items)}",
-                       frame.span_of(item))
+                       frame.span_of(item), candidates=overshooting_index(item, index - len(items) + 1)
+                       if index >= len(items) and not frame.builtin else ())
         return items[index]
 
     # ------------------------------------------------------------------ helpers

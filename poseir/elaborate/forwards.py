@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from poseir.syntax import ast
+from poseir.elaborate.fixits import dropped_arguments, untyped
 from poseir.elaborate.builder import CallSite
 from poseir.diagnostics.record import Diagnostic, Label, fail
 from poseir.elaborate.scope import Frame, Usage
@@ -102,13 +103,16 @@ class ForwardRunner:
         """Bind arguments to the signature, check facts, run the body, check declared outputs."""
         params = self.active(decl.params)
         if len(arguments) != len(params):
-            raise fail("E102", f"`{instance.name}` forward takes {len(params)} inputs, {len(arguments)} given", span)
+            raise fail("E102", f"`{instance.name}` forward takes {len(params)} inputs, {len(arguments)} given", span,
+                       candidates=dropped_arguments(call, len(arguments) - len(params))
+                       if isinstance(call, ast.Call) and not frame.builtin else ())
         bindings: dict = {}
         for param, argument in zip(params, arguments):
             if param.type is not None and call is not None and not isinstance(argument, (Tensor, Poison)):
                 raise fail("E103", f"input `{param.name}` of `{instance.name}` is declared a tensor, found "
                                    f"{kind_of(argument)}", span, labels=(Label(param.type.span, "declared here"),),
-                           helps=("an input that takes a module, a number or a list is written without a type",))
+                           helps=("an input that takes a module, a number or a list is written without a type",),
+                           candidates=untyped(param))
             typed = param.type is not None and isinstance(argument, Tensor)
             if typed and instance.path != "<root>" and call is not None:
                 self.patterns.match_type(param.type, argument, frame, bindings, span, f"input `{param.name}`")

@@ -11,6 +11,7 @@ from poseir.diagnostics.record import fail
 from poseir.ir.graph import Parameter
 from poseir.elaborate.scope import Frame, suggest
 from poseir.elaborate.builder import CallSite
+from poseir.elaborate.fixits import converted, respelled_keyword
 from poseir.elaborate.values import ModuleDef, ModuleInstance, ModuleList, ParamSpec, Poison, Tensor, kind_of
 
 if TYPE_CHECKING:
@@ -82,13 +83,17 @@ class ModuleInstantiator:
                 raise fail("E102", f"`{definition.name}` has no hyper-parameter `{argument.name}`",
                            frame.span_of(argument), label="unknown argument",
                            notes=(self.module_signature(definition),),
-                           helps=(f"did you mean `{guess}`?",) if guess else ())
+                           helps=(f"did you mean `{guess}`?",) if guess else (),
+                           candidates=(respelled_keyword(argument, guess),) if guess and not frame.builtin else ())
             if argument.name in values:
                 raise fail("E102", f"`{argument.name}` given twice", frame.span_of(argument))
             values[argument.name] = self.evaluator.evaluate(argument.value, frame)
+        given = {param.name: argument.value for param, argument in zip(params, positional)}
+        given.update((argument.name, argument.value) for argument in call.arguments if argument.name is not None)
         for param in params:
             if param.name in values:
-                self.check_kind(definition, param, values[param.name], frame.span_of(call))
+                self.check_kind(definition, param, values[param.name], frame.span_of(call),
+                                argument=given.get(param.name) if not frame.builtin else None)
         self.apply_overrides(definition, values, overrides)
         for param in params:
             if param.name in values:
@@ -116,15 +121,22 @@ class ModuleInstantiator:
             self.state.budget.integer(value, None)
             values[key] = value
 
-    def check_kind(self, definition: ModuleDef, param: ast.HyperParam, value, span, *, code: str = "E103") -> None:
-        """A hyper-parameter declared `int`, `float`, `bool`, `list` or `str` must get such a value."""
+    def check_kind(self, definition: ModuleDef, param: ast.HyperParam, value, span, *, code: str = "E103",
+                   argument: ast.Node | None = None) -> None:
+        """A hyper-parameter declared `int`, `float`, `bool`, `list` or `str` must get such a value.
+
+        A float given for an int is converted with `int(...)` when `argument` (its expression) is known.
+        """
         accepted = _KINDS.get(param.kind)
         if accepted is None or isinstance(value, Poison) or accepted(value):
             return
+        to_int = param.kind == "int" and isinstance(value, float)
         raise fail(code, f"`{param.name}` of `{definition.name}` is declared `{param.kind}`, found {kind_of(value)}",
                    span, labels=(Label(param.span, "declared here"),) if not definition.builtin else (),
                    notes=(self.module_signature(definition),),
-                   helps=("convert it with `int(...)`",) if param.kind == "int" and isinstance(value, float) else ())
+                   helps=("convert it with `int(...)`",) if to_int else (),
+                   candidates=(converted(argument, self.state.source_text(argument), "int"),)
+                   if to_int and argument is not None else ())
 
     def module_signature(self, definition: ModuleDef) -> str:
         """`Conv1d(in_channels, out_channels, kernel_size, stride = 1, ...)` for notes."""

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from poseir.syntax import ast
 from poseir.elaborate.builder import CallSite, dim_value
+from poseir.elaborate.fixits import respelled_keyword, size_of_reduced_axis
 from poseir.diagnostics.record import fail
 from poseir.ops.registry import KEYWORDS, OPTIONAL_TENSOR, REQUIRED, TENSOR, TENSORS, VARIADIC, OpDef, lookup
 from poseir.elaborate.scope import Frame, suggest
@@ -78,7 +79,8 @@ class OpCaller:
                 guess = suggest(argument.name, names)
                 raise fail("E102", f"`{op.name}` has no argument `{argument.name}`", argument.span,
                            label="unknown argument", notes=(self.signature_text(op),),
-                           helps=(f"did you mean `{guess}`?",) if guess else ())
+                           helps=(f"did you mean `{guess}`?",) if guess else (),
+                           candidates=(respelled_keyword(argument, guess),) if guess and not frame.builtin else ())
             if argument.name in bound:
                 raise fail("E102", f"argument `{argument.name}` given twice", argument.span)
             bound[argument.name] = argument
@@ -183,7 +185,9 @@ class OpCaller:
             return POISON
         if isinstance(value, Tensor):
             raise fail("E103", "this argument must be known at compile time, found a tensor",
-                       frame.span_of(entry), helps=("pass a dim, an int or a list of them",))
+                       frame.span_of(entry), helps=("pass a dim, an int or a list of them",),
+                       candidates=size_of_reduced_axis(self.state.builder.producers, value.name)
+                       if not frame.builtin else ())
         if isinstance(value, tuple):
             return tuple(self.attr_value(item, entry, frame) for item in value)
         if isinstance(value, Skeleton):

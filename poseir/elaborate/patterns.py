@@ -6,6 +6,8 @@ from typing import TYPE_CHECKING
 
 from poseir.syntax import ast
 from poseir.elaborate.builder import dim_value
+from poseir.elaborate.fixits import declared_size
+from poseir.ops.repairs import add_fact
 from poseir.diagnostics.record import Diagnostic, DiagnosticError, Label
 from poseir.ir.dims import Dim, Tri
 from poseir.diagnostics.record import fail
@@ -97,7 +99,8 @@ class PatternMatcher:
         if answer is Tri.NO:
             raise fail("E208", f"{what} has type {actual}, but {self.pattern_text(pattern)} is declared",
                        span, label=f"this is {actual}", labels=labels,
-                       notes=(self.declared_note(node, expected, found),))
+                       notes=(self.declared_note(node, expected, found),),
+                       candidates=declared_size(node, self.state.source_text(node), expected, found))
         return answer
 
     def warn_unproved(self, pairs, span: Span, what: str, pattern) -> None:
@@ -109,7 +112,8 @@ class PatternMatcher:
         self.state.builder.diagnostics.append(Diagnostic.make(
             "W300", f"cannot prove {equations} for {what}", span,
             labels=(Label(pattern.span, f"declared as {self.pattern_text(pattern)}"),),
-            helps=(f"add `where {assumptions}` to the forward signature to settle it",)))
+            helps=(f"add `where {assumptions}` to the forward signature to settle it",),
+            candidates=(add_fact(span, assumptions),)))
 
     def declared_note(self, node, expected: Dim, found: Dim) -> str:
         """`T - 2` is declared (`T - 2` = ...), but the dim is ..."""
@@ -157,7 +161,8 @@ class PatternMatcher:
                 self.state.builder.diagnostics.append(Diagnostic.make(
                     "W301", f"cannot prove `{text}` for this call", span,
                     labels=(Label(relation.span, "assumption declared here"),),
-                    helps=(f"add `where {left} {relation.op} {right}` to the caller's forward",)))
+                    helps=(f"add `where {left} {relation.op} {right}` to the caller's forward",),
+                    candidates=(add_fact(span, f"{left} {relation.op} {right}"),)))
 
 
 def _decide(facts, left: Dim, op: str, right: Dim) -> Tri:

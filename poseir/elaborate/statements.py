@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from poseir.syntax import ast
 from poseir.diagnostics.record import Diagnostic, DiagnosticError, Label, fail
+from poseir.elaborate.fixits import continued_expression
 from poseir.elaborate.scope import Frame
 from poseir.elaborate.values import POISON, ModuleInstance, ModuleList, Poison, Tensor, kind_of
 
@@ -116,9 +117,11 @@ class StatementRunner:
 
     def _run_ExprStatement(self, statement: ast.ExprStatement, frame: Frame) -> None:
         if not isinstance(statement.expr, ast.Call):
+            text = self.state.source_text(statement.expr)
             raise fail("E108", "this statement computes a value and throws it away", frame.span_of(statement),
-                       label="this line is a statement of its own",
-                       helps=_discarded_helps(self.state.source_text(statement.expr)))
+                       label="this line is a statement of its own", helps=_discarded_helps(text),
+                       candidates=continued_expression(statement) if not frame.builtin and
+                       text.lstrip().startswith(("+", "-", "*", "/")) else ())
         value = self.evaluator.evaluate(statement.expr, frame)
         if isinstance(value, Tensor) and not value.is_error and not frame.builtin:
             self.state.builder.diagnostics.append(Diagnostic.make(

@@ -10,7 +10,7 @@ from poseir.ir.dims import Dim, Tri
 from poseir.ir.graph import TensorType
 from poseir.ops.common import (argument_label, define, moved_axis_help, number_attr, optional, require_axis_size,
                                require_float_input, require_layer_dtype, row_blocks, shape_text)
-from poseir.ops.repairs import layer_input_candidates
+from poseir.ops.repairs import constructed_at, layer_input_candidates, renamed_layer
 from poseir.ops.registry import ATTR, OPTIONAL_TENSOR, TENSOR, Param, RunContext, ShapeContext
 
 
@@ -60,7 +60,18 @@ def _check_batch_norm_rank(ctx: ShapeContext, x: TensorType, ranks: tuple[int, .
         return
     wanted = "2 or more" if ranks is None else " or ".join(str(rank) for rank in ranks)
     ctx.error("E201", f"{ctx.op} expects a rank-{wanted} input, found rank {x.rank}", at=0, label=f"this is {x}",
-              notes=("BatchNorm1d takes [B, C] or [B, C, L] and BatchNorm2d [B, C, H, W]; axis 1 is the channel axis",))
+              notes=("BatchNorm1d takes [B, C] or [B, C, L] and BatchNorm2d [B, C, H, W]; axis 1 is the channel axis",),
+              candidates=_other_dimension(ctx, x.rank))
+
+
+def _other_dimension(ctx: ShapeContext, rank: int) -> list:
+    """A BatchNorm1d given [B, C, H, W] is a BatchNorm2d (and the reverse): the same per-channel statistics
+    over every other axis, the same parameters; the layer's constructor names the other one."""
+    layer = constructed_at(ctx)
+    wanted = {4: "BatchNorm2d", 2: "BatchNorm1d", 3: "BatchNorm1d"}.get(rank)
+    if layer is None or wanted is None or layer[1] not in ("BatchNorm1d", "BatchNorm2d") or layer[1] == wanted:
+        return []
+    return [renamed_layer(layer[0], wanted, f"build a `{wanted}`, which normalizes a rank-{rank} input")]
 
 
 def _batch_norm_run(ctx: RunContext, arrays: list, attrs: dict) -> list[np.ndarray]:

@@ -174,6 +174,18 @@ def set_layer_argument(call_span: Span, layer: str, hyper_parameter: str, text: 
     return build
 
 
+def renamed_layer(call_span: Span, name: str, message: str) -> Deferred:
+    """A deferred candidate constructing another layer with the same arguments (`BatchNorm2d(64)`)."""
+
+    def build(index: SourceIndex) -> list:
+        call = index.at(call_span, ast.Call)
+        if call is None or not isinstance(call.function, ast.Name):
+            return []
+        return [Fix(message, (Edit(call.function.span, name),), safe=False)]
+
+    return build
+
+
 def constructed_at(ctx: ShapeContext) -> tuple[Span, str] | None:
     """(span, layer name) of the constructor of the prelude layer this op runs in, from its `created here` label."""
     for label in ctx.labels:
@@ -258,14 +270,19 @@ def visible(index: SourceIndex, span: Span, name: str) -> bool:
 
 
 def add_fact(span: Span, fact: str, message: str | None = None) -> Deferred:
-    """A deferred candidate adding `fact` to the `where` clause of the forward containing `span`."""
+    """A deferred candidate adding `fact` to the `where` clause of the forward containing `span`; a bound it
+    strengthens (`N >= 27` for `N >= 243`) is replaced rather than kept beside it."""
 
     def build(index: SourceIndex) -> list:
         forward = index.enclosing(span, ast.Forward)
         if forward is None:
             return []
         text = index.sources.get(span.path).text
-        if forward.facts:
+        weaker = _weaker_bound(index, forward, fact)
+        if weaker is not None:
+            edit = Edit(weaker.span, fact)
+            message_text = f"require `{fact}` instead of `{index.text(weaker.span)}`"
+        elif forward.facts:
             edit = Edit(end_of(forward.facts[-1].span), f", {fact}")
         else:
             brace = _body_brace(text, forward)
@@ -275,9 +292,23 @@ def add_fact(span: Span, fact: str, message: str | None = None) -> Deferred:
             while start > 0 and text[start - 1] in " \t":
                 start -= 1
             edit = Edit(index.span(span.path, start, start), f" where {fact}")
-        return [Fix(message or f"add `where {fact}` to the forward", (edit,), safe=False)]
+        if weaker is None:
+            message_text = f"add `where {fact}` to the forward"
+        return [Fix(message or message_text, (edit,), safe=False)]
 
     return build
+
+
+def _weaker_bound(index: SourceIndex, forward: ast.Forward, fact: str):
+    """The fact of `forward` that `fact` (a lower bound `X >= n`) strengthens: the same left side and operator."""
+    match = re.fullmatch(r"(.+?)\s*(>=|>)\s*(-?\d+)", fact.strip())
+    if match is None:
+        return None
+    for relation in forward.facts:
+        if relation.op == match.group(2) and index.text(relation.left.span).strip() == match.group(1).strip() \
+                and isinstance(relation.right, ast.Literal):
+            return relation
+    return None
 
 
 def symbol_candidates(ctx: ShapeContext, at, symbol: str) -> list:

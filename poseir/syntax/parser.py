@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import functools
 import os
 from pathlib import Path
@@ -11,7 +12,7 @@ from lark import Lark, Token, Transformer, Tree, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken, VisitError
 
 from poseir.syntax import ast
-from poseir.diagnostics.record import Diagnostic, Label
+from poseir.diagnostics.record import Diagnostic, Edit, Fix, Label
 from poseir.syntax.source import SourceFile, Span
 
 _BRACKETS = {"LPAR": 1, "LSQB": 1, "RPAR": -1, "RSQB": -1}
@@ -111,7 +112,8 @@ def _parse(source: SourceFile, max_depth: int) -> tuple[ast.File | None, list[Di
         return None, [Diagnostic.make("E001", f"cannot assign to `{target}`", span,
                                       labels=(Label(span, "not a name or `self.name`"),),
                                       helps=("assign to a local name (`x = ...`) or, in a module body, to "
-                                             "`self.name = ...`",))]
+                                             "`self.name = ...`",),
+                                      candidates=_misspelled_self(source, span, target))]
 
 
 def _deeper_than(tree: Tree, limit: int) -> Tree | None:
@@ -166,11 +168,45 @@ def _syntax_diagnostic(source: SourceFile, error: UnexpectedInput) -> Diagnostic
     span = source.span(offset, offset + length)
     labels = [Label(span, "not expected here")]
     unclosed = _unclosed_bracket(source.text, offset)
+    candidates = ()
     if unclosed is not None and source.position(unclosed)[0] < span.line:
         opener = source.text[unclosed]
         labels.append(Label(source.span(unclosed, unclosed + 1), f"this `{opener}` is never closed"))
         helps = (f"close it with `{_CLOSERS[opener]}` before the end of the line",) + tuple(helps)
-    return Diagnostic.make("E001", message, span, labels=tuple(labels), helps=helps)
+        candidates = (_closed_at_line_end(source, unclosed),)
+    return Diagnostic.make("E001", message, span, labels=tuple(labels), helps=helps, candidates=candidates)
+
+
+def _closed_at_line_end(source: SourceFile, opener: int) -> Fix:
+    """The closing bracket inserted at the end of the opener's line (before a trailing comment)."""
+    line_end = source.text.find("\n", opener)
+    line_end = len(source.text) if line_end < 0 else line_end
+    comment = _comment_between(source.text, opener, line_end)
+    end = comment if comment is not None else line_end
+    while end > opener + 1 and source.text[end - 1] in " \t\r":
+        end -= 1
+    closer = _CLOSERS[source.text[opener]]
+    return Fix(f"close the `{source.text[opener]}` with `{closer}` at the end of its line",
+               (Edit(source.span(end, end), closer),), safe=False)
+
+
+def _comment_between(text: str, start: int, end: int) -> int | None:
+    """The offset of a `#` comment between `start` and `end`, outside strings."""
+    inside = False
+    for index in range(start, end):
+        if text[index] == '"':
+            inside = not inside
+        elif text[index] == "#" and not inside:
+            return index
+    return None
+
+
+def _misspelled_self(source: SourceFile, span, target: str) -> tuple:
+    """`sefl.fc = ...`: the target with its first name respelled `self`, when that is the close spelling."""
+    head, dot, _ = target.partition(".")
+    if not dot or head == "self" or not difflib.get_close_matches(head, ["self"], n=1, cutoff=0.6):
+        return ()
+    return (Fix("write `self`", (Edit(source.span(span.start, span.start + len(head)), "self"),), safe=False),)
 
 
 _CLOSERS = {"(": ")", "[": "]", "{": "}"}
