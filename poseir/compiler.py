@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -63,8 +64,8 @@ def check(path: str, text: str | None = None, *, overrides: dict | None = None,
     result.program = loaded
     if loaded is None:
         if repair:
-            result.diagnostics = _settle_candidates(result, path, overrides=overrides, models=models, root=root,
-                                                    limits=limits, cancelled=cancelled)
+            result.diagnostics = _settle_candidates(result, path, start_clock(limits), overrides=overrides,
+                                                    models=models, root=root, limits=limits, cancelled=cancelled)
         return result
     standalone = models is None and not loaded.models
     if standalone:
@@ -84,16 +85,22 @@ def check(path: str, text: str | None = None, *, overrides: dict | None = None,
             if elaborated.graph is not None:
                 result.graphs[(model, mode)] = elaborated.graph
     if repair and not (cancelled is not None and cancelled()):
-        result.diagnostics = _settle_candidates(result, path, overrides=overrides, models=models, root=root,
-                                                limits=limits, cancelled=cancelled)
+        result.diagnostics = _settle_candidates(result, path, deadline, overrides=overrides, models=models,
+                                                root=root, limits=limits, cancelled=cancelled)
     return result
 
 
-def _settle_candidates(result: Compilation, path: str, **options) -> list[Diagnostic]:
-    """The diagnostics with their candidate repairs settled by re-checking the file with each applied."""
+def _settle_candidates(result: Compilation, path: str, deadline: float, **options) -> list[Diagnostic]:
+    """The diagnostics with their candidate repairs settled by re-checking the file with each applied.
+
+    Re-checks start only before `deadline`, the time limit of the check itself, so settling at most
+    doubles the time a file may take.
+    """
     from poseir.diagnostics.repair import resolve
 
-    def recheck(text: str) -> list[Diagnostic]:
+    def recheck(text: str) -> list[Diagnostic] | None:
+        if time.monotonic() > deadline:
+            return None
         return check(path, text, repair=False, **options).sorted_diagnostics()
 
     return resolve(result.diagnostics, result.program, recheck, _identity, result.sources, str(Path(path)))

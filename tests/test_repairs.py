@@ -227,3 +227,62 @@ def test_a_residual_keeps_the_layout_of_the_stream_it_rebinds():
     result = fix_text("case.pose", text, unsafe=True)
     assert result.remaining == []
     assert 's = s + rearrange(t, "(b j) f c -> (b f) j c", j = joints)' in result.fixed
+
+
+# ------------------------------------------------------------------------------------- fixes of cases
+# whose other mistake has no unique repair (so the corpus has no intended program for them)
+
+
+def _fixed_equals(tmp_path, broken: str, intended: str) -> None:
+    """`fix --unsafe` of `broken` checks clean and computes `intended`'s numbers at two sizes."""
+    import corpus_support as corpus
+
+    case, reference = tmp_path / "case.pose", tmp_path / "intended.pose"
+    case.write_text(broken)
+    reference.write_text(intended)
+    result = fix_text(str(case), broken, unsafe=True)
+    assert result.remaining == [], [diagnostic.message for diagnostic in result.remaining]
+    comparison = corpus.compare_programs(case, result.fixed, reference)
+    assert comparison.equal, comparison.reasons
+
+
+def test_a_continued_line_joins_the_expression_above(tmp_path):
+    broken = program("""
+        dim B, T
+        model loss = Loss()
+        module Loss() {
+            forward(pose: f32[B, T, 17, 3], target: f32[B, T, 17, 3]) -> (value: f32[B, T, 17, 3]) {
+                value = pose - target
+                        + 20.0 * (pose - target)
+                return value
+            }
+        }
+    """)
+    intended = broken.replace("value = pose - target\n", "value = pose - target ").replace(
+        "                + 20.0", "+ 20.0")
+    _fixed_equals(tmp_path, broken, intended)
+
+
+def test_learned_adjacency_values_follow_the_skeleton_mask(tmp_path):
+    broken = program("""
+        dim B
+        model adjacency = SkeletonMask()
+        module SkeletonMask(J: int = 16) {
+            parents = h36m16.parents
+            mask = []
+            for i in 0..J {
+                for j in 0..J {
+                    if i == j or parents[i] == j or parents[j] == i {
+                        mask = mask + [i * J + j]
+                    }
+                }
+            }
+            self.e = param f32[1, 45] ~ ones()
+
+            forward(x: f32[B, J, 8]) -> (y: f32[B, J, 8]) {
+                adj = softmax(scatter(self.e.view(-1), mask, J * J, fill = -9e15).view(J, J), 1)
+                return adj @ x
+            }
+        }
+    """)
+    _fixed_equals(tmp_path, broken, broken.replace("f32[1, 45]", "f32[1, 46]"))

@@ -22,9 +22,10 @@ from poseir.syntax.index import SourceIndex
 MAX_RECHECKS = 32
 
 
-def resolve(diagnostics: list[Diagnostic], program, recheck: Callable[[str], list[Diagnostic]],
+def resolve(diagnostics: list[Diagnostic], program, recheck: Callable[[str], list[Diagnostic] | None],
             identity: Callable[[Diagnostic], tuple], sources=None, entry: str | None = None) -> list[Diagnostic]:
-    """`diagnostics` with every candidate settled (`recheck(text)` checks another text of the entry file).
+    """`diagnostics` with every candidate settled (`recheck(text)` checks another text of the entry file, or
+    gives None when there is no time left for it).
 
     Without a `program` (the file did not parse) the entry is found in `sources` by `entry`, and only
     candidates that are plain fixes can be tried.
@@ -97,8 +98,12 @@ class _Settler:
         if self.budget <= 0:
             return False
         self.budget -= 1
-        after = Counter(_key(found) for found in self.recheck(fixed))
-        result = after[key] < self.before[key] and all(count <= self.before[found] for found, count in after.items())
+        reported = self.recheck(fixed)
+        if reported is None:
+            self.budget = 0  # out of time: no candidate is tried after this one
+            return False
+        after = Counter(_key(other) for other in reported)
+        result = after[key] < self.before[key] and all(count <= self.before[other] for other, count in after.items())
         self.tried[(fixed, key)] = result
         return result
 

@@ -46,8 +46,8 @@ def _unit_axis_candidates(ctx: ShapeContext, types: list, axis) -> list:
         if all(other == place or ctx.equal(mine, theirs) is Tri.YES
                for other, (mine, theirs) in enumerate(zip(widened, full.shape))):
             subscript = ", ".join([":"] * place + ["none"])
-            candidates.append(text_candidate(ctx, index, f"give it a unit axis {place} to join along: `{{replacement}}`",
-                                             lambda text: f"{receiver_text(text)}[{subscript}]"))
+            message = f"give it a unit axis {place} to join along: `{{replacement}}`"
+            candidates.append(text_candidate(ctx, index, message, lambda text: f"{receiver_text(text)}[{subscript}]"))
     return [candidate for candidate in candidates if candidate is not None]
 
 

@@ -9,8 +9,8 @@ import numpy as np
 from poseir.diagnostics.record import Label
 from poseir.ir.dims import Dim, Tri
 from poseir.ir.graph import TensorType
-from poseir.ops.common import (argument_label, receiver_text, check_bias, define, optional, require_axes, require_axis_size,
-                               require_layer_dtype, require_same_dtype)
+from poseir.ops.common import (argument_label, check_bias, define, optional, receiver_text, require_axes,
+                               require_axis_size, require_layer_dtype, require_same_dtype)
 from poseir.ops.registry import OPTIONAL_TENSOR, TENSOR, Param, RunContext, ShapeContext
 from poseir.ops.repairs import layer_input_candidates, parameter_axis, swap_parameter_axes
 

@@ -164,7 +164,8 @@ def _layer_norm_infer(ctx: ShapeContext, types: list, attrs: dict) -> list[Tenso
     for ours, theirs in zip(normalized, weight.shape):
         details = dict(label=f"this is {x}", labels=argument_label(ctx, 1, f"weight is {weight}"),
                        helps=moved_axis_help(ctx, x, weight.shape[-1], -1, "last"))
-        message = f"LayerNorm normalizes over {shape_text(weight.shape)}, but the input ends in {shape_text(normalized)}"
+        message = (f"LayerNorm normalizes over {shape_text(weight.shape)}, but the input ends in "
+                   f"{shape_text(normalized)}")
         if weight.rank == 1 and ctx.equal(ours, theirs) is Tri.NO:
             ctx.error("E207", message, at=0, candidates=layer_input_candidates(ctx, x, -1, theirs, weight, 1, 0,
                                                                                keeps_shape=True), **details)

@@ -319,7 +319,8 @@ def symbol_candidates(ctx: ShapeContext, at, symbol: str) -> list:
 
     def build(index: SourceIndex) -> list:
         forward = index.enclosing(span, ast.Forward)
-        names = [symbol] + [param.name for param in (forward.params if forward is not None else ()) if param.type is None]
+        params = forward.params if forward is not None else ()
+        names = [symbol] + [param.name for param in params if param.type is None]
         return [Fix(f"write `{name}`, the size it stands for", (Edit(span, name),), safe=False) for name in names]
 
     return [build]

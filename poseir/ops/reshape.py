@@ -77,7 +77,8 @@ def _count_error(ctx: ShapeContext, x: TensorType, sizes: list[Dim], count: Dim,
     helps.append("write `-1` for one size to let poseir infer it")
     if 0 in ctx.spans:
         candidates.append(unused_layer_candidates(ctx.span, ctx.span_of(0)))
-    ctx.error("E204", f"cannot reshape {x} to {shape_text(sizes)}", label=f"{count} elements cannot become {target_count}",
+    ctx.error("E204", f"cannot reshape {x} to {shape_text(sizes)}",
+              label=f"{count} elements cannot become {target_count}",
               notes=(f"the input {x} has {count} elements", f"the target {shape_text(sizes)} has {target_count}"),
               helps=helps, candidates=candidates)
 
