@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import time
 import weakref
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 import numpy as np
@@ -22,7 +22,7 @@ import numpy as np
 from poseir.backends.numpy_memory import LiveMemory
 from poseir.backends.numpy_threads import single_threaded_blas, workers
 from poseir.ir.dims import Dim
-from poseir.ir.graph import NUMPY_DTYPES, Graph, Node
+from poseir.ir.graph import FLOAT_DTYPES, NUMPY_DTYPES, Graph, Node
 from poseir.ops.registry import RunContext, lookup, with_defaults
 
 _BINDINGS_KEPT = 8  # symbol assignments whose resolved attributes a plan keeps
@@ -46,6 +46,8 @@ class Step:
     last_reads: tuple[int, ...]  # input positions whose value no later step reads (donation candidates)
     releases: tuple[int, ...]  # slots dropped after this step (last read, or never read)
     constant: bool  # no tensor inputs and not a graph output: computed once per binding, then reused
+    epilogue: Callable | None = None  # a fused following op, applied by the run facet to its output parts
+    label: str = ""  # the op name, `conv2d+relu` for a fused pair (the stats' key)
 
 
 @dataclass(frozen=True)
@@ -115,7 +117,8 @@ class Plan:
             for name in node.outputs:
                 self._slot(name)
         self.outputs = tuple((value.name, self.slots[value.name]) for value in graph.outputs)
-        self.steps = self._steps(graph)
+        self.steps = self._steps(graph, fused(graph))
+        self.traced_steps = self._steps(graph, [(node, None) for node in graph.nodes])  # every value kept
         self._bindings: dict[tuple, Binding] = {}
         self.checked: set[tuple] = set()  # (symbol values, limit) whose allocations passed the caller's size check
         self._recycled: dict = {}  # released buffers kept from the last run (an arena, as onnxruntime keeps)
@@ -125,16 +128,16 @@ class Plan:
         """The slot index of a value name (new names get the next index)."""
         return self.slots.setdefault(name, len(self.slots))
 
-    def _steps(self, graph: Graph) -> tuple[Step, ...]:
-        """One step per node, with last readers computed from the node order."""
+    def _steps(self, graph: Graph, order: list) -> tuple[Step, ...]:
+        """One step per (node, fused epilogue node), with last readers computed from the order."""
         last_reader: dict[int, int] = {}
-        for index, node in enumerate(graph.nodes):
+        for index, (node, _) in enumerate(order):
             for name in node.inputs:
                 if name:
                     last_reader[self.slots[name]] = index
         kept = {slot for _, slot in self.outputs}
         steps = []
-        for index, node in enumerate(graph.nodes):
+        for index, (node, after) in enumerate(order):
             op = lookup(node.op)
             attrs = with_defaults(op, dict(node.attrs))
             inputs = tuple(self.slots[name] if name else None for name in node.inputs)
@@ -147,25 +150,28 @@ class Plan:
             symbolic = tuple(key for key, value in attrs.items() if _has_dims(value))
             types = tuple(graph.values[name].type for name in node.outputs)
             constant = all(slot is None for slot in inputs) and not kept.intersection(outputs)
+            epilogue = lookup(after.op).epilogue if after is not None else None
+            label = node.op if after is None else f"{node.op}+{after.op}"
             steps.append(Step(node, types, op.run, inputs, outputs, attrs, symbolic, last_reads, tuple(released),
-                              constant))
+                              constant, epilogue, label))
         return tuple(steps)
 
-    def bind(self, env: dict[str, int]) -> Binding:
-        """Attributes and output shapes for these symbol values (computed once per assignment)."""
-        key = tuple(sorted(env.items()))
+    def bind(self, env: dict[str, int], traced: bool = False) -> Binding:
+        """Attributes and output shapes of the steps (or the traced steps) for these symbol values, computed once
+        per assignment."""
+        key = (traced, *sorted(env.items()))
         binding = self._bindings.get(key)
         if binding is None:
-            binding = self._resolve(env)
+            binding = self._resolve(env, self.traced_steps if traced else self.steps)
             if len(self._bindings) >= _BINDINGS_KEPT:
                 self._bindings.pop(next(iter(self._bindings)))
             self._bindings[key] = binding
         return binding
 
-    def _resolve(self, env: dict[str, int]) -> Binding:
-        """Evaluate every symbolic attribute and output shape under `env`."""
+    def _resolve(self, env: dict[str, int], steps: tuple) -> Binding:
+        """Evaluate every symbolic attribute and output shape of `steps` under `env`."""
         attrs, shapes = [], []
-        for step in self.steps:
+        for step in steps:
             resolved = step.attrs
             if step.symbolic:
                 resolved = dict(step.attrs)
@@ -178,12 +184,13 @@ class Plan:
     def run(self, env: dict[str, int], inputs: dict[str, np.ndarray], weights: dict[str, np.ndarray], *,
             seed: int = 0, mode: str | None = None, trace: dict | None = None,
             stats: RunStats | None = None) -> dict[str, np.ndarray]:
-        """Execute once; `trace` (when given) keeps and receives every value, so nothing is released.
+        """Execute once; `trace` (when given) keeps and receives every value, so nothing is released and
+        nothing is fused.
 
         `stats` (when given) is filled in; `last_stats` always holds the latest run's.
         """
         start = time.perf_counter()
-        binding = self.bind(env)
+        binding = self.bind(env, traced=trace is not None)
         slots: list = [None] * len(self.slots)
         # Taken, not shared: a concurrent run of the same plan starts with no recycled buffers.
         recycled, self._recycled = self._recycled, {}
@@ -193,9 +200,10 @@ class Plan:
         context = RunContext(mode or self.mode, np.random.default_rng(seed), workers=pool,
                              buffers=None if trace is not None else memory)
         stats = stats if stats is not None else RunStats()
-        stats.steps, stats.threads = len(self.steps), context.threads
+        stats.steps, stats.threads = len(self.traced_steps if trace is not None else self.steps), context.threads
         with single_threaded_blas() if pool is not None else contextlib.nullcontext():
-            self._execute(binding, slots, memory, context, stats, keep_all=trace is not None)
+            self._execute(self.traced_steps if trace is not None else self.steps, binding, slots, memory, context,
+                          stats, keep_all=trace is not None)
         stats.final_bytes = memory.live
         self._recycled = memory.free if trace is None else recycled
         stats.seconds = time.perf_counter() - start
@@ -204,12 +212,13 @@ class Plan:
             trace.update({name: slots[slot] for name, slot in self.slots.items() if slots[slot] is not None})
         return {name: slots[slot] for name, slot in self.outputs}
 
-    def _execute(self, binding: Binding, slots: list, memory: LiveMemory, context: RunContext, stats: RunStats, *,
-                 keep_all: bool) -> None:
+    def _execute(self, steps: tuple, binding: Binding, slots: list, memory: LiveMemory, context: RunContext,
+                 stats: RunStats, *, keep_all: bool) -> None:
         """Run every step in order, checking output shapes and releasing values after their last reader."""
-        for index, (step, attrs, shapes) in enumerate(zip(self.steps, binding.attrs, binding.shapes)):
+        for index, (step, attrs, shapes) in enumerate(zip(steps, binding.attrs, binding.shapes)):
             operands = [slots[slot] if slot is not None else None for slot in step.inputs]
             context.donated = {} if keep_all else memory.donatable(step, operands)
+            context.epilogue = step.epilogue
             stats.donated += len(context.donated)
             began = time.perf_counter()
             results = binding.constants.get(index) if step.constant else None
@@ -221,18 +230,18 @@ class Plan:
                 for result in results:
                     memory.keep(result)
             spent = time.perf_counter() - began
-            stats.op_seconds[step.node.op] = stats.op_seconds.get(step.node.op, 0.0) + spent
+            stats.op_seconds[step.label] = stats.op_seconds.get(step.label, 0.0) + spent
             for slot, result, shape, type_ in zip(step.outputs, results, shapes, step.types):
                 result = np.asarray(result)
                 if result.shape != shape:
-                    raise ShapeMismatch(f"{step.node.op} at {step.node.span} produced {result.shape}, inferred "
+                    raise ShapeMismatch(f"{step.label} at {step.node.span} produced {result.shape}, inferred "
                                         f"{type_} = {shape}")
                 slots[slot] = result
                 memory.add(result)
             if memory.held > stats.peak_bytes:
                 stats.peak_bytes, stats.peak_step = memory.held, f"{step.node.op} at {step.node.span}"
             del operands, results, result  # (a released buffer is recycled only when nothing else refers to it)
-            context.donated = {}
+            context.donated, context.epilogue = {}, None
             if not keep_all:
                 for slot in step.releases:
                     memory.release(slots, slot)
@@ -244,6 +253,46 @@ class Plan:
         for name, dtype in self.parameters:
             # Like load_state_dict, values are cast to the declared dtype (a float64 checkpoint runs as f32).
             slots[self.slots[name]] = memory.load(np.asarray(weights[name]), dtype)
+
+
+def fused(graph: Graph) -> list[tuple[Node, Node | None]]:
+    """The nodes in order, each paired with the epilogue op fused into it (or None).
+
+    A unary op with an `epilogue` facet is fused into the node that makes its operand when that
+    node's op `finishes` its output, nothing else reads the operand, the operand is no graph
+    output, and the dtype stays the same (a float relu after a float convolution). The producer
+    then writes the consumer's value, which the consumer's step no longer computes.
+    """
+    readers: dict[str, list[Node]] = {}
+    for node in graph.nodes:
+        for name in dict.fromkeys(node.inputs):
+            if name:
+                readers.setdefault(name, []).append(node)
+    outputs = {value.name for value in graph.outputs}
+    into: dict[int, Node] = {}  # id(producer) -> its fused consumer
+    for node in graph.nodes:
+        after = _fusable_reader(graph, node, readers, outputs)
+        if after is not None:
+            into[id(node)] = after
+    absorbed = {id(after) for after in into.values()}
+    return [(replace(node, outputs=into[id(node)].outputs) if id(node) in into else node, into.get(id(node)))
+            for node in graph.nodes if id(node) not in absorbed]
+
+
+def _fusable_reader(graph: Graph, node: Node, readers: dict, outputs: set) -> Node | None:
+    """The one reader of `node`'s single output that can be fused into it, or None."""
+    op = lookup(node.op)
+    if not op.finishes or len(node.outputs) != 1 or node.outputs[0] in outputs:
+        return None
+    found = readers.get(node.outputs[0], [])
+    if len(found) != 1:
+        return None
+    after = found[0]
+    if lookup(after.op).epilogue is None or after.inputs != node.outputs or len(after.outputs) != 1:
+        return None
+    made, result = graph.values[node.outputs[0]].type, graph.values[after.outputs[0]].type
+    same = made.dtype == result.dtype and made.shape == result.shape
+    return after if same and made.dtype in FLOAT_DTYPES else None
 
 
 _PLANS: dict[int, Plan] = {}

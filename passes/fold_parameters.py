@@ -20,7 +20,11 @@ from poseir.passes.rewrite import concrete_attributes, has_symbolic_attribute
 
 
 def fold_parameters(graph: Graph, weights: dict[str, np.ndarray]) -> tuple[Graph, dict[str, np.ndarray]]:
-    """The graph without its parameter-only nodes, and the weights extended with their values."""
+    """The graph without its parameter-only nodes, and its weights: the ones it still reads and the folded values.
+
+    Weights only folded nodes read are left out, so a caller that keeps the result and drops its own
+    dict holds each weight once (the folded convolution, not also the one it came from).
+    """
     known = {parameter.name: np.asarray(weights[parameter.name]) for parameter in graph.parameters}
     computed: dict[str, np.ndarray] = {}
     context = RunContext(graph.mode, np.random.default_rng(0))
@@ -41,7 +45,9 @@ def fold_parameters(graph: Graph, weights: dict[str, np.ndarray]) -> tuple[Graph
     nodes = _without_unread_constants(nodes, graph)
     folded = {name: value for name, value in computed.items() if name not in _made(nodes)}
     names = _folded_names(graph, folded, _weight_sources(graph, folded))
-    return _rebuilt(graph, nodes, folded, names), {**weights, **{names[name]: value for name, value in folded.items()}}
+    rebuilt = _rebuilt(graph, nodes, folded, names)
+    values = {**weights, **{names[name]: value for name, value in folded.items()}}
+    return rebuilt, {parameter.name: values[parameter.name] for parameter in rebuilt.parameters}
 
 
 def _weight_sources(graph: Graph, folded: dict) -> dict:

@@ -151,20 +151,21 @@ def conv_nd(ctx: RunContext, x: np.ndarray, weight: np.ndarray, bias, stride, pa
         _conv_by_channels(ctx, x, weight.reshape(weight.shape[0], -1), bias, settings, out, work)
     else:
         per_image = channels * taps * positions * x.itemsize
-        tasks = [partial(_conv_images, x, weight, bias, groups, settings, out, images)
+        tasks = [partial(_conv_images, ctx, x, weight, bias, groups, settings, out, images)
                  for images in _image_chunks(batch, per_image, len(ctx.split(batch, work)))]
         ctx.parallel(tasks)
     return out.reshape(batch, weight.shape[0], *sizes)
 
 
-def _conv_images(x, weight, bias, groups: int, settings, out: np.ndarray, images: slice) -> None:
-    """One task: the columns of some images, one (grouped) GEMM into their rows of `out`, then the bias."""
+def _conv_images(ctx: RunContext, x, weight, bias, groups: int, settings, out: np.ndarray, images: slice) -> None:
+    """One task: the columns of some images, one (grouped) GEMM into their rows of `out`, the bias, finished."""
     columns = im2col(x[images], *settings)
     count, positions, outs = columns.shape[0], columns.shape[2], weight.shape[0] // groups
     np.matmul(weight.reshape(groups, outs, -1), columns.reshape(count, groups, -1, positions),
               out=out[images].reshape(count, groups, outs, positions))
     if bias is not None:
         out[images] += bias.reshape(-1, 1)
+    ctx.finish(out[images])
 
 
 def _conv_by_channels(ctx: RunContext, x, matrix: np.ndarray, bias, settings, out: np.ndarray, work: int) -> None:
@@ -175,6 +176,7 @@ def _conv_by_channels(ctx: RunContext, x, matrix: np.ndarray, bias, settings, ou
         np.matmul(matrix[index], columns, out=out[:, index])
         if bias is not None:
             out[:, index] += bias[index].reshape(-1, 1)
+        ctx.finish(out[:, index])
 
     ctx.parallel([partial(block, index) for index in ctx.split(matrix.shape[0], work)])
 
@@ -230,6 +232,7 @@ define(
     infer=_conv_infer,
     atoms=_conv_atoms(0),
     run=_conv_run,
+    finishes=True,
     onnx=_conv_onnx,
     doc="1-D convolution over x[B, C, L] with weight [O, C/groups, K] (torch Conv1d semantics).",
     samples=(
@@ -247,6 +250,7 @@ define(
     infer=_conv_infer,
     atoms=_conv_atoms(0),
     run=_conv_run,
+    finishes=True,
     onnx=_conv_onnx,
     doc="2-D convolution over x[B, C, H, W] with weight [O, C/groups, KH, KW] (torch Conv2d semantics).",
     samples=(
@@ -296,9 +300,9 @@ def conv_transpose_nd(ctx: RunContext, x: np.ndarray, weight: np.ndarray, bias, 
     chunks = _image_chunks(batch, outs * taps * rows.shape[2] * out.itemsize, len(ctx.split(batch, work)))
     ctx.parallel([partial(_col2im, matrix, rows, out, images, kernel, stride, spatial) for images in chunks])
     out = out[(slice(None), slice(None), *(slice(pad, size - pad) for pad, size in zip(padding, full)))]
-    if bias is not None:
-        return out + bias.reshape(-1, *([1] * len(kernel)))
-    return np.ascontiguousarray(out)
+    out = out + bias.reshape(-1, *([1] * len(kernel))) if bias is not None else np.ascontiguousarray(out)
+    ctx.finish(out)
+    return out
 
 
 def _col2im(matrix: np.ndarray, rows: np.ndarray, out: np.ndarray, images: slice, kernel, stride, spatial) -> None:
@@ -331,6 +335,7 @@ define(
     infer=_conv_transpose_infer,
     atoms=_conv_atoms(1),
     run=_conv_transpose_run,
+    finishes=True,
     onnx=_conv_transpose_onnx,
     doc="2-D transposed convolution with weight [C, O, KH, KW] (torch ConvTranspose2d semantics).",
     samples=(

@@ -154,6 +154,19 @@ def _unary_run(function: Callable, real_valued: bool, threaded: bool = False) ->
     return run
 
 
+def _in_place(function: Callable) -> Callable:
+    """An epilogue facet: `function` applied to a block of values in place (a strided block through a copy,
+    since blockwise functions such as gelu write through flat views)."""
+
+    def apply(block: np.ndarray) -> None:
+        if block.flags.c_contiguous:
+            function(block, out=block)
+        else:
+            block[...] = function(block)
+
+    return apply
+
+
 def _relu(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """max(x, 0) in the dtype of x."""
     return np.maximum(x, np.zeros((), dtype=x.dtype), out=out)
@@ -188,6 +201,8 @@ def _unary_onnx(build: Callable | str, real_valued: bool) -> Callable:
     return lower
 
 
+# The activations that follow a convolution or a linear layer: fused into it by the planned backend.
+_EPILOGUES = {"relu", "gelu", "tanh", "sigmoid"}
 _UNARY = (
     ("neg", np.negative, "Neg", False, "Elementwise negation (`-x`)."),
     ("abs", np.abs, "Abs", False, "Elementwise absolute value."),
@@ -207,6 +222,7 @@ for _name, _function, _lowering, _real, _doc in _UNARY:
         signature=(Param("x", TENSOR),),
         infer=_float_infer if _real else _same_infer,
         run=_unary_run(_function, _real, threaded=_function is gelu),
+        epilogue=_in_place(_function) if _name in _EPILOGUES else None,
         onnx=_unary_onnx(_lowering, _real),
         doc=_doc,
         samples=_UNARY_SAMPLES,

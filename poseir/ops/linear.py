@@ -130,26 +130,27 @@ def _matmul_run(ctx: RunContext, arrays: list, attrs: dict) -> list[np.ndarray]:
         return [rows_times(ctx, rows, b).reshape(*a.shape[:-1], b.shape[1])]
     a = a if _blasable(a) else np.ascontiguousarray(a)
     b = b if _blasable(b) else np.ascontiguousarray(b)
-    if a.ndim < 3 and b.ndim < 3:
-        return [rows_times(ctx, a, b) if a.ndim == 2 and b.ndim == 2 else np.matmul(a, b)]
+    if a.ndim == 2 and b.ndim == 2:
+        return [rows_times(ctx, a, b)]
     return [_stacked(ctx, a, b)]
 
 
 def rows_times(ctx: RunContext, rows: np.ndarray, matrix: np.ndarray, bias: np.ndarray | None = None) -> np.ndarray:
-    """rows @ matrix (+ bias, added while each part of the result is still in cache), split by rows."""
+    """rows @ matrix (+ bias), each part of the result finished in the task that computed it."""
     result = ctx.empty((rows.shape[0], matrix.shape[1]), np.result_type(rows.dtype, matrix.dtype))
 
-    def part(index: slice) -> None:
-        np.matmul(rows[index], matrix, out=result[index])
+    def then(part_rows: slice, part_columns: slice) -> None:
+        block = result[part_rows, part_columns]
         if bias is not None:
-            result[index] += bias
+            block += bias[part_columns]
+        ctx.finish(block)
 
-    ctx.parallel([partial(part, index) for index in ctx.split(rows.shape[0], rows.size * matrix.shape[1])])
-    return result
+    return ctx.product(rows, matrix, result, then)
 
 
 def _stacked(ctx: RunContext, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """A broadcast stack of matrix products, split along its first batch axis longer than one."""
+    """A broadcast stack of matrix products (or a product with a vector), split along its first batch axis
+    longer than one; every part finished."""
     a_matrix, b_matrix = a.ndim >= 2, b.ndim >= 2
     a_view = a if a_matrix else a[None, :]
     b_view = b if b_matrix else b[:, None]
@@ -157,12 +158,15 @@ def _stacked(ctx: RunContext, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     shape = (*batch, a_view.shape[-2], b_view.shape[-1])
     axis = next((position for position, size in enumerate(batch) if size > 1), None)
     if axis is None or not (a_matrix and b_matrix):
-        return np.matmul(a, b)
+        result = np.asarray(np.matmul(a, b))
+        ctx.finish(result)
+        return result
     out = ctx.empty(shape, np.result_type(a.dtype, b.dtype))
 
     def part(index: slice) -> None:
-        np.matmul(_batch_slice(a, axis, len(batch), index), _batch_slice(b, axis, len(batch), index),
-                  out=out[(slice(None),) * axis + (index,)])
+        block = out[(slice(None),) * axis + (index,)]
+        np.matmul(_batch_slice(a, axis, len(batch), index), _batch_slice(b, axis, len(batch), index), out=block)
+        ctx.finish(block)
 
     work = out.size * a.shape[-1]
     ctx.parallel([partial(part, index) for index in ctx.split(batch[axis], work)])
@@ -188,6 +192,7 @@ define(
     infer=_matmul_infer,
     atoms=_matmul_atoms,
     run=_matmul_run,
+    finishes=True,
     onnx=_matmul_onnx,
     doc="Matrix product with numpy semantics (`a @ b`): batched, broadcasting, 1-D operands as vectors.",
     samples=(
@@ -243,6 +248,7 @@ define(
     infer=_linear_infer,
     atoms=_linear_atoms,
     run=_linear_run,
+    finishes=True,
     onnx=_linear_onnx,
     doc="Affine map of the last axis: x @ weight.T + bias, weight [out, in] as in torch.",
     samples=((("B, T, 34", "1024, 34", "1024"), {}), (("N, 32", "16, 32", None), {})),
