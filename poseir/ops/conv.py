@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 from functools import partial
 
 import numpy as np
@@ -408,20 +409,28 @@ def _pool_lists(attrs: dict, count: int) -> tuple[list[int], list[int], list[int
 
 
 def _max_pool_nd(ctx: RunContext, x: np.ndarray, attrs: dict, count: int) -> np.ndarray:
-    """Pad the last `count` axes with the lowest value, then the elementwise maximum of the strided window taps."""
+    """Pad the last `count` axes with the lowest value, then the elementwise maximum of the strided window taps;
+    split over the threads by the leading axes (each task pads its own part)."""
     kernel, stride, padding = _pool_lists(attrs, count)
-    if any(padding):
-        widths = [(0, 0)] * (x.ndim - count) + [(pad, pad) for pad in padding]
-        x = np.pad(x, widths, constant_values=_lowest(x.dtype))
-    sizes = [(x.shape[x.ndim - count + i] - kernel[i]) // stride[i] + 1 for i in range(count)]
-    out = None
-    for tap in itertools.product(*(range(size) for size in kernel)):
-        window = x[(..., *(slice(t, t + s * (n - 1) + 1, s) for t, s, n in zip(tap, stride, sizes)))]
-        if out is None:
-            out = ctx.empty(window.shape, x.dtype)
-            np.copyto(out, window)
-        else:
-            np.maximum(out, window, out=out)
+    spatial = x.shape[x.ndim - count:]
+    sizes = [(spatial[i] + 2 * padding[i] - kernel[i]) // stride[i] + 1 for i in range(count)]
+    out = ctx.empty((*x.shape[:x.ndim - count], *sizes), x.dtype)
+    rows, targets = x.reshape(-1, *spatial), out.reshape(-1, *sizes)
+    widths = [(0, 0)] + [(pad, pad) for pad in padding]
+
+    def part(index: slice) -> None:
+        source = rows[index]
+        if any(padding):
+            source = np.pad(source, widths, constant_values=_lowest(x.dtype))
+        target = targets[index]
+        for number, tap in enumerate(itertools.product(*(range(size) for size in kernel))):
+            window = source[(slice(None), *(slice(t, t + s * (n - 1) + 1, s) for t, s, n in zip(tap, stride, sizes)))]
+            if number == 0:
+                np.copyto(target, window)
+            else:
+                np.maximum(target, window, out=target)
+
+    ctx.parallel([partial(part, index) for index in ctx.split(rows.shape[0], out.size * math.prod(kernel))])
     return out
 
 

@@ -318,12 +318,13 @@ def _expanded_axis(ctx: ShapeContext, x: TensorType, axis: int, dim: Dim, value,
 
 
 def _expand_run(ctx: RunContext, arrays: list, attrs: dict) -> list[np.ndarray]:
-    """numpy broadcast_to, copied so later in-place updates are safe."""
+    """numpy broadcast_to: a read-only view (no op writes into an input it was not donated, and a view is
+    never donated), so the consumer reads the repeated values without their copy."""
     x = np.asarray(arrays[0])
     values = unwrap_sizes(attrs["sizes"])
     lead = len(values) - x.ndim
     shape = [*values[:lead], *(dim if value == -1 else value for dim, value in zip(x.shape, values[lead:]))]
-    return [np.ascontiguousarray(np.broadcast_to(x, shape))]
+    return [np.broadcast_to(x, shape)]
 
 
 def _expand_onnx(ctx, names: list, attrs: dict) -> list[str]:
