@@ -61,6 +61,14 @@ def child_main(arguments: list[str]) -> None:
     """`--child numpy|onnxruntime NAME SHAPE REPEATS OVERRIDES [ONNX]`: time one backend, print JSON."""
     backend, name, shape, repeats, overrides = arguments[:5]
     shape, repeats, overrides = tuple(json.loads(shape)), int(repeats), json.loads(overrides)
+    if backend.startswith("products-"):  # the example's matrix products alone (bench/products.py)
+        import products
+
+        found = products.products(name, overrides, shape)
+        seconds = (products.numpy_seconds(found, repeats) if backend == "products-numpy"
+                   else products.onnxruntime_seconds(found, repeats, THREADS))
+        print(json.dumps({"min": seconds}))
+        return
     import numpy as np
 
     inputs_array = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
@@ -226,8 +234,11 @@ def example_row(name: str, shape: tuple, quick: bool, directory: Path, repeats: 
                                     path]))
     numpy_result, onnx_result = best_of(numpy_runs), best_of(onnx_runs)
     plain = run_child(["onnxruntime", name, json.dumps(shape), repeats * 2, json.dumps(overrides), unoptimized])
+    floor = [run_child([f"products-{backend}", name, json.dumps(shape), max(repeats, 3),
+                        json.dumps(overrides)])["min"] for backend in ("numpy", "onnxruntime")]
     source = EXAMPLES / f"{name}.pose"
     return {"name": name, "shape": shape, "numpy": numpy_result, "onnxruntime": onnx_result, "unoptimized": plain,
+            "floor": floor[0] / floor[1],
             "cold": cold_check(source, 1 if quick else 2), "warm": warm_check(source, 1 if quick else 3, overrides),
             "infer_shapes": infer_shapes_seconds(structure, 1 if quick else 5)}
 
@@ -294,15 +305,15 @@ def fitted_exponent(rows: list[tuple[int, float]]) -> float:
 
 def format_table(rows: list[dict]) -> list[str]:
     """One line per example."""
-    header = (f"{'example':<16}{'input':<18}{'numpy s':>9}{'ort s':>8}{'ratio':>7}{'ort -O0 s':>10}{'numpy MB':>10}"
-              f"{'ort MB':>8}"
+    header = (f"{'example':<16}{'input':<18}{'numpy s':>9}{'ort s':>8}{'ratio':>7}{'gemm floor':>11}{'ort -O0 s':>10}"
+              f"{'numpy MB':>10}{'ort MB':>8}"
               f"{'mem ratio':>10}{'plan MB':>9}{'check warm ms':>14}{'cold ms':>9}{'infer_shapes ms':>16}")
     lines = [header, "-" * len(header)]
     for row in rows:
         numpy_result, onnx_result = row["numpy"], row["onnxruntime"]
         lines.append(
             f"{row['name']:<16}{'x'.join(map(str, row['shape'])):<18}{numpy_result['min']:>9.3f}"
-            f"{onnx_result['min']:>8.3f}{numpy_result['min'] / onnx_result['min']:>7.2f}"
+            f"{onnx_result['min']:>8.3f}{numpy_result['min'] / onnx_result['min']:>7.2f}{row['floor']:>11.2f}"
             f"{row['unoptimized']['min']:>10.3f}"
             f"{numpy_result['rss'] / 1e6:>10.0f}{onnx_result['rss'] / 1e6:>8.0f}"
             f"{numpy_result['rss'] / onnx_result['rss']:>10.2f}{numpy_result['tracked'] / 1e6:>9.0f}"

@@ -11,19 +11,9 @@ import numpy as np
 import pytest
 
 from poseir.weights.files import save_weights
+from test_cli import SMALL_MODEL
 
-MODEL = """\
-dim B
-model small = Small()
-
-module Small() {
-    self.fc = Linear(4, 3)
-    self.bn = BatchNorm1d(3)
-    forward(x: f32[B, 4]) -> (y: f32[B, 3]) {
-        return self.bn(self.fc(x))
-    }
-}
-"""
+MODEL = SMALL_MODEL  # a Linear then a BatchNorm1d, as the CLI tests use
 
 
 def poseir(*arguments, cwd) -> subprocess.CompletedProcess:

@@ -6,27 +6,16 @@ missing, nothing extra, so one mistake never cascades into several diagnostics.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pytest
 
+from corpus_support import cases, expectations
 from poseir.compiler import check
 from poseir.diagnostics.render import render
 from test_corpus import NOT_YET, REASONS  # the one list of what the checker cannot do yet (issue 7)
 
-CASES = sorted((Path(__file__).parent / "cases").glob("*.pose"))
-EXPECT = re.compile(r"#\s*expect:\s*([A-Z]\d{3}(?:\s*,\s*[A-Z]\d{3})*)")
-
-
-def expectations(path: Path) -> set[tuple[str, int]]:
-    """The (code, line) pairs a case file declares."""
-    found = set()
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
-        match = EXPECT.search(line)
-        if match:
-            found.update((code.strip(), number) for code in match.group(1).split(","))
-    return found
+CASES = cases()
 
 
 def test_corpus_is_large_enough():

@@ -1,0 +1,114 @@
+"""The matrix products of an example, timed alone: what the numpy backend's BLAS allows against onnxruntime's.
+
+Every convolution, linear layer and matmul of a planned inference graph becomes the product the numpy
+backend computes for it (a convolution: its weight matrix times each image's im2col columns), with how
+often it occurs. Timing those products alone, with the numpy backend's own matmul and with an
+onnxruntime MatMul of the same shapes on the same threads, gives a floor for the example's ratio: the
+part of the gap that lies in the BLAS kernels (OpenBLAS against onnxruntime's MLAS), not in poseir.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import Counter
+
+Pair = tuple[tuple[int, ...], tuple[int, ...]]  # the shapes of a and b in a @ b (numpy semantics)
+
+
+def products(name: str, overrides: dict, shape: tuple) -> Counter:
+    """(a shape, b shape) -> count, for the example's prepared inference graph at this input shape."""
+    from bench import EXAMPLES
+
+    from poseir.backends.numpy_plan import Plan
+    from poseir.compiler import build, prepare_for_backend
+
+    graph, _ = build(str(EXAMPLES / f"{name}.pose"), overrides=overrides)
+    graph = prepare_for_backend(graph)
+    env = {str(dim): size for dim, size in zip(graph.inputs[0].type.shape, shape) if not dim.is_const}
+    plan = Plan(graph)
+    binding = plan.bind(env)
+    found: Counter = Counter()
+    for step, attrs, shapes in zip(plan.steps, binding.attrs, binding.shapes):
+        inputs = [tuple(dim.evaluate(env) for dim in graph.values[name].type.shape) if name else None
+                  for name in step.node.inputs]
+        pair = _product_of(step.node.op, inputs, shapes[0], attrs)
+        if pair is not None:
+            found[pair] += 1
+    return found
+
+
+def _product_of(op: str, inputs: list, output: tuple, attrs: dict) -> Pair | None:
+    """The product the numpy backend computes for one node, or None for an op that is no product."""
+    if op == "linear":
+        x, weight = inputs[0], inputs[1]
+        return (math.prod(x[:-1]), x[-1]), (weight[1], weight[0])
+    if op == "matmul":
+        return inputs[0], inputs[1]
+    if op in ("conv1d", "conv2d"):
+        x, weight, groups = inputs[0], inputs[1], attrs["groups"]
+        columns = weight[1] * math.prod(weight[2:])
+        positions = math.prod(output[2:])
+        if groups == 1:
+            return (weight[0], columns), (x[0], columns, positions)
+        return (groups, weight[0] // groups, columns), (x[0], groups, columns, positions)
+    if op == "conv_transpose2d":
+        x, weight = inputs[0], inputs[1]
+        return (weight[1] * math.prod(weight[2:]), weight[0]), (x[0], x[1], math.prod(x[2:]))
+    return None
+
+
+def numpy_seconds(found: Counter, repeats: int) -> float:
+    """The products' total time with the numpy backend's matmul (its threads, BLAS single-threaded)."""
+    import numpy as np
+
+    from poseir.backends.numpy_threads import single_threaded_blas, workers
+    from poseir.ops.registry import RunContext, lookup
+
+    run = lookup("matmul").run
+    context = RunContext("infer", np.random.default_rng(0), workers=workers())
+    total = 0.0
+    with single_threaded_blas():
+        for (a_shape, b_shape), count in found.items():
+            rng = np.random.default_rng(0)
+            a, b = (rng.standard_normal(shape).astype(np.float32) for shape in (a_shape, b_shape))
+            total += count * _fastest(lambda: run(context, [a, b], {}), repeats)
+    return total
+
+
+def onnxruntime_seconds(found: Counter, repeats: int, threads: int) -> float:
+    """The products' total time as onnxruntime MatMuls of the same shapes, `threads` intra-op threads."""
+    import numpy as np
+    import onnx
+    import onnxruntime
+    from onnx import TensorProto, helper
+
+    total = 0.0
+    for (a_shape, b_shape), count in found.items():
+        graph = helper.make_graph(
+            [helper.make_node("MatMul", ["a", "b"], ["y"])], "product",
+            [helper.make_tensor_value_info("a", TensorProto.FLOAT, list(a_shape)),
+             helper.make_tensor_value_info("b", TensorProto.FLOAT, list(b_shape))],
+            [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+        model.ir_version = min(model.ir_version, onnx.IR_VERSION)
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
+        session = onnxruntime.InferenceSession(model.SerializeToString(), options,
+                                               providers=["CPUExecutionProvider"])
+        rng = np.random.default_rng(0)
+        feeds = {"a": rng.standard_normal(a_shape).astype(np.float32),
+                 "b": rng.standard_normal(b_shape).astype(np.float32)}
+        total += count * _fastest(lambda: session.run(None, feeds), repeats)
+    return total
+
+
+def _fastest(function, repeats: int) -> float:
+    """The minimum wall time of `function()` over `repeats` calls after a warm-up call."""
+    function()
+    best = math.inf
+    for _ in range(repeats):
+        start = time.perf_counter()
+        function()
+        best = min(best, time.perf_counter() - start)
+    return best
