@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 
 from poseir.diagnostics.record import Label
@@ -77,8 +79,23 @@ def _concat_infer(ctx: ShapeContext, types: list, attrs: dict) -> list[TensorTyp
 
 
 def _concat_run(ctx: RunContext, arrays: list, attrs: dict) -> list[np.ndarray]:
-    """numpy concatenate."""
-    return [np.concatenate(arrays, axis=attrs["dim"])]
+    """numpy concatenate into one output buffer, split over the threads along another axis (the copies
+    of broadcast views, a non-local block's pairs, are slow enough to share)."""
+    arrays = [np.asarray(array) for array in arrays]
+    axis = attrs["dim"] % arrays[0].ndim
+    shape = list(arrays[0].shape)
+    shape[axis] = sum(array.shape[axis] for array in arrays)
+    out = ctx.empty(tuple(shape), np.result_type(*arrays))
+    other = next((index for index, size in enumerate(shape) if index != axis and size > 1), None)
+    if other is None:
+        return [np.concatenate(arrays, axis=axis, out=out)]
+
+    def part(index: slice) -> None:
+        cut = (slice(None),) * other + (index,)
+        np.concatenate([array[cut] for array in arrays], axis=axis, out=out[cut])
+
+    ctx.parallel([partial(part, index) for index in ctx.split(shape[other], out.size)])
+    return [out]
 
 
 def _concat_onnx(ctx, names: list, attrs: dict) -> list[str]:
