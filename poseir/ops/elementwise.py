@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import math
+from functools import partial
 from typing import Callable, Sequence
 
 import numpy as np
 
 from poseir.ir.graph import DTYPES, FLOAT_DTYPES, TensorType, tensor_type
-from poseir.ops.common import broadcast_atoms, NUMPY_DTYPES, as_dtype, define, dtype_name, float_dtype, require_same_dtype
+from poseir.ops.common import (CACHE_BLOCK, NUMPY_DTYPES, as_dtype, broadcast_atoms, define, dtype_name, float_dtype,
+                               require_same_dtype)
 from poseir.ops.registry import ATTR, TENSOR, Param, RunContext, ShapeContext, elementwise_dtype
 from poseir.ops.special import erf, gelu  # noqa: F401  (erf is part of this module's interface)
 
@@ -46,7 +48,8 @@ def _binary_infer(ctx: ShapeContext, types: list, attrs: dict) -> list[TensorTyp
 
 
 def _binary_run(function: Callable, true_division: bool = False) -> Callable:
-    """A numpy run function for a binary op that keeps the inferred dtype (into a donated operand when it fits)."""
+    """A numpy run function for a binary op that keeps the inferred dtype (into a donated operand when it fits);
+    operands of one shape are combined block by block over the threads, each block finished while in cache."""
 
     def run(ctx: RunContext, arrays: list, attrs: dict) -> list[np.ndarray]:
         left, right = (np.asarray(array) for array in arrays)
@@ -54,9 +57,27 @@ def _binary_run(function: Callable, true_division: bool = False) -> Callable:
         dtype = float_dtype(dtype) if true_division else dtype
         if true_division and dtype not in FLOAT_DTYPES:
             left = left.astype(NUMPY_DTYPES[dtype])
-        return [as_dtype(function(left, right, out=_donated_output(ctx, left, right, dtype)), dtype)]
+        out = _donated_output(ctx, left, right, dtype)
+        if out is not None and left.shape == right.shape and left.flags.c_contiguous and right.flags.c_contiguous:
+            _blockwise(ctx, function, left.reshape(-1), right.reshape(-1), out.reshape(-1))
+            return [out]
+        result = as_dtype(function(left, right, out=out), dtype)
+        ctx.finish(result)
+        return [result]
 
     return run
+
+
+def _blockwise(ctx: RunContext, function: Callable, left: np.ndarray, right: np.ndarray, out: np.ndarray) -> None:
+    """out = function(left, right) on flat arrays, in cache-sized blocks split over the threads, each finished."""
+
+    def part(index: slice) -> None:
+        for start in range(index.start, index.stop, CACHE_BLOCK):
+            block = slice(start, min(start + CACHE_BLOCK, index.stop))
+            function(left[block], right[block], out=out[block])
+            ctx.finish(out[block])
+
+    ctx.parallel([partial(part, index) for index in ctx.split(out.size, out.size)])
 
 
 def _donated_output(ctx: RunContext, left: np.ndarray, right: np.ndarray, dtype: str) -> np.ndarray | None:
@@ -115,6 +136,7 @@ for _name, _function, _op_type, _doc in _BINARY:
         infer=_binary_infer,
         atoms=broadcast_atoms,
         run=_binary_run(_function, true_division=_name == "div"),
+        finishes=True,
         onnx=_binary_onnx(_op_type, true_division=_name == "div"),
         doc=_doc,
         samples=_BINARY_SAMPLES,
