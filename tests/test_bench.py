@@ -15,7 +15,8 @@ def test_quick_bench_prints_the_table():
                             text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert any(line.startswith("example") and "ratio" in line and "infer_shapes" in line for line in lines)
+    assert any(line.startswith("example") and "ratio" in line and "gemm floor" in line and "infer_shapes" in line
+               for line in lines)
     row = next(line for line in lines if line.startswith("simplebaseline"))
-    assert len(row.split()) == 13, row
+    assert len(row.split()) == 14, row
     assert any("fitted exponent" in line for line in lines)
