@@ -87,7 +87,8 @@ class ForwardRunner:
 
     def select_forward(self, instance: ModuleInstance, span: Span):
         """The forward serving the current mode: `forward train`/`forward infer`, else plain `forward`."""
-        for key in (self.state.mode, None):
+        mode = self.state.mode_decides(any(key is not None for key in instance.forwards))
+        for key in (mode, None):
             if key in instance.forwards:
                 return instance.forwards[key]
         other = [key for key in instance.forwards if key]
@@ -99,13 +100,14 @@ class ForwardRunner:
 
     def active(self, items):
         """The forward params/outputs that exist in the current mode."""
-        return [item for item in items if item.mode in (None, self.state.mode)]
+        mode = self.state.mode_decides(any(item.mode is not None for item in items))
+        return [item for item in items if item.mode in (None, mode)]
 
     def run_forward(self, instance, decl: ast.Forward, frame: Frame, arguments: list, span: Span, call):
         """`execute_forward` of a call, replayed when an equal call ran before (see `poseir.elaborate.replay`)."""
         key, external = replay.forward_key(self.memo, self.state, instance, decl, frame, arguments) \
             if replay.ENABLED else (None, None)
-        template = self.memo.forwards.get(key) if key is not None else None
+        template = self.memo.find_forward(key, self.state.mode) if key is not None else None
         if template is not None and template.fits(self.state):
             return template.replay(self.state, instance, arguments, external)
         mark = self.memo.mark(self.state)
@@ -113,7 +115,8 @@ class ForwardRunner:
         if key is not None and self.memo.clean_since(self.state, mark):
             recorded = replay.ForwardTemplate.record(self.state, instance, arguments, external, mark, result)
             if recorded is not None:
-                self.memo.forwards[key] = recorded
+                mode = self.state.mode if self.state.mode_reads != mark.mode_reads else None
+                self.memo.keep_forward(key, mode, recorded)
         return result
 
     def execute_forward(self, instance, decl: ast.Forward, frame: Frame, arguments: list, span: Span, call=None):
@@ -198,8 +201,9 @@ class ForwardRunner:
             raise fail("E102", f"`return` gives {_count(len(statement.values), 'value')} but the forward "
                                f"declares {_count(len(decl.outputs), 'output')}", statement.span)
         results = []
+        mode = self.state.mode_decides(any(output.mode is not None for output in decl.outputs))
         for output, node in zip(decl.outputs, statement.values):
-            if output.mode not in (None, self.state.mode):
+            if output.mode not in (None, mode):
                 continue
             value = self.evaluator.evaluate(node, frame)
             if isinstance(value, Tensor):

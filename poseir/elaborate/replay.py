@@ -71,6 +71,7 @@ class Mark:
     iterations: int
     facts: object
     mutations: int
+    mode_reads: int
 
 
 class ReplayMemo:
@@ -81,31 +82,45 @@ class ReplayMemo:
         self.forwards: dict = {}
         self.mutations = 0  # `.append` calls so far: a structure fingerprint is valid between two
         self._structures: dict[int, tuple] = {}
+        self._numbers: dict[tuple, int] = {}
 
     def mark(self, state) -> Mark:
         """The current extent of a flow's records, to tell later what a run added."""
         return Mark(len(state.diagnostics), len(state.builder.diagnostics), len(state.bindings),
-                    len(state.builder.nodes), state.budget.iterations, state.builder.facts, self.mutations)
+                    len(state.builder.nodes), state.budget.iterations, state.builder.facts, self.mutations,
+                    state.mode_reads)
 
     def clean_since(self, state, mark: Mark) -> bool:
         """True when a run since `mark` reported nothing, kept the facts and appended to no module list."""
         return (len(state.diagnostics) == mark.diagnostics and len(state.builder.diagnostics) ==
                 mark.builder_diagnostics and state.builder.facts is mark.facts and self.mutations == mark.mutations)
 
-    def structure(self, instance: ModuleInstance) -> tuple:
-        """A fingerprint of an instance's whole configuration (definition, hyper-parameters, submodules)."""
+    def structure(self, instance: ModuleInstance) -> int:
+        """A number for an instance's whole configuration (definition, hyper-parameters, submodules):
+        equal numbers, equal configurations."""
         entry = self._structures.get(id(instance))
         if entry is not None and entry[0] is instance and entry[1] == self.mutations:
             return entry[2]
         attributes = tuple((name, self._attribute(value)) for name, value in instance.attributes.items())
         found = ("M", id(instance.definition), hyper_fingerprint(instance.hyper), instance.broken, attributes)
-        self._structures[id(instance)] = (instance, self.mutations, found)
-        return found
+        number = self._numbers.setdefault(found, len(self._numbers))  # small keys hash fast in later lookups
+        self._structures[id(instance)] = (instance, self.mutations, number)
+        return number
+
+    def find_forward(self, key: tuple, mode: str):
+        """The template of a forward call: one recorded in either mode if it never read the mode, else in this one."""
+        found = self.forwards.get((None, key))
+        return found if found is not None else self.forwards.get((mode, key))
+
+    def keep_forward(self, key: tuple, mode: str | None, template) -> None:
+        """Remember a template; `mode` is None when the run did not depend on the mode."""
+        template.reads_mode = mode is not None
+        self.forwards[(mode, key)] = template
 
     def _attribute(self, value):
         """The fingerprint of one attribute of an instance."""
         if isinstance(value, ModuleInstance):
-            return self.structure(value)
+            return ("S", self.structure(value))
         if isinstance(value, ModuleList):
             return ("L", value.sequential, tuple(self._attribute(item) for item in value.items))
         if isinstance(value, ParamSpec):
@@ -269,32 +284,55 @@ def _under(name: str, prefix: str) -> bool:
     return name == prefix or name.startswith(prefix + ".")
 
 
+def _root_of(name: str, roots: tuple) -> int | None:
+    """Which of the (disjoint) module paths `roots` a value name or scope belongs to, if any."""
+    for index, root in enumerate(roots):
+        if _under(name, root):
+            return index
+    return None
+
+
 def forward_key(memo: ReplayMemo, state, callee: ModuleInstance, decl, frame, arguments: list):
     """(key, external atom keys) of a forward call, or (None, None) when it cannot be replayed.
 
-    The key holds everything the run reads: the forward, the mode, the facts, the callee's whole
-    configuration, the call site a built-in layer reports at, and the arguments (tensor types with
-    their atoms in canonical form, which argument repeats another, which is the callee's own
-    parameter).
+    The key holds everything the run reads: the forward, the facts, the callee's whole configuration,
+    the call site a built-in layer reports at, and the arguments (tensor types with their atoms in
+    canonical form, which argument repeats another, which belongs to the callee or to a module
+    argument; a module argument by its configuration). The mode is added by the memo only for the
+    runs that asked for it (`ReplayMemo.find_forward`).
     """
-    if not callee.path:
+    roots = _roots(callee, arguments)
+    if roots is None:
         return None, None
     canonical = _Canonical()
     parts, seen = [], {}
     try:
         for index, argument in enumerate(arguments):
             if isinstance(argument, Tensor):
-                owned = argument.name[len(callee.path):] if _under(argument.name, callee.path) else None
+                owner = _root_of(argument.name, roots)
+                owned = None if owner is None else (owner, argument.name[len(roots[owner]):])
                 parts.append(("T", argument.type.dtype, argument.type.shape, canonical.axes(argument.type.atoms),
                               seen.setdefault(argument.name, index), owned))
+            elif isinstance(argument, ModuleInstance):
+                parts.append(("module", memo.structure(argument)))
             else:
                 parts.append(fingerprint(argument))
         structure = memo.structure(callee)
     except Unreplayable:
         return None, None
     site = frame.site.span if frame.site is not None else None
-    key = (id(decl), state.mode, state.builder.facts, structure, site, frame.builtin, tuple(parts))
+    key = (id(decl), state.builder.facts, structure, site, frame.builtin, tuple(parts))
     return key, tuple(canonical.external)
+
+
+def _roots(callee: ModuleInstance, arguments: list) -> tuple | None:
+    """The paths of the modules a call runs: the callee's, then each module argument's (None when they
+    are not disjoint named subtrees, which translating by path needs)."""
+    roots = (callee.path, *(argument.path for argument in arguments if isinstance(argument, ModuleInstance)))
+    for index, root in enumerate(roots):
+        if not root or any(_under(root, other) or _under(other, root) for other in roots[index + 1:]):
+            return None
+    return roots
 
 
 @dataclass(frozen=True)
@@ -306,16 +344,16 @@ class _TensorRef:
 
 @dataclass(frozen=True)
 class _ModuleRef:
-    """An instance or module list of a template's callee, by its route from the callee."""
+    """An instance or module list of a template's modules, by which root it is under and its route from it."""
 
-    route: tuple
+    where: tuple
 
 
 @dataclass
 class ForwardTemplate:
     """One recorded forward run: its nodes and their types, its result and bindings, in the names of that run."""
 
-    prefix: str  # the callee's path in that run
+    roots: tuple  # the paths of the callee and of each module argument in that run
     arguments: tuple  # the argument tensors' names (None for other arguments)
     external: tuple  # the atom keys the arguments brought, by canonical index
     nodes: tuple
@@ -323,6 +361,7 @@ class ForwardTemplate:
     result: object
     bindings: tuple  # (span, name, value, instance) with refs in place of tensors and modules
     iterations: int
+    reads_mode: bool = True  # replaying it is a read of the mode too (for the runs that enclose it)
 
     @staticmethod
     def record(state, callee: ModuleInstance, arguments: list, external: tuple, mark: Mark,
@@ -331,13 +370,14 @@ class ForwardTemplate:
         builder = state.builder
         nodes = tuple(builder.nodes[mark.nodes:])
         names = tuple(argument.name if isinstance(argument, Tensor) else None for argument in arguments)
-        template = ForwardTemplate(callee.path, names, external, nodes, {}, None, (), 0)
+        modules = _modules_of(callee, arguments)
+        template = ForwardTemplate(tuple(module.path for module in modules), names, external, nodes, {}, None, (), 0)
         try:
             template._check_nodes(set(names))
             template.values = {name: builder.values[name] for node in nodes for name in node.outputs}
             for value in template.values.values():
                 template._check_atoms(value.type)
-            routes = _Routes(callee)
+            routes = _Routes(modules)
             template.result = template._ref(result, routes)
             template.bindings = tuple((binding.span, binding.name, template._ref(binding.value, routes),
                                        routes.route(binding.instance)) for binding in state.bindings[mark.bindings:])
@@ -347,12 +387,12 @@ class ForwardTemplate:
         return template
 
     def _check_nodes(self, known: set) -> None:
-        """Every node reads arguments, the callee's parameters or earlier nodes, in the callee's scope."""
+        """Every node reads arguments, the parameters of its modules or earlier nodes, in a scope of its modules."""
         for node in self.nodes:
-            if not _under(node.scope, self.prefix):
-                raise Unreplayable("a node outside the callee's scope")
+            if _root_of(node.scope, self.roots) is None:
+                raise Unreplayable("a node outside the call's modules")
             for name in node.inputs:
-                if name and name not in known and not _under(name, self.prefix):
+                if name and name not in known and _root_of(name, self.roots) is None:
                     raise Unreplayable(f"a node reads {name}")
             known.update(node.outputs)
 
@@ -370,14 +410,15 @@ class ForwardTemplate:
             self._check_key(key[1])
             return
         owner = key[1].split("<", 1)[0] if key[0] == "born" else None
-        if owner is None or not (owner in self.values or owner in self.arguments or _under(owner, self.prefix)):
+        if owner is None or not (owner in self.values or owner in self.arguments or
+                                 _root_of(owner, self.roots) is not None):
             raise Unreplayable(f"atom {key}")
 
     def _ref(self, value, routes: _Routes):
         """A value of the run with its tensors and modules replaced by references."""
         if isinstance(value, Tensor):
             if value.name not in self.arguments and value.name not in self.values and \
-                    not _under(value.name, self.prefix):
+                    _root_of(value.name, self.roots) is None:
                 raise Unreplayable("a tensor from outside the run")
             return _TensorRef(value.name)
         if isinstance(value, tuple):
@@ -396,41 +437,49 @@ class ForwardTemplate:
 
     def replay(self, state, callee: ModuleInstance, arguments: list, external: tuple):
         """Emit the template's nodes again for this call, and return its result in this call's values."""
-        run = _Translation(self, callee, arguments, external, state.builder)
+        run = _Translation(self, _modules_of(callee, arguments), arguments, external, state.builder)
         builder = state.builder
         for node in self.nodes:
             builder.budget.nodes(len(builder.nodes) + 1, node.span)
             outputs = tuple(builder.fresh_name(node.op) for _ in node.outputs)
             run.names.update(zip(node.outputs, outputs))
             copy = Node(node.op, tuple(run.name(name) if name else "" for name in node.inputs), outputs,
-                        node.attrs, node.span, callee.path + node.scope[len(self.prefix):], node.arguments)
+                        node.attrs, node.span, run.path(node.scope), node.arguments)
             builder.nodes.append(copy)
             for old, new in zip(node.outputs, outputs):
                 value = self.values[old]
                 builder.values[new] = Value(new, run.type(value.type), value.span)
                 builder.producers[new] = copy
         state.budget.iterations += self.iterations
-        state.bindings.extend(Binding(span, name, run.value(value), run.module(route))
-                              for span, name, value, route in self.bindings)
+        state.mode_reads += self.reads_mode
+        state.bindings.extend(Binding(span, name, run.value(value), run.module(where))
+                              for span, name, value, where in self.bindings)
         return run.value(self.result)
 
 
-class _Routes:
-    """Where each instance and module list of a callee's tree is, as attribute names and list indices."""
+def _modules_of(callee: ModuleInstance, arguments: list) -> tuple:
+    """The callee and the module arguments of a call: the trees whose names a template translates."""
+    return (callee, *(argument for argument in arguments if isinstance(argument, ModuleInstance)))
 
-    def __init__(self, callee: ModuleInstance):
-        self.callee = callee
+
+class _Routes:
+    """Where each instance and module list of a call's modules is: which module, then attribute names and
+    list indices."""
+
+    def __init__(self, modules: tuple):
+        self.modules = modules
         self.found: dict[int, tuple] | None = None
 
-    def route(self, value) -> tuple:
-        """The route from the callee to `value` (Unreplayable when it is not in the callee's tree)."""
+    def route(self, value) -> tuple | None:
+        """The route to `value` (Unreplayable when it is not in the call's modules)."""
         if value is None:
             return None
         if self.found is None:
             self.found = {}
-            self._walk(self.callee, ())
+            for index, module in enumerate(self.modules):
+                self._walk(module, (index,))
         if id(value) not in self.found:
-            raise Unreplayable("a module outside the callee")
+            raise Unreplayable("a module outside the call")
         return self.found[id(value)]
 
     def _walk(self, value, route: tuple) -> None:
@@ -450,28 +499,41 @@ class _Routes:
 class _Translation:
     """One replay: template names, atoms, tensors and modules to those of the new call."""
 
-    def __init__(self, template: ForwardTemplate, callee: ModuleInstance, arguments: list, external: tuple, builder):
+    def __init__(self, template: ForwardTemplate, modules: tuple, arguments: list, external: tuple, builder):
         self.template = template
-        self.callee = callee
+        self.modules = modules
+        self.paths = tuple((old, new.path) for old, new in zip(template.roots, modules))
         self.arguments = {old: new for old, new in zip(template.arguments, arguments) if old is not None}
         self.names = {old: new.name for old, new in self.arguments.items()}
         self.external = dict(zip(template.external, external))
         self.builder = builder
         self.atoms: dict[tuple, Atom] = {}
+        self.axes: dict[int, tuple] = {}  # by identity: the template keeps every axis alive
 
     def name(self, old: str) -> str:
         """The new call's name of a template value (an argument, a node output or a parameter)."""
         found = self.names.get(old)
-        if found is not None:
-            return found
-        return self.callee.path + old[len(self.template.prefix):]
+        return found if found is not None else self.path(old)
+
+    def path(self, old: str) -> str:
+        """A parameter name or scope under one of the template's modules, under the same module of this call."""
+        for template_path, path in self.paths:
+            if _under(old, template_path):
+                return path + old[len(template_path):]
+        raise AssertionError(f"internal compiler error: replay cannot translate {old!r}")
 
     def type(self, type_: TensorType) -> TensorType:
         """A template type with its atoms translated."""
         if type_.atoms is None:
             return type_
-        return TensorType(type_.dtype, type_.shape, tuple(tuple(self.atom(atom) for atom in axis)
-                                                          for axis in type_.atoms))
+        return TensorType(type_.dtype, type_.shape, tuple(self.axis(axis) for axis in type_.atoms))
+
+    def axis(self, axis: tuple) -> tuple:
+        """A template axis with its atoms translated (types share axis tuples, so each is done once)."""
+        found = self.axes.get(id(axis))
+        if found is None:
+            found = self.axes[id(axis)] = tuple(self.atom(atom) for atom in axis)
+        return found
 
     def atom(self, atom: Atom) -> Atom:
         """The new call's atom for a template atom."""
@@ -501,16 +563,16 @@ class _Translation:
             found = self.builder.values[self.name(value.name)]
             return Tensor(found.name, found.type, found.span)
         if isinstance(value, _ModuleRef):
-            return self.module(value.route)
+            return self.module(value.where)
         if isinstance(value, tuple):
             return tuple(self.value(item) for item in value)
         return value
 
-    def module(self, route: tuple | None):
-        """The new callee's instance or module list at a route."""
-        if route is None:
+    def module(self, where: tuple | None):
+        """The new call's instance or module list at a route."""
+        if where is None:
             return None
-        found = self.callee
-        for step in route:
+        found = self.modules[where[0]]
+        for step in where[1:]:
             found = found.items[step] if isinstance(step, int) else found.attributes[step]
         return found
