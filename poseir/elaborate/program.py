@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-from poseir.syntax import ast, parser as syntax
+from poseir.syntax import ast, trees as syntax
 from poseir.elaborate.builtins import builtin_names
 from poseir.diagnostics.record import Diagnostic, DiagnosticError, Label
 from poseir.elaborate.scope import Scope
