@@ -109,7 +109,8 @@ class _Loader:
         source = self._read(key, text, importer)
         if source is None:
             return None
-        tree, found = syntax.parse(source, self.limits.nesting)
+        # A text given by the caller is an editor's buffer (or a repair being tried): not worth a disk entry.
+        tree, found = syntax.parse(source, self.limits.nesting, on_disk=text is None)
         self.diagnostics.extend(found)
         if tree is None:
             return None
