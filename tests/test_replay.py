@@ -37,9 +37,9 @@ def _summary(value):
     return value
 
 
-def _everything(path: str) -> dict:
-    """What a check of `path` produced, in comparable form."""
-    result = check(str(ROOT / path), repair=False)
+def _everything(path: str, text: str | None = None) -> dict:
+    """What a check of `path` (or of `text` as that file) produced, in comparable form."""
+    result = check(str(ROOT / path), text, repair=False)
     graphs = {}
     for key, graph in result.graphs.items():
         values = {name: (value.type, _atoms(value.type), value.span) for name, value in graph.values.items()}
@@ -66,3 +66,50 @@ def test_replay_happens_on_the_examples():
     result = check(str(ROOT / "examples" / "motionbert.pose"), repair=False)
     memo = result.program.replay_memo
     assert memo.forwards and memo.modules
+
+
+MODES = """dim B, T
+model net = Net()
+
+module Inner() {
+    self.fc = Linear(4, 4)
+    forward(x) {
+        train {
+            x = x * 2.0
+        }
+        return self.fc(x)
+    }
+}
+
+module Outer() {
+    self.inner = Inner()
+    self.fc = Linear(4, 4)
+    forward(x) {
+        return self.fc(self.inner(x))
+    }
+}
+
+module Net() {
+    self.first = Inner()
+    self.blocks = [Outer() for i in 0..3]
+    forward(x: f32[B, T, 4]) -> (y: f32[B, T, 4]) {
+        x = self.first(x)
+        for block in self.blocks {
+            x = block(x)
+        }
+        return x
+    }
+}
+"""
+
+
+def test_a_run_that_reads_the_mode_is_replayed_in_that_mode_only(monkeypatch, tmp_path):
+    """`Outer` never reads the mode itself, but the `Inner` it calls does, and is replayed there (from
+    `first`): the training flow's template of `Outer` (with the doubling) must not serve the inference flow."""
+    path = tmp_path / "modes.pose"
+    replayed = _everything(str(path), MODES)
+    monkeypatch.setattr(replay, "ENABLED", False)
+    real = _everything(str(path), MODES)
+    assert replayed == real
+    ops = {mode: [node.op for node in replayed["graphs"][("net", mode)][0]] for mode in ("train", "infer")}
+    assert ops["train"].count("mul") == 4 and ops["infer"].count("mul") == 0
