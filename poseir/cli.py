@@ -46,12 +46,20 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
 
 
+class _Version(argparse.Action):
+    """`--version`: reads the package metadata only when asked (importlib.metadata costs ~20 ms at startup)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(f"poseir {installed_version()}")
+        parser.exit()
+
+
 def _parser() -> argparse.ArgumentParser:
     """The argument parser with one subcommand per face."""
     parser = argparse.ArgumentParser(prog="poseir", description="Shape-checking compiler for 3D pose networks.")
     debug_help = "show Python tracebacks for internal errors"
     parser.add_argument("--debug", action="store_true", help=debug_help)
-    parser.add_argument("--version", action="version", version=f"poseir {installed_version()}")
+    parser.add_argument("--version", action=_Version, nargs=0, help="show program's version number and exit")
     commands = parser.add_subparsers(metavar="COMMAND")
 
     check = commands.add_parser("check", help="shape-lint .pose files")

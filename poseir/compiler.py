@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,6 +60,31 @@ def check(path: str, text: str | None = None, *, overrides: dict | None = None,
     diagnostics whose rule saw several possible repairs get the one that alone makes the file
     check, found by checking the file again with each (`poseir.diagnostics.repair`).
     """
+    with collector_paused():
+        return _check(path, text, overrides=overrides, models=models, sources=sources, root=root, limits=limits,
+                      cancelled=cancelled, repair=repair)
+
+
+@contextlib.contextmanager
+def collector_paused():
+    """Python's cycle collector off while a check builds its graphs, as it was before afterwards.
+
+    A check allocates an object or more per node and value and leaves no reference cycles (the
+    elaborator breaks its own), so all it frees goes by reference counting; with the collector on,
+    its full passes walk the growing graphs again and again (half the time of a 10k-node check).
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _check(path: str, text: str | None, *, overrides, models, sources, root, limits, cancelled,
+           repair) -> Compilation:
+    """`check` itself."""
     result = Compilation(sources=sources if sources is not None else SourceMap())
     loaded, found = program_module.load(path, text, result.sources, root=root, limits=limits)
     result.diagnostics.extend(found)
@@ -110,6 +137,12 @@ def build(path: str, *, model: str | None = None, mode: str = "infer", overrides
           text: str | None = None, root: str | None = None,
           limits: Limits = DEFAULT_LIMITS) -> tuple[Graph | None, Compilation]:
     """The graph of one model in one mode; `model=None` picks the file's only (or first) model."""
+    with collector_paused():
+        return _build(path, model=model, mode=mode, overrides=overrides, text=text, root=root, limits=limits)
+
+
+def _build(path: str, *, model, mode, overrides, text, root, limits) -> tuple[Graph | None, Compilation]:
+    """`build` itself."""
     result = Compilation()
     loaded, found = program_module.load(path, text, result.sources, root=root, limits=limits)
     result.diagnostics.extend(found)

@@ -390,3 +390,37 @@ async def test_saving_an_imported_file_refreshes_the_importer(client: LanguageCl
     while not any(params.uri == uri and not params.diagnostics for params in client.published[seen:]):
         assert time.monotonic() < deadline, "net.pose was not checked again after layers.pose changed on disk"
         await asyncio.sleep(0.02)
+
+
+# ------------------------------------------------------------------ re-checks after edits
+
+
+@pytest.mark.asyncio
+async def test_a_recheck_after_edits_reports_what_a_fresh_check_reports(client: LanguageClient):
+    """Edits of MotionBERT in the editor (a mistake in one block, a second one, then both undone) publish
+    exactly the diagnostics a fresh `poseir check` of each text gives: nothing the server or the check
+    remembered (parsed trees, replayed blocks, facts) leaks from one version into the next."""
+    from poseir.compiler import check
+
+    examples = Path(__file__).resolve().parent.parent / "examples"
+    original = (examples / "motionbert.pose").read_text(encoding="utf-8")
+    texts = [original,
+             original.replace("self.qkv(x)", "self.qkv(x.transpose(1, 2))", 1),
+             original.replace("self.qkv(x)", "self.qkv(x.transpose(1, 2))", 1).replace(
+                 "self.temp_embed[:, :T]", "self.temp_embed[:, :T - 1]", 1),
+             original]
+    assert len({*texts}) == 3
+    path = client.root / "motionbert.pose"
+    uri, _ = open_document(client, "motionbert.pose", texts[0])
+    seen = []
+    for version, text in enumerate(texts, start=1):
+        if version > 1:
+            change(client, uri, version, text)
+        shown = await published(client, uri, version)
+        fresh = check(str(path), text).sorted_diagnostics()
+        assert [(diagnostic.code, diagnostic.range.start.line) for diagnostic in shown] == \
+            [(diagnostic.code, diagnostic.span.line - 1) for diagnostic in fresh], version
+        assert all(diagnostic.message.split("\n")[0] == expected.message
+                   for diagnostic, expected in zip(shown, fresh)), version
+        seen.append([diagnostic.code for diagnostic in shown])
+    assert seen[0] == seen[3] == [] and seen[1] and seen[2] and seen[1] != seen[2]

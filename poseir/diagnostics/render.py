@@ -15,8 +15,6 @@ from pathlib import PurePosixPath, PureWindowsPath
 from urllib.parse import quote
 
 from rich.cells import cell_len
-from rich.console import Console
-from rich.text import Text
 
 from poseir.diagnostics.codes import lookup
 from poseir.diagnostics.codes import Severity
@@ -92,6 +90,10 @@ class _Writer:
 
     def ansi(self, width: int) -> str:
         """The collected lines with ANSI styles, exported through rich."""
+        # rich's console is the heavy part of rich: imported only when colors are asked for.
+        from rich.console import Console
+        from rich.text import Text
+
         text = Text()
         for parts in self.lines:
             for part, style in parts:

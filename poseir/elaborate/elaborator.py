@@ -93,6 +93,10 @@ class Elaborator:
             # Past a limit the flow is abandoned whole: one diagnostic, no graph.
             reported = [*self.state.diagnostics, *self.state.builder.diagnostics, error.diagnostic]
             return ElaborationResult(None, reported)
+        finally:
+            # The evaluator and its collaborators refer to each other; without that cycle everything
+            # the flow built is freed as soon as it is unused, not by a pass of the garbage collector.
+            self.evaluator.connect(None, None, None)
 
     def _run(self) -> ElaborationResult:
         """Elaborate the model, letting a passed limit end it."""

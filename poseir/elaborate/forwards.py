@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from poseir.syntax import ast
+from poseir.elaborate import replay
 from poseir.elaborate.fixits import dropped_arguments, untyped
 from poseir.elaborate.builder import CallSite
 from poseir.diagnostics.record import Diagnostic, Label, fail
@@ -36,6 +37,7 @@ class ForwardRunner:
         self.evaluator = evaluator
         self.statements = statements
         self.patterns = patterns
+        self.memo = replay.memo_of(state.program)
 
     def call_module(self, callee, call: ast.Call, frame: Frame):
         """`self.conv(x)`: run a submodule's forward (inlined) on evaluated arguments."""
@@ -55,7 +57,7 @@ class ForwardRunner:
         decl, scope = forward
         site = self.inner_site(callee, call, frame)
         inner = Frame(scope.child(), "forward", callee, callee.definition.builtin, site)
-        return self.execute_forward(callee, decl, inner, arguments, frame.span_of(call), call)
+        return self.run_forward(callee, decl, inner, arguments, frame.span_of(call), call)
 
     def call_sequential(self, container: ModuleList, call: ast.Call, frame: Frame, arguments: list):
         """A Sequential applies its items in order; a plain module list cannot be called."""
@@ -71,7 +73,7 @@ class ForwardRunner:
                 return POISON
             decl, scope = forward
             inner = Frame(scope.child(), "forward", item, item.definition.builtin, self.inner_site(item, call, frame))
-            value = self.execute_forward(item, decl, inner, [value], frame.span_of(call), call)
+            value = self.run_forward(item, decl, inner, [value], frame.span_of(call), call)
         return value
 
     def inner_site(self, callee: ModuleInstance, call: ast.Call, frame: Frame) -> CallSite | None:
@@ -85,7 +87,8 @@ class ForwardRunner:
 
     def select_forward(self, instance: ModuleInstance, span: Span):
         """The forward serving the current mode: `forward train`/`forward infer`, else plain `forward`."""
-        for key in (self.state.mode, None):
+        mode = self.state.mode_decides(any(key is not None for key in instance.forwards))
+        for key in (mode, None):
             if key in instance.forwards:
                 return instance.forwards[key]
         other = [key for key in instance.forwards if key]
@@ -97,7 +100,24 @@ class ForwardRunner:
 
     def active(self, items):
         """The forward params/outputs that exist in the current mode."""
-        return [item for item in items if item.mode in (None, self.state.mode)]
+        mode = self.state.mode_decides(any(item.mode is not None for item in items))
+        return [item for item in items if item.mode in (None, mode)]
+
+    def run_forward(self, instance, decl: ast.Forward, frame: Frame, arguments: list, span: Span, call):
+        """`execute_forward` of a call, replayed when an equal call ran before (see `poseir.elaborate.replay`)."""
+        key, external = replay.forward_key(self.memo, self.state, instance, decl, frame, arguments) \
+            if replay.ENABLED else (None, None)
+        template = self.memo.find_forward(key, self.state.mode) if key is not None else None
+        if template is not None and template.fits(self.state):
+            return template.replay(self.state, instance, arguments, external)
+        mark = self.memo.mark(self.state)
+        result = self.execute_forward(instance, decl, frame, arguments, span, call)
+        if key is not None and self.memo.clean_since(self.state, mark):
+            recorded = replay.ForwardTemplate.record(self.state, instance, arguments, external, mark, result)
+            if recorded is not None:
+                mode = self.state.mode if self.state.mode_reads != mark.mode_reads else None
+                self.memo.keep_forward(key, mode, recorded)
+        return result
 
     def execute_forward(self, instance, decl: ast.Forward, frame: Frame, arguments: list, span: Span, call=None):
         """Bind arguments to the signature, check facts, run the body, check declared outputs."""
@@ -181,8 +201,9 @@ class ForwardRunner:
             raise fail("E102", f"`return` gives {_count(len(statement.values), 'value')} but the forward "
                                f"declares {_count(len(decl.outputs), 'output')}", statement.span)
         results = []
+        mode = self.state.mode_decides(any(output.mode is not None for output in decl.outputs))
         for output, node in zip(decl.outputs, statement.values):
-            if output.mode not in (None, self.state.mode):
+            if output.mode not in (None, mode):
                 continue
             value = self.evaluator.evaluate(node, frame)
             if isinstance(value, Tensor):

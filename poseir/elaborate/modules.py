@@ -10,6 +10,7 @@ from poseir.ir.dims import Dim
 from poseir.diagnostics.record import fail
 from poseir.ir.graph import Parameter
 from poseir.elaborate.scope import Frame, suggest
+from poseir.elaborate import replay
 from poseir.elaborate.builder import CallSite
 from poseir.elaborate.fixits import converted, respelled_keyword
 from poseir.elaborate.values import ModuleDef, ModuleInstance, ModuleList, ParamSpec, Poison, Tensor, kind_of
@@ -34,6 +35,8 @@ class ModuleInstantiator:
         self.evaluator = evaluator
         self.statements = statements
         self.module_depth = 0  # modules being instantiated inside each other, bounded by the limits
+        self.deepest = 0  # the deepest level reached, for the depth a module template needs
+        self.memo = replay.memo_of(state.program)
         self.parameter_tensors: dict[tuple[int, str], Tensor] = {}
 
     def instantiate_root(self, declaration: ast.ModelDecl, frame: Frame, overrides: dict) -> ModuleInstance:
@@ -53,12 +56,32 @@ class ModuleInstantiator:
                                f"from `forward`", frame.span_of(call),
                        helps=(f"add `self.name = {definition.name}(...)` to the module body",))
         hyper = self.bind_hyper_parameters(definition, call, frame, overrides or {})
-        instance = ModuleInstance(definition, hyper, frame.span_of(call))
+        span = frame.span_of(call)
+        key = replay.module_key(definition, hyper, span) if replay.ENABLED else None
+        template = self.memo.modules.get(key) if key is not None else None
+        if template is not None and self.module_depth + template.depth <= self.state.budget.limits.module_depth:
+            return template.replay(self.state, span)
+        mark, entered = self.memo.mark(self.state), self.deepest
+        self.deepest = self.module_depth
+        instance = self.run_body(definition, hyper, span)
+        if key is not None and not instance.broken and self.memo.clean_since(self.state, mark):
+            recorded = replay.ModuleTemplate.record(instance, self.state.bindings[mark.bindings:],
+                                                    self.state.budget.iterations - mark.iterations,
+                                                    self.deepest - self.module_depth)
+            if recorded is not None:
+                self.memo.modules[key] = recorded
+        self.deepest = max(entered, self.deepest)
+        return instance
+
+    def run_body(self, definition: ModuleDef, hyper: dict, span) -> ModuleInstance:
+        """A new instance of `definition` with its body run on the bound hyper-parameters."""
+        instance = ModuleInstance(definition, hyper, span)
         site = CallSite(instance.span) if definition.builtin else None
         body_frame = Frame(definition.scope.child(dict(hyper)), "module", instance, definition.builtin, site)
         self.module_depth += 1
+        self.deepest = max(self.deepest, self.module_depth)
         try:
-            self.state.budget.module_depth(self.module_depth, frame.span_of(call))
+            self.state.budget.module_depth(self.module_depth, span)
             self.statements.run_statements(definition.declaration.body, body_frame)
         finally:
             self.module_depth -= 1
@@ -153,6 +176,7 @@ class ModuleInstantiator:
         if not isinstance(value, (ModuleInstance, ModuleList, Poison)):
             raise fail("E103", f"a module list holds modules, found {kind_of(value)}", call.arguments[0].span)
         target.items.append(value)
+        self.memo.mutations += 1  # a configuration changed after its fingerprint may have been taken
         return None
 
     def register_parameters(self, root: ModuleInstance) -> None:

@@ -34,7 +34,7 @@ class OpCaller:
         """Bind call arguments to an op signature, evaluate them, and emit the node."""
         if frame.kind != "forward":
             raise fail("E105", f"the op `{op.name}` can only be used inside `forward`", frame.span_of(node))
-        if frame.kind == "forward" and self.state.builder.mode not in op.modes:
+        if frame.kind == "forward" and self.state.mode_decides(len(op.modes) < 2) not in op.modes:
             raise fail("E105", f"`{op.name}` exists only in {' and '.join(op.modes)} mode",
                        frame.span_of(node), helps=(f"put it in a `{op.modes[0]} {{ ... }}` block",))
         bound = self.bind_arguments(op, node, arguments, frame)

@@ -143,7 +143,8 @@ class PatternMatcher:
     def check_callee_facts(self, decl: ast.Forward, frame: Frame, span: Span) -> None:
         """A module's `where` facts must hold at each call: E212 if false, W301 if unprovable."""
         facts = self.state.builder.facts
-        for relation in (fact for fact in decl.facts if fact.mode in (None, self.state.mode)):
+        mode = self.state.mode_decides(any(fact.mode is not None for fact in decl.facts))
+        for relation in (fact for fact in decl.facts if fact.mode in (None, mode)):
             left = self.dim_of(relation.left, frame)
             right = self.dim_of(relation.right, frame)
             answer = _decide(facts, left, relation.op, right)

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-from poseir.syntax import ast, parser as syntax
+from poseir.syntax import ast, trees as syntax
 from poseir.elaborate.builtins import builtin_names
 from poseir.diagnostics.record import Diagnostic, DiagnosticError, Label
 from poseir.elaborate.scope import Scope
@@ -109,7 +109,8 @@ class _Loader:
         source = self._read(key, text, importer)
         if source is None:
             return None
-        tree, found = syntax.parse(source, self.limits.nesting)
+        # A text given by the caller is an editor's buffer (or a repair being tried): not worth a disk entry.
+        tree, found = syntax.parse(source, self.limits.nesting, on_disk=text is None)
         self.diagnostics.extend(found)
         if tree is None:
             return None

@@ -27,6 +27,13 @@ class ElaborationState:
     standalone: bool = False  # a library module checked on its own: undeclared input dims are symbols
     diagnostics: list[Diagnostic] = field(default_factory=list)
     bindings: list[Binding] = field(default_factory=list)
+    mode_reads: int = 0  # how often the flow's mode decided something (a run that never asked fits both)
+
+    def mode_decides(self, relevant: bool = True) -> str:
+        """The mode, counted as read when `relevant` (the caller's outcome depends on it)."""
+        if relevant:
+            self.mode_reads += 1
+        return self.mode
 
     def source_text(self, node: ast.Node) -> str:
         """The exact source text of a node, for messages and fix-its."""

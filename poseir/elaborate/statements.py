@@ -172,7 +172,7 @@ class StatementRunner:
         if frame.kind != "forward":
             raise fail("E105", f"`{statement.mode} {{ }}` blocks belong in `forward`; parameters are shared by "
                                f"both modes", statement.span)
-        if statement.mode == self.state.mode:
+        if statement.mode == self.state.mode_decides():
             self.run_statements(statement.body, frame)
 
     def _run_Forward(self, statement: ast.Forward, frame: Frame) -> None:

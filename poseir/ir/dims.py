@@ -49,8 +49,33 @@ def _monomial_degree(monomial: Monomial) -> int:
 
 def _monomial_key(monomial: Monomial) -> tuple:
     """Sort key giving graded-lexicographic order, highest monomial first, constant last."""
-    # Graded lex is a true monomial order, which keeps polynomial long division terminating.
-    return (-_monomial_degree(monomial), tuple((_variable_key(variable), -power) for variable, power in monomial))
+    found = _MONOMIAL_KEYS.get(monomial)
+    if found is None:
+        # Graded lex is a true monomial order, which keeps polynomial long division terminating.
+        found = (-_monomial_degree(monomial), tuple((_variable_key(variable), -power) for variable, power in monomial))
+        if len(_MONOMIAL_KEYS) >= _MEMO_LIMIT:
+            _MONOMIAL_KEYS.clear()
+        _MONOMIAL_KEYS[monomial] = found
+    return found
+
+
+# Dims are immutable and their arithmetic pure, and the same few sizes are combined over and over
+# (every layer of a network computes `B * T`, every ResNet stage `(H - 1) // 2 + 1`): results are
+# remembered, up to a bound past which the tables start again.
+_MEMO_LIMIT = 1 << 16
+_MONOMIAL_KEYS: dict[Monomial, tuple] = {}
+_RESULTS: dict[tuple, "Dim"] = {}
+
+
+def _remembered(operation: str, left: Dim, right, compute: Callable) -> Dim:
+    """`compute(left, right)`, computed once per (operation, left, right)."""
+    key = (operation, left, right)
+    found = _RESULTS.get(key)
+    if found is None:
+        if len(_RESULTS) >= _MEMO_LIMIT:
+            _RESULTS.clear()
+        found = _RESULTS[key] = compute(left, right)
+    return found
 
 
 def _sorted_monomial(powers: Mapping[Variable, int]) -> Monomial:
@@ -253,10 +278,7 @@ class Dim:
         """Sum of two dimensions."""
         if not _is_operand(other):
             return NotImplemented
-        mapping = dict(self.terms)
-        for monomial, coefficient in Dim.of(other).terms:
-            mapping[monomial] = mapping.get(monomial, 0) + coefficient
-        return _from_mapping(mapping)
+        return _remembered("+", self, other, _add)
 
     __radd__ = __add__
 
@@ -284,12 +306,7 @@ class Dim:
         """Product of two dimensions."""
         if not _is_operand(other):
             return NotImplemented
-        mapping: dict[Monomial, int] = {}
-        for left_monomial, left_coefficient in self.terms:
-            for right_monomial, right_coefficient in Dim.of(other).terms:
-                monomial = _multiply_monomials(left_monomial, right_monomial)
-                mapping[monomial] = mapping.get(monomial, 0) + left_coefficient * right_coefficient
-        return _from_mapping(mapping)
+        return _remembered("*", self, other, _multiply)
 
     __rmul__ = __mul__
 
@@ -307,7 +324,7 @@ class Dim:
             return NotImplemented
         divisor = Dim.of(other)
         if divisor.is_const:
-            return _floor_divide(self, divisor.value)
+            return _remembered("//", self, divisor.value, _floor_divide)
         quotient = self.exact_div(divisor)
         if quotient is None:
             raise ValueError(f"cannot divide {self} by {divisor}: the division is not exact")
@@ -425,6 +442,24 @@ class FloorDiv:
         if not (len(terms) == 1 and terms[0][1] > 0):
             text = f"({text})"
         return f"{text} // {self.divisor}"
+
+
+def _add(left: Dim, right: Dim | int) -> Dim:
+    """Sum of two dimensions, computed."""
+    mapping = dict(left.terms)
+    for monomial, coefficient in Dim.of(right).terms:
+        mapping[monomial] = mapping.get(monomial, 0) + coefficient
+    return _from_mapping(mapping)
+
+
+def _multiply(left: Dim, right: Dim | int) -> Dim:
+    """Product of two dimensions, computed."""
+    mapping: dict[Monomial, int] = {}
+    for left_monomial, left_coefficient in left.terms:
+        for right_monomial, right_coefficient in Dim.of(right).terms:
+            monomial = _multiply_monomials(left_monomial, right_monomial)
+            mapping[monomial] = mapping.get(monomial, 0) + left_coefficient * right_coefficient
+    return _from_mapping(mapping)
 
 
 def _is_operand(value: object) -> bool:

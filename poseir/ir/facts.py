@@ -188,6 +188,11 @@ def _residue_variable(symbol: str) -> Dim:
 
 # --------------------------------------------------------------------------- Facts
 
+# The memos of normalize/equal, by facts (equal facts give equal answers); bounded in both directions.
+_MEMOS: dict = {}
+_MEMO_FACTS = 256
+_MEMO_LIMIT = 1 << 17
+
 
 @dataclass(frozen=True)
 class Facts:
@@ -415,16 +420,41 @@ class Facts:
 
     @cached_property
     def _memo(self) -> dict:
-        """Results of normalize/equal for these facts (immutable, so they never go stale)."""
-        return {}
+        """Results of normalize/equal for these facts (immutable, so they never go stale).
+
+        Shared by every Facts object equal to this one: both flows of a check, and each later check
+        of the same model, ask the same questions under equal facts.
+        """
+        memo = _MEMOS.get(self)
+        if memo is None or len(memo) > _MEMO_LIMIT:
+            if len(_MEMOS) >= _MEMO_FACTS:
+                _MEMOS.clear()
+            memo = _MEMOS[self] = {}
+        return memo
 
     def normalize(self, d: Dim | int) -> Dim:
         """Substitute fixed symbols and simplify floor divisions using modulus facts."""
         d = Dim.of(d)
         key = ("normalize", d)
-        if key not in self._memo:
-            self._memo[key] = self._fold_multiples(_rebuild(d, self._normalize_variable))
-        return self._memo[key]
+        found = self._memo.get(key)
+        if found is None:
+            found = self._memo[key] = d if self._unaffected(d) else \
+                self._fold_multiples(_rebuild(d, self._normalize_variable))
+        return found
+
+    def _unaffected(self, d: Dim) -> bool:
+        """Whether normalizing `d` leaves it as it is: plain symbols, none of them fixed or substituted.
+
+        Most dims (`B`, `T`, `J * C`) are such; rebuilding them term by term would only make them again.
+        """
+        fixed = self._fixed_symbols
+        return all(isinstance(variable, str) and variable not in fixed for monomial, _ in d.terms
+                   for variable, _ in monomial)
+
+    @cached_property
+    def _fixed_symbols(self) -> frozenset[str]:
+        """Symbols that normalizing replaces: substituted ones and those with a single value."""
+        return frozenset(self._substitution_map) | frozenset(self.equalities)
 
     def _normalize_variable(self, variable: Variable) -> Dim:
         """Normalized replacement of one variable."""

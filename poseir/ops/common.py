@@ -384,8 +384,10 @@ def require_axis_size(ctx: ShapeContext, x: TensorType, axis: int, wanted: Dim, 
 
     `repairs()` gives the error's candidate repairs (computed only when there is an error).
     """
-    helps = moved_axis_help(ctx, x, wanted, axis, where)
     answer = ctx.equal(x.shape[axis], wanted)
+    if answer is Tri.YES:
+        return  # the help below is only ever shown with an error or a warning
+    helps = moved_axis_help(ctx, x, wanted, axis, where)
     # An unprovable size next to an axis that fits exactly is a layout mistake, not a missing fact.
     if answer is Tri.NO or (answer is Tri.UNKNOWN and helps):
         ctx.error("E207", message, at=0, helps=helps, candidates=repairs() if repairs else (), **details)

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import difflib
 import functools
-import os
-from pathlib import Path
 from importlib import resources
 
 from lark import Lark, Token, Transformer, Tree, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken, VisitError
 
-from poseir.syntax import ast
+from poseir.syntax import ast, cache, trees
+from poseir.syntax.trees import DEFAULT_NESTING
 from poseir.diagnostics.record import Diagnostic, Edit, Fix, Label
 from poseir.syntax.source import SourceFile, Span
 
@@ -58,38 +57,22 @@ def _parser() -> Lark:
 
 
 def _cache_path(grammar: str) -> str | bool:
-    """A per-user file for lark's parser-table cache (building the LALR tables takes ~0.2 s)."""
-    import hashlib
-    import tempfile
+    """lark's parser-table cache (building the LALR tables takes ~0.2 s) in the user's private cache directory,
+    or False without one (a pickle in a shared directory such as /tmp could be another user's)."""
+    import lark
 
-    digest = hashlib.sha256(grammar.encode()).hexdigest()[:16]
-    try:
-        import lark
-
-        user = getattr(os, "getuid", lambda: 0)()
-        return str(Path(tempfile.gettempdir()) / f"poseir-{lark.__version__}-{digest}-{user}.lark-cache")
-    except (AttributeError, OSError):
-        return False
-
-
-DEFAULT_NESTING = 100  # poseir.limits.Limits.nesting; repeated to keep the parser free of the limits module
+    found = cache.path_of(f"lark-{lark.__version__}-{cache.key(grammar)}.lark")
+    return found if found is not None else False
 
 
 def parse(source: SourceFile, max_depth: int = DEFAULT_NESTING) -> tuple[ast.File | None, list[Diagnostic]]:
-    """Parse one file; on a syntax error (or nesting deeper than `max_depth`) return None and one diagnostic.
-
-    The surface tree is immutable, so a file whose text has not changed (the prelude, an import,
-    an editor buffer re-checked after an edit elsewhere) is parsed once.
-    """
-    tree, found = _parse_cached(source.path, source.text, max_depth)
-    return tree, list(found)
+    """Parse one file, remembered (`poseir.syntax.trees.parse`)."""
+    return trees.parse(source, max_depth)
 
 
-@functools.lru_cache(maxsize=128)
-def _parse_cached(path: str, text: str, max_depth: int) -> tuple[ast.File | None, tuple[Diagnostic, ...]]:
-    """`parse` of one (path, text), remembered."""
-    tree, found = _parse(SourceFile(path, text), max_depth)
-    return tree, tuple(found)
+def parse_text(source: SourceFile, max_depth: int = DEFAULT_NESTING) -> tuple[ast.File | None, list[Diagnostic]]:
+    """Parse one file with lark, without any cache; a syntax error or too deep a nesting gives one diagnostic."""
+    return _parse(source, max_depth)
 
 
 def _parse(source: SourceFile, max_depth: int) -> tuple[ast.File | None, list[Diagnostic]]:

@@ -1,0 +1,88 @@
+"""The on-disk cache of parsed trees and lark's tables (`poseir.syntax.cache`, `poseir.syntax.trees`)."""
+
+from __future__ import annotations
+
+import os
+import stat
+
+import pytest
+
+from poseir.syntax import cache, parser, trees
+from poseir.syntax.source import SourceFile
+
+TEXT = "dim B\nmodule M() {\n    forward(x: f32[B, 3]) {\n        return x\n    }\n}\n"
+
+
+@pytest.fixture
+def private_cache(tmp_path, monkeypatch):
+    """A fresh cache directory, with the in-process caches emptied around the test."""
+    monkeypatch.setenv("POSEIR_CACHE_DIR", str(tmp_path / "cache"))
+    cache.directory.cache_clear()
+    trees._remembered.cache_clear()
+    yield tmp_path / "cache"
+    cache.directory.cache_clear()
+    trees._remembered.cache_clear()
+
+
+def test_a_parsed_file_is_loaded_from_disk_in_a_later_process(private_cache, monkeypatch):
+    first, _ = trees.parse(SourceFile("m.pose", TEXT))
+    assert any(name.endswith(".tree") for name in os.listdir(private_cache))
+    trees._remembered.cache_clear()  # a new process: only the disk remembers
+
+    def refuse(*_):
+        raise AssertionError("parsed again")
+
+    monkeypatch.setattr(parser, "parse_text", refuse)
+    again, found = trees.parse(SourceFile("m.pose", TEXT))
+    assert again == first and again is not first and found == []
+
+
+def test_an_edited_text_is_parsed_again(private_cache):
+    original, _ = trees.parse(SourceFile("m.pose", TEXT))
+    trees._remembered.cache_clear()
+    edited, _ = trees.parse(SourceFile("m.pose", TEXT.replace("3]", "4]")))
+    assert edited != original and edited == parser.parse_text(SourceFile("m.pose", TEXT.replace("3]", "4]")))[0]
+
+
+def test_a_syntax_error_is_reported_and_not_stored(private_cache):
+    tree, found = trees.parse(SourceFile("bad.pose", "module M( {\n"))
+    assert tree is None and [diagnostic.code for diagnostic in found] == ["E001"]
+    assert not any(name.endswith(".tree") for name in os.listdir(private_cache))
+
+
+def test_a_damaged_entry_is_a_miss(private_cache):
+    trees.parse(SourceFile("m.pose", TEXT))
+    for name in os.listdir(private_cache):
+        (private_cache / name).write_bytes(b"not a pickle")
+    trees._remembered.cache_clear()
+    tree, found = trees.parse(SourceFile("m.pose", TEXT))
+    assert tree is not None and found == []
+
+
+def test_a_directory_others_can_write_is_not_used(tmp_path, monkeypatch):
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    monkeypatch.setenv("POSEIR_CACHE_DIR", str(shared))
+    cache.directory.cache_clear()
+    try:
+        assert cache.directory() is None
+        cache.store("x.tree", 1)
+        assert cache.load("x.tree") is None and os.listdir(shared) == []
+    finally:
+        cache.directory.cache_clear()
+
+
+def test_an_empty_setting_turns_the_cache_off(monkeypatch):
+    monkeypatch.setenv("POSEIR_CACHE_DIR", "")
+    cache.directory.cache_clear()
+    try:
+        assert cache.directory() is None and cache.path_of("x") is None
+    finally:
+        cache.directory.cache_clear()
+
+
+def test_the_cache_directory_is_private(private_cache):
+    cache.directory()
+    mode = stat.S_IMODE(os.stat(private_cache).st_mode)
+    assert mode & 0o077 == 0
