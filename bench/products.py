@@ -50,7 +50,7 @@ def _product_of(op: str, inputs: list, output: tuple, attrs: dict) -> Pair | Non
         columns = weight[1] * math.prod(weight[2:])
         positions = math.prod(output[2:])
         if groups == 1:
-            return (weight[0], columns), (x[0], columns, positions)
+            return (weight[0], columns), ((x[0], columns, positions) if x[0] > 1 else (columns, positions))
         return (groups, weight[0] // groups, columns), (x[0], groups, columns, positions)
     if op == "conv_transpose2d":
         x, weight = inputs[0], inputs[1]

@@ -157,6 +157,8 @@ def _stacked(ctx: RunContext, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     batch = np.broadcast_shapes(a_view.shape[:-2], b_view.shape[:-2])
     shape = (*batch, a_view.shape[-2], b_view.shape[-1])
     axis = next((position for position, size in enumerate(batch) if size > 1), None)
+    if axis is None and a_matrix and b_matrix:  # a stack of one product: one split GEMM, as for matrices
+        return rows_times(ctx, a.reshape(a.shape[-2:]), b.reshape(b.shape[-2:])).reshape(shape)
     if axis is None or not (a_matrix and b_matrix):
         result = np.asarray(np.matmul(a, b))
         ctx.finish(result)
