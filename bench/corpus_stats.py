@@ -10,6 +10,7 @@ intended, false positives. Prints a table (and one row per program with --verbos
 - silent found: the same, over the cases whose header has a `# silent:` line;
 - fixed as intended: over the cases with a tests/intended/ program, `fix_text(case, unsafe=True)`
   checks with no diagnostic and computes the intended program's numbers at two sizes;
+- errors with a fix: distinct (case, code, line) errors in tests/cases whose diagnostic offers a fix;
 - false positives: clean programs (tests/clean/*.pose) with any diagnostic, error or warning.
 """
 
@@ -102,6 +103,8 @@ def main() -> None:
     print(f"{'silent cases found':38} {percent(counts['silent_found'], counts['silent'])}")
     print(f"{'fixed as intended':38} {percent(counts['fixed'], counts['with_intended'])}")
     print(f"{'  fix checks clean (numbers aside)':38} {percent(counts['fix_clean'], counts['with_intended'])}")
+    errors, with_fixes = corpus.errors_with_fixes(corpus.cases())
+    print(f"{'errors with a fix':38} {percent(with_fixes, errors)}")
     print(f"{'false positives (clean programs)':38} {percent(flagged, programs)}")
     print(f"({time.perf_counter() - start:.1f} s)")
 

@@ -98,6 +98,17 @@ def diagnostics_of(path: Path, text: str | None = None) -> list:
     return compiled(path, text).sorted_diagnostics()
 
 
+def errors_with_fixes(paths) -> tuple[int, int]:
+    """(distinct errors, those carrying a fix) over files, an error being a (file, code, line) triple."""
+    fixed: dict[tuple, bool] = {}
+    for path in paths:
+        for diagnostic in diagnostics_of(path):
+            if diagnostic.code.startswith("E"):
+                key = (path.name, diagnostic.code, diagnostic.span.line if diagnostic.span else 0)
+                fixed[key] = fixed.get(key, False) or bool(diagnostic.fixes)
+    return len(fixed), sum(fixed.values())
+
+
 # ------------------------------------------------------------------------------------ running programs
 
 

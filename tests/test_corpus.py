@@ -74,6 +74,14 @@ def test_corpus_sizes():
         assert (corpus.CASES_DIR / intended.name).exists(), f"{intended.name} has no case"
 
 
+def test_most_errors_of_the_corpus_carry_a_fix():
+    """Issue 7: at least 80 % of the errors in tests/cases offer a fix (each checked against its intended program
+    by test_fix_gives_the_intended_program where one is written down)."""
+    errors, with_fixes = corpus.errors_with_fixes(corpus.cases())
+    assert errors >= 90
+    assert with_fixes >= 0.8 * errors, f"{with_fixes} of {errors} errors carry a fix"
+
+
 def test_not_yet_names_exist():
     """Every name in NOT_YET is a file of the corpus (a typo would silently mark nothing)."""
     known = {path.stem for path in corpus.cases()} | {path.stem for path in corpus.clean_programs()}
