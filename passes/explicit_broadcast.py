@@ -51,7 +51,7 @@ def _as_rows(rewriter: Rewriter, graph: Graph, node: Node) -> None:
 
 def _same(graph: Graph, first: tuple, second: tuple) -> bool:
     """Two shapes provably equal, axis by axis."""
-    return len(first) == len(second) and all(graph.facts.equal(a, b) is Tri.YES for a, b in zip(first, second))
+    return len(first) == len(second) and all(graph.facts.provably_equal(a, b) for a, b in zip(first, second))
 
 
 def _broadcasts(graph: Graph, node: Node) -> bool:

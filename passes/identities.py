@@ -45,7 +45,7 @@ def is_identity(graph: Graph, node: Node) -> bool:
     if node.op == "cast":
         return before.dtype == after.dtype
     if node.op in _RESHAPES:
-        return before.rank == after.rank and all(graph.facts.equal(a, b) is Tri.YES
+        return before.rank == after.rank and all(graph.facts.provably_equal(a, b)
                                                  for a, b in zip(before.shape, after.shape))
     if node.op == "permute":
         rank = before.rank

@@ -7,6 +7,7 @@ from dataclasses import replace
 from poseir.diagnostics.record import Diagnostic
 from poseir.ir.axes import inconsistency
 from poseir.ir.dims import Tri
+from poseir.ir.facts import close_log, note_queries, open_log
 from poseir.ir.graph import ERROR_TYPE, Graph, TensorType, freeze_values
 from poseir.ops.registry import OpDef, ShapeContext, ShapeError, lookup
 
@@ -16,26 +17,34 @@ READS_ATOMS = frozenset({"reshape", "rearrange", "permute", "transpose", "flatte
                          "unsqueeze"})
 
 
-def infer_node(op: OpDef, types: list, attrs: dict, context: ShapeContext,
-               memo: dict | None = None) -> tuple[list[TensorType], list[Diagnostic]]:
+def infer_node(op: OpDef, types: list, attrs: dict, context: ShapeContext, memo: dict | None = None, *,
+               logs_queries: bool = False) -> tuple[list[TensorType], list[Diagnostic]]:
     """Apply one shape rule; an error-typed input or a failed rule gives error-typed outputs.
 
     Returns the output types and the diagnostics (at most one error plus warnings). With `memo`
     (one per set of facts), a rule that already ran cleanly on the same sizes, dtypes and
     attributes is not run again — a transformer's blocks repeat the same shapes — and only the
-    atoms are mapped anew.
+    atoms are mapped anew. With `logs_queries`, a memo entry keeps what its rule asked of the facts,
+    so that a replay template recorded around a later use of the entry depends on it too.
     """
     count = op.output_count(attrs)
     if any(type_ is not None and type_.is_error for type_ in types):
         return [ERROR_TYPE] * count, []
     key = _memo_key(op, types, attrs) if memo is not None else None
     try:
-        if key is not None and key in memo:
-            outputs = [TensorType(dtype, shape) for dtype, shape in memo[key]]
+        found = memo.get(key) if key is not None else None
+        if found is not None:
+            shapes, queries = found
+            note_queries(queries)  # what the rule asked of the facts, for a replay template recorded around this
+            outputs = [TensorType(dtype, shape) for dtype, shape in shapes]
         else:
-            outputs = list(op.infer(context, types, attrs))
+            log = open_log() if key is not None and logs_queries else None
+            try:
+                outputs = list(op.infer(context, types, attrs))
+            finally:
+                queries = close_log(log) if log is not None else None
             if key is not None and not context.warnings and not context.assumptions:
-                memo[key] = tuple((output.dtype, output.shape) for output in outputs)
+                memo[key] = (tuple((output.dtype, output.shape) for output in outputs), queries)
         outputs = with_atoms(op, context, types, attrs, outputs)
     except ShapeError as error:
         return [ERROR_TYPE] * count, [*context.warnings, error.diagnostic]
@@ -75,7 +84,7 @@ def keep_unchanged_axes(context: ShapeContext, types: list, outputs: list) -> li
         lead = output.rank - len(source)
         mapped.append(tuple(
             source[axis - lead] if 0 <= axis - lead < len(source) and
-            context.equal(size, first.shape[axis - lead]) is Tri.YES
+            context.provably_equal(size, first.shape[axis - lead])
             else context.fresh(index, axis, size)
             for axis, size in enumerate(output.shape)))
     return mapped

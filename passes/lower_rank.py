@@ -404,7 +404,7 @@ def _matmul(lowering: _Lowering, node: Node) -> None:
         raise CannotLower("a vector operand of a batched matmul")
     batch_a, batch_b = lowering.shape(a)[:-2], lowering.shape(b)[:-2]
     if batch_a and batch_b and (len(batch_a) != len(batch_b) or any(
-            lowering.graph.facts.equal(x, y) is not Tri.YES for x, y in zip(batch_a, batch_b))):
+            not lowering.graph.facts.provably_equal(x, y) for x, y in zip(batch_a, batch_b))):
         raise CannotLower("its batch axes broadcast, so they cannot be merged")
 
     def grouped(rank: int) -> Groups:

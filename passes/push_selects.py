@@ -89,7 +89,7 @@ def _matching_axis(facts, before, after, axis: int) -> int | None:
     inner = Dim.of(1)
     for position in range(len(before) - 1, -1, -1):
         inner = inner * before[position]
-        if facts.equal(inner, tail) is Tri.YES:
+        if facts.provably_equal(inner, tail):
             return position
     return None
 

@@ -6,12 +6,14 @@ names, types with their atoms, spans, scopes), the diagnostics and the editor bi
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import pytest
 
 from poseir.compiler import check
 from poseir.elaborate import replay
+from poseir.elaborate.forwards import ForwardRunner
 from poseir.elaborate.values import ModuleInstance, ModuleList, Tensor
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -113,3 +115,20 @@ def test_a_run_that_reads_the_mode_is_replayed_in_that_mode_only(monkeypatch, tm
     assert replayed == real
     ops = {mode: [node.op for node in replayed["graphs"][("net", mode)][0]] for mode in ("train", "infer")}
     assert ops["train"].count("mul") == 4 and ops["infer"].count("mul") == 0
+
+
+def test_the_flows_share_a_template_unless_their_facts_answer_its_questions_differently(monkeypatch):
+    """MotionBERT trains `where train T >= 2`: its blocks ask nothing that inference's facts answer otherwise,
+    so inference replays every block from training and runs only its root forward for real. (The converse,
+    a block whose slices only training's facts prove non-empty, is `tests/replay/flow_facts.pose` above.)"""
+    runs = Counter()
+    real_run = ForwardRunner.execute_forward
+
+    def counting(self, *arguments, **keywords):
+        runs[self.state.mode] += 1
+        return real_run(self, *arguments, **keywords)
+
+    monkeypatch.setattr(ForwardRunner, "execute_forward", counting)
+    result = check(str(ROOT / "examples" / "motionbert.pose"))
+    assert result.program.replay_memo.logs_queries
+    assert runs["train"] > 20 and runs["infer"] == 1

@@ -48,6 +48,7 @@ class GraphBuilder:
         self.symbols: list[tuple[str, Span]] = []
         self.call_labels: tuple[Label, ...] = ()  # the call sites of the untyped helpers being run, outermost first
         self._memos: dict[int, tuple] = {}  # id(facts) -> (facts, shape rules' results under them)
+        self.logs_queries = False  # shape rules log what they ask of the facts (replay across flows needs it)
         self.producers: dict[str, Node] = {}  # value name -> the node that made it, for fixes at the producer
         self.parameter_index: dict[str, Parameter] = {}  # state_dict key -> Parameter, for fixes of declarations
         self._counter: dict[str, int] = {}
@@ -92,7 +93,7 @@ class GraphBuilder:
         context = ShapeContext(op=op.name, facts=self.facts, span=site.span, spans=site.spans,
                                texts=site.texts, labels=site.labels, outputs=tuple(names), producers=producers,
                                parameters=self.parameter_index, values=self.values, nodes=self.producers)
-        output_types, found = infer_node(op, types, attrs, context, self._memo())
+        output_types, found = infer_node(op, types, attrs, context, self._memo(), logs_queries=self.logs_queries)
         self.diagnostics.extend(self.in_call_context(self.with_bindings(diagnostic)) for diagnostic in found)
         self.assume(context.assumptions)
         input_names = tuple(tensor.name if tensor is not None else "" for tensor in inputs)

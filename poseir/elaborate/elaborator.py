@@ -33,7 +33,8 @@ from poseir.elaborate.root import RootForward
 from poseir.elaborate.scope import Frame, suggest
 from poseir.elaborate.state import ElaborationState
 from poseir.elaborate.statements import StatementRunner
-from poseir.ir.facts import Facts
+from poseir.elaborate import replay
+from poseir.ir.facts import Facts, LoggedFacts
 from poseir.ir.graph import Graph
 from poseir.limits import DEFAULT_LIMITS, Budget, LimitExceeded, Limits
 
@@ -72,7 +73,10 @@ class Elaborator:
         self.overrides = overrides
         self.mode_optional = mode_optional
         budget = Budget(limits, deadline)
-        self.state = ElaborationState(program, mode, GraphBuilder(model, mode, Facts(), budget), budget, standalone)
+        logs_queries = replay.memo_of(program).logs_queries
+        facts = LoggedFacts() if logs_queries else Facts()
+        self.state = ElaborationState(program, mode, GraphBuilder(model, mode, facts, budget), budget, standalone)
+        self.state.builder.logs_queries = logs_queries
         self.evaluator = ExpressionEvaluator(self.state)
         ops = OpCaller(self.state, self.evaluator)
         patterns = PatternMatcher(self.state, self.evaluator)

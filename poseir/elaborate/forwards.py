@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from poseir.syntax import ast
 from poseir.elaborate import replay
+from poseir.ir.facts import close_log, open_log
 from poseir.elaborate.fixits import dropped_arguments, untyped
 from poseir.elaborate.builder import CallSite
 from poseir.diagnostics.record import Diagnostic, Label, fail
@@ -107,14 +108,19 @@ class ForwardRunner:
         """`execute_forward` of a call, replayed when an equal call ran before (see `poseir.elaborate.replay`)."""
         key, external = replay.forward_key(self.memo, self.state, instance, decl, frame, arguments) \
             if replay.ENABLED else (None, None)
-        template = self.memo.find_forward(key, self.state.mode) if key is not None else None
+        template = self.memo.find_forward(key, self.state.mode, self.state.builder.facts) if key is not None else None
         if template is not None and template.fits(self.state):
             return template.replay(self.state, instance, arguments, external)
         mark = self.memo.mark(self.state)
-        result = self.execute_forward(instance, decl, frame, arguments, span, call)
+        log = open_log() if key is not None and self.memo.logs_queries else None
+        try:
+            result = self.execute_forward(instance, decl, frame, arguments, span, call)
+        finally:
+            queries = close_log(log) if log is not None else None
         if key is not None and self.memo.clean_since(self.state, mark):
             recorded = replay.ForwardTemplate.record(self.state, instance, arguments, external, mark, result)
             if recorded is not None:
+                recorded.asked(queries, self.state.builder.facts, self.memo.verdicts)
                 mode = self.state.mode if self.state.mode_reads != mark.mode_reads else None
                 self.memo.keep_forward(key, mode, recorded)
         return result

@@ -11,6 +11,7 @@ from poseir.diagnostics.record import fail
 from poseir.ir.graph import Parameter
 from poseir.elaborate.scope import Frame, suggest
 from poseir.elaborate import replay
+from poseir.ir.facts import close_log, open_log
 from poseir.elaborate.builder import CallSite
 from poseir.elaborate.fixits import converted, respelled_keyword
 from poseir.elaborate.values import ModuleDef, ModuleInstance, ModuleList, ParamSpec, Poison, Tensor, kind_of
@@ -58,18 +59,23 @@ class ModuleInstantiator:
         hyper = self.bind_hyper_parameters(definition, call, frame, overrides or {})
         span = frame.span_of(call)
         key = replay.module_key(definition, hyper, span) if replay.ENABLED else None
-        template = self.memo.modules.get(key) if key is not None else None
+        template = self.memo.find_module(key, self.state.builder.facts) if key is not None else None
         if template is not None and self.module_depth + template.depth <= self.state.budget.limits.module_depth:
             return template.replay(self.state, span)
         mark, entered = self.memo.mark(self.state), self.deepest
         self.deepest = self.module_depth
-        instance = self.run_body(definition, hyper, span)
+        log = open_log() if key is not None and self.memo.logs_queries else None
+        try:
+            instance = self.run_body(definition, hyper, span)
+        finally:
+            queries = close_log(log) if log is not None else None
         if key is not None and not instance.broken and self.memo.clean_since(self.state, mark):
             recorded = replay.ModuleTemplate.record(instance, self.state.bindings[mark.bindings:],
                                                     self.state.budget.iterations - mark.iterations,
                                                     self.deepest - self.module_depth)
             if recorded is not None:
-                self.memo.modules[key] = recorded
+                recorded.asked(queries, self.state.builder.facts, self.memo.verdicts)
+                self.memo.keep_module(key, recorded)
         self.deepest = max(entered, self.deepest)
         return instance
 

@@ -17,11 +17,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from poseir.elaborate.scope import Binding, Scope
+from poseir.syntax import ast
 from poseir.elaborate.values import (
     Builtin, ModuleDef, ModuleInstance, ModuleList, Namespace, OpRef, ParamSpec, Skeleton, Tensor,
 )
 from poseir.ir.axes import Atom
 from poseir.ir.dims import Dim
+from poseir.ir.facts import Facts, Queries, answers_hold, holds_by_definition, note_queries
 from poseir.ir.graph import Node, TensorType, Value
 
 ENABLED = True
@@ -77,9 +79,13 @@ class Mark:
 class ReplayMemo:
     """Templates of one program (shared by its flows): module instances and forward runs, by key."""
 
-    def __init__(self):
+    def __init__(self, logs_queries: bool = False):
+        # Logging every question a run asks of its facts costs a few per cent of a check; it pays only
+        # when the flows run under different facts (`where train T >= 2`), which it lets share templates.
+        self.logs_queries = logs_queries
         self.modules: dict = {}
         self.forwards: dict = {}
+        self.verdicts: dict = {}  # whether a set of facts answers a query log alike (facts.answers_hold)
         self.mutations = 0  # `.append` calls so far: a structure fingerprint is valid between two
         self._structures: dict[int, tuple] = {}
         self._numbers: dict[tuple, int] = {}
@@ -107,15 +113,27 @@ class ReplayMemo:
         self._structures[id(instance)] = (instance, self.mutations, number)
         return number
 
-    def find_forward(self, key: tuple, mode: str):
-        """The template of a forward call: one recorded in either mode if it never read the mode, else in this one."""
-        found = self.forwards.get((None, key))
-        return found if found is not None else self.forwards.get((mode, key))
+    def find_forward(self, key: tuple, mode: str, facts: Facts):
+        """The template of a forward call: one recorded in either mode if it never read the mode, else in this
+        one, whose questions to its facts these facts answer alike."""
+        for template in (*self.forwards.get((None, key), ()), *self.forwards.get((mode, key), ())):
+            if template.holds(facts, self.verdicts):
+                return template
+        return None
 
     def keep_forward(self, key: tuple, mode: str | None, template) -> None:
         """Remember a template; `mode` is None when the run did not depend on the mode."""
         template.reads_mode = mode is not None
-        self.forwards[(mode, key)] = template
+        self.forwards.setdefault((mode, key), []).append(template)
+
+    def find_module(self, key: tuple, facts: Facts):
+        """The template of a module instantiation whose questions to its facts these facts answer alike."""
+        return next((template for template in self.modules.get(key, ()) if template.holds(facts, self.verdicts)),
+                    None)
+
+    def keep_module(self, key: tuple, template) -> None:
+        """Remember a module template."""
+        self.modules.setdefault(key, []).append(template)
 
     def _attribute(self, value):
         """The fingerprint of one attribute of an instance."""
@@ -132,8 +150,16 @@ def memo_of(program) -> ReplayMemo:
     """The program's memo, made on first use (both flows of a check share it)."""
     memo = getattr(program, "replay_memo", None)
     if memo is None:
-        memo = program.replay_memo = ReplayMemo()
+        memo = program.replay_memo = ReplayMemo(logs_queries=flows_differ_in_facts(program))
     return memo
+
+
+def flows_differ_in_facts(program) -> bool:
+    """Whether a forward of the program declares a fact for one flow only (`where train T >= 2`)."""
+    return any(isinstance(item, ast.ModuleDecl) and
+               any(isinstance(node, ast.Forward) and any(fact.mode is not None for fact in node.facts)
+                   for node in item.body)
+               for unit in program.units.values() for item in unit.tree.items)
 
 
 # --------------------------------------------------------------------------- module instances
@@ -151,14 +177,39 @@ def module_key(definition: ModuleDef, hyper: dict, span) -> tuple | None:
         return None
 
 
+class _AsksFacts:
+    """A template that holds under the facts that answer its run's questions (`queries`) as they were answered,
+    or, when its run kept no log (`queries` None), under facts equal to those it ran under."""
+
+    queries: Queries | None
+    recorded_under: dict | None  # the memo of the facts it ran under (equal facts share it)
+
+    def asked(self, queries: Queries | None, facts: Facts, verdicts: dict) -> None:
+        """Set the facts the recorded run ran under and the questions it asked of them, if logged."""
+        self.queries, self.recorded_under = queries, facts._memo
+        if queries is not None:
+            holds_by_definition(facts, queries, verdicts)
+
+    def holds(self, facts: Facts, verdicts: dict) -> bool:
+        """Whether the template applies under `facts`; a run recorded around its replay depends on them too."""
+        if self.queries is None:
+            return facts._memo is self.recorded_under
+        if not answers_hold(facts, self.queries, verdicts):
+            return False
+        note_queries(self.queries)
+        return True
+
+
 @dataclass
-class ModuleTemplate:
+class ModuleTemplate(_AsksFacts):
     """A module instance as its body built it, with the bindings the body made and the budget it spent."""
 
     instance: ModuleInstance
     bindings: tuple
     iterations: int
     depth: int  # how many levels of modules the body instantiated below itself
+    queries: Queries | None = None  # what the body asked of its facts (see _AsksFacts)
+    recorded_under: dict | None = None
 
     @staticmethod
     def record(instance: ModuleInstance, bindings, iterations: int, depth: int) -> ModuleTemplate | None:
@@ -295,11 +346,12 @@ def _root_of(name: str, roots: tuple) -> int | None:
 def forward_key(memo: ReplayMemo, state, callee: ModuleInstance, decl, frame, arguments: list):
     """(key, external atom keys) of a forward call, or (None, None) when it cannot be replayed.
 
-    The key holds everything the run reads: the forward, the facts, the callee's whole configuration,
+    The key holds everything the run reads but its facts and mode: the forward, the callee's whole configuration,
     the call site a built-in layer reports at, and the arguments (tensor types with their atoms in
     canonical form, which argument repeats another, which belongs to the callee or to a module
     argument; a module argument by its configuration). The mode is added by the memo only for the
-    runs that asked for it (`ReplayMemo.find_forward`).
+    runs that asked for it, and the facts are checked by asking the recorded questions again
+    (`ReplayMemo.find_forward`).
     """
     roots = _roots(callee, arguments)
     if roots is None:
@@ -321,7 +373,7 @@ def forward_key(memo: ReplayMemo, state, callee: ModuleInstance, decl, frame, ar
     except Unreplayable:
         return None, None
     site = frame.site.span if frame.site is not None else None
-    key = (id(decl), state.builder.facts, structure, site, frame.builtin, tuple(parts))
+    key = (id(decl), structure, site, frame.builtin, tuple(parts))
     return key, tuple(canonical.external)
 
 
@@ -350,7 +402,7 @@ class _ModuleRef:
 
 
 @dataclass
-class ForwardTemplate:
+class ForwardTemplate(_AsksFacts):
     """One recorded forward run: its nodes and their types, its result and bindings, in the names of that run."""
 
     roots: tuple  # the paths of the callee and of each module argument in that run
@@ -362,6 +414,8 @@ class ForwardTemplate:
     bindings: tuple  # (span, name, value, instance) with refs in place of tensors and modules
     iterations: int
     reads_mode: bool = True  # replaying it is a read of the mode too (for the runs that enclose it)
+    queries: Queries | None = None  # what the run asked of its facts (see _AsksFacts)
+    recorded_under: dict | None = None
 
     @staticmethod
     def record(state, callee: ModuleInstance, arguments: list, external: tuple, mark: Mark,

@@ -65,7 +65,7 @@ class RootForward:
         """Facts from `dim ... where` declarations and the root forward's `where` clause."""
         for name, span in self.state.program.dims.items():
             frame.dims[name] = Dim.symbol(name)
-        facts = Facts()
+        facts = type(self.state.builder.facts)()  # logged or not, as the elaborator chose
         program = self.state.program
         relations = [(fact, Frame(unit.scope, "file", dims=frame.dims)) for fact, unit in program.dim_facts]
         relations += [(fact, frame) for fact in decl.facts if fact.mode in (None, self.state.mode)]

@@ -76,7 +76,7 @@ def _is_one(size: Dim, facts: Facts | None) -> bool:
     """Whether a size is 1 (provably, under the facts when given)."""
     if size.is_const:
         return size.value == 1
-    return facts is not None and facts.equal(size, Dim.of(1)) is Tri.YES
+    return facts is not None and facts.provably_equal(size, Dim.of(1))
 
 
 # --------------------------------------------------------------------------- splitting and merging
@@ -152,7 +152,7 @@ def read(atoms: Sequence[Atom], sizes: Sequence[Dim], facts: Facts) -> Axes | No
     groups: list[Axis] = []
     for size in sizes:
         size = facts.normalize(size)
-        if facts.equal(size, Dim.of(1)) is Tri.YES:
+        if facts.provably_equal(size, Dim.of(1)):
             groups.append(())
             continue
         group = _take(queue, size, facts)
@@ -169,7 +169,7 @@ def _take(queue: list[Atom], size: Dim, facts: Facts) -> list[Atom] | None:
     while queue:
         head = queue[0]
         have = facts.normalize(head.size)
-        if facts.equal(have, need) is Tri.YES:
+        if facts.provably_equal(have, need):
             group.append(queue.pop(0))
             return group
         rest = _exact_quotient(need, have, facts)
@@ -189,7 +189,7 @@ def _take(queue: list[Atom], size: Dim, facts: Facts) -> list[Atom] | None:
 def _exact_quotient(total: Dim, part: Dim, facts: Facts) -> Dim | None:
     """`total / part` when it is provably a whole size other than 1, else None."""
     quotient = facts.normalize(total).exact_div(facts.normalize(part))
-    if quotient is None or facts.equal(quotient, Dim.of(1)) is Tri.YES:
+    if quotient is None or facts.provably_equal(quotient, Dim.of(1)):
         return None
     if quotient.is_const and quotient.value < 1:
         return None

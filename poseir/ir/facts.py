@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import math
+import threading
 from dataclasses import dataclass, replace
-from functools import cached_property
+from functools import cached_property, wraps
 
 from poseir.ir.dims import (  # noqa: F401  (private helpers are shared by the two halves of the algebra)
     Variable,
@@ -184,6 +185,113 @@ def _residue_variable(symbol: str) -> Dim:
     """A fresh internal symbol standing for `symbol // modulus` in residue reasoning."""
     # '#' cannot appear in user symbol names, so this never collides with a real symbol.
     return Dim._of_variable(f"#{symbol}")
+
+
+# --------------------------------------------------------------------------- query logs
+
+# Replay (poseir.elaborate.replay) reuses a recorded run under other facts when every question the run
+# asked of its facts gets the same answer: the log of those questions is what the run depends on. An open
+# log is a list of (query, arguments, answer) entries and of the closed logs of the runs inside it, so a
+# block's log is shared by every run around it and checked once per set of facts. Only a caller's
+# question is entered, not those a query asks itself.
+_OPEN_LOGS = 0  # logs open in any thread: the fast path of a query when nothing is recorded
+
+
+class Queries(tuple):
+    """A closed query log: (query, arguments, answer) entries and the closed logs nested in it."""
+
+    __slots__ = ()
+
+
+class _Logs(threading.local):
+    """This thread's open query logs (innermost last), and whether a query is running."""
+
+    def __init__(self):
+        self.stack: list[list] = []
+        self.inside = False
+
+
+_LOGS = _Logs()
+
+
+def open_log() -> list:
+    """Start a query log (inside any open one); every query until `close_log` is entered in it."""
+    global _OPEN_LOGS
+    log: list = []
+    _LOGS.stack.append(log)
+    _OPEN_LOGS += 1
+    return log
+
+
+def close_log(log: list) -> Queries:
+    """End the innermost log, `log`; the log around it, if any, depends on its queries too."""
+    global _OPEN_LOGS
+    stack = _LOGS.stack
+    if not stack or stack[-1] is not log:
+        raise RuntimeError("query logs must be closed innermost first")
+    stack.pop()
+    _OPEN_LOGS -= 1
+    closed = Queries(log)
+    if stack and closed:
+        stack[-1].append(closed)
+    return closed
+
+
+def note_queries(queries: Queries) -> None:
+    """Enter queries answered earlier (a memo's, a replayed template's) in the open log, which depends on them."""
+    if _OPEN_LOGS and queries:
+        stack = _LOGS.stack
+        if stack:
+            stack[-1].append(queries)
+
+
+def answers_hold(facts: Facts, queries: Queries, verdicts: dict) -> bool:
+    """Whether `facts` answer every logged query as the facts of the log did.
+
+    `verdicts` remembers the answer per log and facts (equal facts share one memo, which stands for
+    them), so a log nested in many runs, or asked of both flows' equal facts, is checked once.
+    """
+    memo = facts._memo
+    key = (id(queries), id(memo))
+    found = verdicts.get(key)
+    if found is not None and found[0] is queries and found[1] is memo:
+        return found[2]
+    logs, inside = _LOGS, _LOGS.inside
+    logs.inside = True  # re-asking is no new question for an open log (the caller notes `queries` itself)
+    try:
+        verdict = all(answers_hold(facts, entry, verdicts) if type(entry) is Queries else
+                      getattr(facts, entry[0])(*entry[1]) == entry[2] for entry in queries)
+    finally:
+        logs.inside = inside
+    verdicts[key] = (queries, memo, verdict)
+    return verdict
+
+
+def holds_by_definition(facts: Facts, queries: Queries, verdicts: dict) -> None:
+    """Remember in `verdicts` that `facts` answer `queries` alike: the questions were asked of them."""
+    verdicts[(id(queries), id(facts._memo))] = (queries, facts._memo, True)
+
+
+def _logged(method):
+    """A query method that enters its question and answer in the open query log, if there is one."""
+    name = method.__name__
+
+    @wraps(method)
+    def query(self, *arguments):
+        if not _OPEN_LOGS:
+            return method(self, *arguments)
+        logs = _LOGS
+        if logs.inside or not logs.stack:
+            return method(self, *arguments)
+        logs.inside = True  # the queries this one asks itself are not the caller's
+        try:
+            answer = method(self, *arguments)
+        finally:
+            logs.inside = False
+        logs.stack[-1].append((name, arguments, answer))
+        return answer
+
+    return query
 
 
 # --------------------------------------------------------------------------- Facts
@@ -575,6 +683,11 @@ class Facts:
             return Tri.NO
         return Tri.UNKNOWN
 
+    def provably_equal(self, a: Dim | int, b: Dim | int) -> bool:
+        """Whether `a == b` is proved (a caller that treats "no" and "unknown" alike asks this, so that a
+        replayed run depends only on the distinction it makes)."""
+        return self.equal(a, b) is Tri.YES
+
     def not_equal(self, a: Dim | int, b: Dim | int) -> Tri:
         """Whether `a != b` under the facts."""
         return ~self.equal(a, b)
@@ -766,3 +879,16 @@ def _bound_text(linear: tuple[str, int, int], op: str) -> str:
     return f"{symbol} <= {b // -a}"
 
 
+class LoggedFacts(Facts):
+    """Facts that enter each question a caller asks of them, with its answer, in the open query log.
+
+    A program whose flows run under different facts is elaborated with these, so that a replay
+    template recorded in one flow is reused in the other when it asked nothing they answer
+    differently (`poseir.elaborate.replay`); plain Facts keep their queries free of the bookkeeping.
+    """
+
+
+_QUERIES = ("bounds", "normalize", "residue", "interval", "equal", "provably_equal", "not_equal", "less_equal",
+            "less", "greater_equal", "greater", "divisible", "holds_only_when", "assumption_for", "describe")
+for _name in _QUERIES:
+    setattr(LoggedFacts, _name, _logged(getattr(Facts, _name)))

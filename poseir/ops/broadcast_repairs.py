@@ -163,8 +163,8 @@ def _unmerged_axis(ctx, types, ats) -> list:
         if len(atoms) != 2:
             continue
         split = types[short].shape[:axis] + tuple(atom.size for atom in atoms) + types[short].shape[axis + 1:]
-        if not all(ctx.equal(mine, theirs) is Tri.YES or ctx.equal(mine, 1) is Tri.YES or
-                   ctx.equal(theirs, 1) is Tri.YES for mine, theirs in zip(split, types[long_].shape)):
+        if not all(ctx.provably_equal(mine, theirs) or ctx.provably_equal(mine, 1) or
+                   ctx.provably_equal(theirs, 1) for mine, theirs in zip(split, types[long_].shape)):
             continue
         sizes = ", ".join(_size_text(atom) for atom in atoms)
         texts = [receiver_text(ctx.text_of(ats[0])), receiver_text(ctx.text_of(ats[1]))]
@@ -204,7 +204,7 @@ def _broadcasts_to(ctx: ShapeContext, small: TensorType, big: TensorType) -> boo
     """Every axis of `small` provably 1 or equal to `big`'s, aligned from the right, with no extra axes."""
     if small.rank > big.rank:
         return False
-    return all(ctx.equal(mine, 1) is Tri.YES or ctx.equal(mine, theirs) is Tri.YES
+    return all(ctx.provably_equal(mine, 1) or ctx.provably_equal(mine, theirs)
                for mine, theirs in zip(small.shape, big.shape[big.rank - small.rank:]))
 
 

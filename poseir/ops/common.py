@@ -397,7 +397,7 @@ def require_axis_size(ctx: ShapeContext, x: TensorType, axis: int, wanted: Dim, 
 def moved_axis_help(ctx: ShapeContext, x: TensorType, wanted: Dim, target: int, where: str) -> tuple[str, ...]:
     """When another axis of x has the wanted size, suggest moving it into place."""
     for axis, dim in enumerate(x.shape):
-        if axis != target % x.rank and ctx.equal(dim, wanted) is Tri.YES:
+        if axis != target % x.rank and ctx.provably_equal(dim, wanted):
             return (f"axis {axis} of the input has {wanted}; move it {where} with `.transpose({axis}, {target})`",)
     return ()
 
@@ -564,6 +564,6 @@ def reduced_atoms(ctx: ShapeContext, axes_reduced: tuple[int, ...], keepdim: boo
 
 def kept_or_fresh(ctx: ShapeContext, source: Axis, before: Dim, after: Dim, axis: int, output: int = 0) -> Axis:
     """`source` when the size is unchanged (a same-length convolution keeps its frames), else a new atom."""
-    if ctx.equal(before, after) is Tri.YES:
+    if ctx.provably_equal(before, after):
         return source
     return ctx.fresh(output, axis, after)

@@ -151,7 +151,7 @@ def _masked_fill_infer(ctx: ShapeContext, types: list, attrs: dict) -> list[Tens
         ctx.error("E203", f"the number {value} cannot be a {x.dtype} value without changing", at="value",
                   label=f"not representable as {x.dtype}", helps=("fill a float tensor instead",))
     shape = ctx.broadcast([x, mask])
-    if mask.rank > x.rank or any(ctx.equal(got, want) is not Tri.YES for got, want in zip(shape, x.shape)):
+    if mask.rank > x.rank or any(not ctx.provably_equal(got, want) for got, want in zip(shape, x.shape)):
         ctx.error("E200", f"the mask {mask} does not broadcast to the shape of {x}", at=1,
                   label=f"this is {mask}", notes=("masked_fill keeps the input's shape: only the mask broadcasts",))
     return [x]

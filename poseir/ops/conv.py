@@ -90,7 +90,7 @@ def _merged_input_candidates(ctx: ShapeContext, x: TensorType, rank: int, channe
     candidates = []
     for start in range(1, x.rank - 1):
         merged = (*x.shape[:start], ctx.normalize(x.shape[start] * x.shape[start + 1]), *x.shape[start + 2:])
-        if ctx.equal(merged[start], channels) is not Tri.YES:
+        if not ctx.provably_equal(merged[start], channels):
             continue
         move = f".transpose({start}, 1)" if start != 1 else ""
         candidates.append(rewrite_input(ctx, f"merge axes {start} and {start + 1} into the {channels} channels"

@@ -79,7 +79,7 @@ def _check_not_empty(ctx: ShapeContext, x: TensorType, axis: int, start: Dim, st
 
 def _empty_slice_candidates(ctx: ShapeContext, start: Dim, stop: Dim) -> list:
     """`x[:, pad:pad]` meant one position: keep it as an axis of length one (`pad:pad + 1`), or pick it (`pad`)."""
-    if ctx.equal(start, stop) is not Tri.YES or ctx.text_of("stop") is None or ctx.text_of("start") is None:
+    if not ctx.provably_equal(start, stop) or ctx.text_of("stop") is None or ctx.text_of("start") is None:
         return []
     stop_text, start_text = ctx.text_of("stop"), ctx.text_of("start")
     return [candidate for candidate in (
@@ -132,7 +132,7 @@ def _select_infer(ctx: ShapeContext, types: list, attrs: dict) -> list[TensorTyp
     position = _from_end(index, length)
     outside = ctx.facts.less(position, 0) | ctx.facts.greater_equal(position, length)
     if outside is Tri.YES:
-        last = ctx.equal(position, length) is Tri.YES
+        last = ctx.provably_equal(position, length)
         candidates = [text_candidate(ctx, "index", "the last position is `{replacement}`", minus_one)] if last else []
         ctx.error("E209", f"index {attrs['index']} is out of range for axis {axis} of {x}", at="index",
                   label=f"valid indices are 0..{length - 1}", notes=(f"axis {axis} has length {length}",),

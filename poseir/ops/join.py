@@ -45,7 +45,7 @@ def _unit_axis_candidates(ctx: ShapeContext, types: list, axis) -> list:
         if type_.rank == rank or place is None or index not in ctx.spans:
             continue
         widened = type_.shape[:place] + (Dim.of(1),) + type_.shape[place:]
-        if all(other == place or ctx.equal(mine, theirs) is Tri.YES
+        if all(other == place or ctx.provably_equal(mine, theirs)
                for other, (mine, theirs) in enumerate(zip(widened, full.shape))):
             subscript = ", ".join([":"] * place + ["none"])
             message = f"give it a unit axis {place} to join along: `{{replacement}}`"

@@ -62,7 +62,7 @@ def _matmul_atoms(ctx: ShapeContext, types: list, attrs: dict, outputs: list) ->
 
 def _matmul_helps(ctx: ShapeContext, a: TensorType, b: TensorType, inner_a: Dim) -> tuple[str, ...]:
     """Suggest transposing `b` when its last axis is the one that matches."""
-    if b.rank >= 2 and ctx.equal(b.shape[-1], inner_a) is Tri.YES:
+    if b.rank >= 2 and ctx.provably_equal(b.shape[-1], inner_a):
         return ("the last axis of the right operand matches; transpose it with `.transpose(-2, -1)`",)
     return ()
 
@@ -109,7 +109,7 @@ def _matmul_candidates(ctx: ShapeContext, a: TensorType, b: TensorType) -> list:
 def _contractible(ctx: ShapeContext, a: TensorType, b: TensorType, a_axes, b_axes, a_axis: int, b_axis: int) -> bool:
     """Whether a repair may contract axis `a_axis` of `a` with axis `b_axis` of `b`: equal sizes, and not a piece
     of a split axis against something else (half of the queries against the keys, after a wrong view)."""
-    if ctx.equal(a.shape[a_axis], b.shape[b_axis]) is not Tri.YES:
+    if not ctx.provably_equal(a.shape[a_axis], b.shape[b_axis]):
         return False
     mine, theirs = a_axes[a_axis], b_axes[b_axis]
     pieces = any(atom.key[0] == "split" for atom in (*mine, *theirs))

@@ -95,7 +95,7 @@ def _weighted_infer(ctx: ShapeContext, types: list, attrs: dict) -> list[TensorT
     _require_same_shape(ctx, pred, target)
     errors = TensorType(pred.dtype, pred.shape[:-1])
     shape = ctx.broadcast([errors, weights], ats=[0, 2])
-    if len(shape) != errors.rank or any(ctx.equal(a, b) is not Tri.YES for a, b in zip(shape, errors.shape)):
+    if len(shape) != errors.rank or any(not ctx.provably_equal(a, b) for a, b in zip(shape, errors.shape)):
         ctx.error("E200", f"the weights {weights} would enlarge the per-joint errors {errors}", at=2,
                   label=f"this is {weights}", notes=("the weights multiply ||P - G|| over every axis but the last",))
     return [_SCALAR]

@@ -200,6 +200,10 @@ class ShapeContext:
         """Tri-state equality of two dims under the facts."""
         return self.facts.equal(Dim.of(left), Dim.of(right))
 
+    def provably_equal(self, left, right) -> bool:
+        """Whether two dims are equal for certain under the facts."""
+        return self.facts.provably_equal(Dim.of(left), Dim.of(right))
+
     def require_equal(self, left, right, *, code: str, message: str, at=None, **details) -> None:
         """Fail when `left == right` is false; warn (W300) when it cannot be proved."""
         answer = self.equal(left, right)
@@ -231,7 +235,7 @@ class ShapeContext:
     def fresh(self, output: int, axis: int, size: Dim, name: str | None = None) -> tuple[Atom, ...]:
         """A new atom for `axis` of output `output` (none for a size-1 axis)."""
         size = self.normalize(size)
-        if self.equal(size, 1) is Tri.YES:
+        if self.provably_equal(size, 1):
             return ()
         return (born(self.owner(output), axis, size, name),)
 
@@ -273,7 +277,7 @@ class ShapeContext:
             if offset < 0:
                 continue
             dim = type_.shape[offset]
-            if self.equal(dim, 1) is Tri.YES:
+            if self.provably_equal(dim, 1):
                 continue
             if chosen is None:
                 chosen, chosen_index = dim, index
@@ -337,7 +341,7 @@ class ShapeContext:
 
     def _broadcasts_exactly(self, shape, longer: TensorType) -> bool:
         """Every axis provably equal to the other's or 1 (no assumptions)."""
-        return all(self.equal(mine, theirs) is Tri.YES or self.equal(mine, 1) is Tri.YES
+        return all(self.provably_equal(mine, theirs) or self.provably_equal(mine, 1)
                    for mine, theirs in zip(shape, longer.shape))
 
 

@@ -388,7 +388,7 @@ def layer_input_candidates(ctx: ShapeContext, x: TensorType, axis: int, wanted: 
     found = x.shape[target]
     candidates, features = [], False
     for other, dim in enumerate(x.shape):
-        if other != target and ctx.equal(dim, wanted) is Tri.YES:
+        if other != target and ctx.provably_equal(dim, wanted):
             suffix = f".transpose({other}, {target})" if keeps_shape else ""
             where = "and back" if keeps_shape else ""
             candidates.append(rewrite_input(
@@ -453,9 +453,9 @@ def _concat_axis_candidates(ctx: ShapeContext, node, x: TensorType, axis: int, w
     if len(types) != len(node.inputs) or any(type_.rank != x.rank for type_ in types):
         return []
     total = sum((type_.shape[axis] for type_ in types), Dim.of(0))
-    same = all(ctx.equal(type_.shape[other], types[0].shape[other]) is Tri.YES
+    same = all(ctx.provably_equal(type_.shape[other], types[0].shape[other])
                for type_ in types for other in range(x.rank) if other != axis)
-    if not same or ctx.equal(total, wanted) is not Tri.YES:
+    if not same or not ctx.provably_equal(total, wanted):
         return []
     old = arguments.get("dim")
     text = str(axis - x.rank) if old is not None and old[1].strip().startswith("-") else str(axis)
@@ -479,7 +479,7 @@ def _rearrange_order_candidates(ctx: ShapeContext, node, x: TensorType, axis: in
         return []
     candidates = []
     for group, size in enumerate(x.shape):
-        if group == axis or ctx.equal(size, wanted) is not Tri.YES or len(pattern.right) != x.rank:
+        if group == axis or not ctx.provably_equal(size, wanted) or len(pattern.right) != x.rank:
             continue
         order = [index for index in range(x.rank) if index != group]
         order.insert(axis, group)

@@ -92,14 +92,14 @@ def _size_suggestions(ctx: ShapeContext, x: TensorType, sizes: list[Dim], count:
     """
     inputs = [ctx.normalize(dim) for dim in x.shape]
     order = sorted(range(len(sizes)),
-                   key=lambda position: (any(ctx.equal(sizes[position], dim) is Tri.YES for dim in inputs), position))
+                   key=lambda position: (any(ctx.provably_equal(sizes[position], dim) for dim in inputs), position))
     found = []
     for position in order:
         others = ctx.normalize(product(size for index, size in enumerate(sizes) if index != position))
         wanted = count.exact_div(others)
-        if wanted is None or not wanted.is_const or wanted.value < 1 or ctx.equal(wanted, sizes[position]) is Tri.YES:
+        if wanted is None or not wanted.is_const or wanted.value < 1 or ctx.provably_equal(wanted, sizes[position]):
             continue
-        if ctx.equal(others * wanted, count) is not Tri.YES:
+        if not ctx.provably_equal(others * wanted, count):
             continue
         text = ctx.text_of(("shape", position))
         changed = with_literal_scaled(text, sizes[position], wanted) if text else None

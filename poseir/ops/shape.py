@@ -308,12 +308,12 @@ def _expanded_axis(ctx: ShapeContext, x: TensorType, axis: int, dim: Dim, value,
     if is_minus_one(value):
         return dim
     size = size_attr(ctx, value, at, "an expand size")
-    if ctx.equal(dim, size) is Tri.YES or ctx.equal(dim, 1) is not Tri.YES:
+    if ctx.provably_equal(dim, size) or not ctx.provably_equal(dim, 1):
         ctx.require_equal(dim, size, code="E200", at=at,
                           message=f"expand cannot change axis {axis} of {x} from {dim} to {size}",
                           label="only axes of size 1 can grow",
                           helps=("use `repeat` to tile an axis, or `-1` to keep its size",))
-        return dim if ctx.equal(dim, size) is Tri.YES else size
+        return dim if ctx.provably_equal(dim, size) else size
     return size
 
 
