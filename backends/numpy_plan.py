@@ -14,15 +14,16 @@ from __future__ import annotations
 import contextlib
 import time
 import weakref
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
 
+from poseir.backends.numpy_fusion import Epilogue, chains
 from poseir.backends.numpy_memory import LiveMemory
 from poseir.backends.numpy_threads import single_threaded_blas, workers
 from poseir.ir.dims import Dim
-from poseir.ir.graph import FLOAT_DTYPES, NUMPY_DTYPES, Graph, Node
+from poseir.ir.graph import NUMPY_DTYPES, Graph, Node
 from poseir.ops.registry import RunContext, lookup, with_defaults
 
 _BINDINGS_KEPT = 8  # symbol assignments whose resolved attributes a plan keeps
@@ -46,8 +47,9 @@ class Step:
     last_reads: tuple[int, ...]  # input positions whose value no later step reads (donation candidates)
     releases: tuple[int, ...]  # slots dropped after this step (last read, or never read)
     constant: bool  # no tensor inputs and not a graph output: computed once per binding, then reused
-    epilogue: Callable | None = None  # a fused following op, applied by the run facet to its output parts
-    label: str = ""  # the op name, `conv2d+relu` for a fused pair (the stats' key)
+    links: tuple = ()  # the ops fused after this one, applied to each part of its output (numpy_fusion.Link)
+    extras: tuple[int, ...] = ()  # slots of the fused binary ops' other operands, as Link.operand counts them
+    label: str = ""  # the op name, `conv2d+relu` for a fused chain (the stats' key)
 
 
 @dataclass(frozen=True)
@@ -117,8 +119,8 @@ class Plan:
             for name in node.outputs:
                 self._slot(name)
         self.outputs = tuple((value.name, self.slots[value.name]) for value in graph.outputs)
-        self.steps = self._steps(graph, fused(graph))
-        self.traced_steps = self._steps(graph, [(node, None) for node in graph.nodes])  # every value kept
+        self.steps = self._steps(graph, chains(graph))
+        self.traced_steps = self._steps(graph, [(node, (), ()) for node in graph.nodes])  # every value kept
         self._bindings: dict[tuple, Binding] = {}
         self.checked: set[tuple] = set()  # (symbol values, limit) whose allocations passed the caller's size check
         self._recycled: dict = {}  # released buffers kept from the last run (an arena, as onnxruntime keeps)
@@ -129,31 +131,32 @@ class Plan:
         return self.slots.setdefault(name, len(self.slots))
 
     def _steps(self, graph: Graph, order: list) -> tuple[Step, ...]:
-        """One step per (node, fused epilogue node), with last readers computed from the order."""
+        """One step per (node, links fused into it, their operands), with last readers computed from the order."""
         last_reader: dict[int, int] = {}
-        for index, (node, _) in enumerate(order):
-            for name in node.inputs:
+        for index, (node, _, operands) in enumerate(order):
+            for name in (*node.inputs, *operands):
                 if name:
                     last_reader[self.slots[name]] = index
         kept = {slot for _, slot in self.outputs}
         steps = []
-        for index, (node, after) in enumerate(order):
+        for index, (node, chain_links, operands) in enumerate(order):
             op = lookup(node.op)
             attrs = with_defaults(op, dict(node.attrs))
             inputs = tuple(self.slots[name] if name else None for name in node.inputs)
+            extras = tuple(self.slots[name] for name in operands)
             outputs = tuple(self.slots[name] for name in node.outputs)
-            released = [slot for slot in dict.fromkeys(inputs)
+            released = [slot for slot in dict.fromkeys((*inputs, *extras))
                         if slot is not None and last_reader.get(slot) == index and slot not in kept]
             released += [slot for slot in outputs if slot not in last_reader and slot not in kept]
+            # A fused op's operand is read after the producer has written its output: never its buffer.
             last_reads = tuple(position for position, slot in enumerate(inputs)
-                               if slot in released and inputs.count(slot) == 1)
+                               if slot in released and inputs.count(slot) == 1 and slot not in extras)
             symbolic = tuple(key for key, value in attrs.items() if _has_dims(value))
             types = tuple(graph.values[name].type for name in node.outputs)
-            constant = all(slot is None for slot in inputs) and not kept.intersection(outputs)
-            epilogue = lookup(after.op).epilogue if after is not None else None
-            label = node.op if after is None else f"{node.op}+{after.op}"
+            constant = all(slot is None for slot in inputs) and not kept.intersection(outputs) and not extras
+            label = "+".join((node.op, *(link.op for link in chain_links)))
             steps.append(Step(node, types, op.run, inputs, outputs, attrs, symbolic, last_reads, tuple(released),
-                              constant, epilogue, label))
+                              constant, chain_links, extras, label))
         return tuple(steps)
 
     def bind(self, env: dict[str, int], traced: bool = False) -> Binding:
@@ -218,7 +221,8 @@ class Plan:
         for index, (step, attrs, shapes) in enumerate(zip(steps, binding.attrs, binding.shapes)):
             operands = [slots[slot] if slot is not None else None for slot in step.inputs]
             context.donated = {} if keep_all else memory.donatable(step, operands)
-            context.epilogue = step.epilogue
+            context.epilogue = Epilogue(step.links, [slots[slot] for slot in step.extras], shapes[0]) \
+                if step.links else None
             stats.donated += len(context.donated)
             began = time.perf_counter()
             results = binding.constants.get(index) if step.constant else None
@@ -253,46 +257,6 @@ class Plan:
         for name, dtype in self.parameters:
             # Like load_state_dict, values are cast to the declared dtype (a float64 checkpoint runs as f32).
             slots[self.slots[name]] = memory.load(np.asarray(weights[name]), dtype)
-
-
-def fused(graph: Graph) -> list[tuple[Node, Node | None]]:
-    """The nodes in order, each paired with the epilogue op fused into it (or None).
-
-    A unary op with an `epilogue` facet is fused into the node that makes its operand when that
-    node's op `finishes` its output, nothing else reads the operand, the operand is no graph
-    output, and the dtype stays the same (a float relu after a float convolution). The producer
-    then writes the consumer's value, which the consumer's step no longer computes.
-    """
-    readers: dict[str, list[Node]] = {}
-    for node in graph.nodes:
-        for name in dict.fromkeys(node.inputs):
-            if name:
-                readers.setdefault(name, []).append(node)
-    outputs = {value.name for value in graph.outputs}
-    into: dict[int, Node] = {}  # id(producer) -> its fused consumer
-    for node in graph.nodes:
-        after = _fusable_reader(graph, node, readers, outputs)
-        if after is not None:
-            into[id(node)] = after
-    absorbed = {id(after) for after in into.values()}
-    return [(replace(node, outputs=into[id(node)].outputs) if id(node) in into else node, into.get(id(node)))
-            for node in graph.nodes if id(node) not in absorbed]
-
-
-def _fusable_reader(graph: Graph, node: Node, readers: dict, outputs: set) -> Node | None:
-    """The one reader of `node`'s single output that can be fused into it, or None."""
-    op = lookup(node.op)
-    if not op.finishes or len(node.outputs) != 1 or node.outputs[0] in outputs:
-        return None
-    found = readers.get(node.outputs[0], [])
-    if len(found) != 1:
-        return None
-    after = found[0]
-    if lookup(after.op).epilogue is None or after.inputs != node.outputs or len(after.outputs) != 1:
-        return None
-    made, result = graph.values[node.outputs[0]].type, graph.values[after.outputs[0]].type
-    same = made.dtype == result.dtype and made.shape == result.shape
-    return after if same and made.dtype in FLOAT_DTYPES else None
 
 
 _PLANS: dict[int, Plan] = {}

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from poseir.backends.numpy_interpreter import RunStats, run_graph
+from poseir.backends.numpy_fusion import Epilogue, Link, unary_epilogue
 from poseir.backends.numpy_plan import Plan, plan_for
 from poseir.backends.numpy_threads import Workers
 from poseir.compiler import build, prepare_for_backend
@@ -148,10 +149,123 @@ def test_an_op_that_finishes_its_output_applies_a_fused_epilogue_to_all_of_it_on
     plain = op.run(RunContext("infer", np.random.default_rng(0)), arrays, evaluate(attrs, env))
     expected = epilogue.run(RunContext("infer", np.random.default_rng(0)), plain, {})
     context = RunContext("infer", np.random.default_rng(0), workers=THREADS, parallel_work=1,
-                         epilogue=epilogue.epilogue)
+                         epilogue=unary_epilogue(after))
     fused = op.run(context, arrays, evaluate(attrs, env))
     np.testing.assert_allclose(np.asarray(fused[0]), np.asarray(expected[0]), rtol=1e-6, atol=1e-7,
                                err_msg=f"{op.name}+{after}")
+
+
+def _operands(kind: str, shape: tuple, rng) -> np.ndarray:
+    """A fused binary op's other operand: the output's shape, one value per last-axis entry, or a scalar."""
+    if kind == "same":
+        return rng.standard_normal(shape).astype(np.float32)
+    if kind == "last":
+        return rng.standard_normal(shape[-1:] if shape else ()).astype(np.float32)
+    return np.asarray(rng.standard_normal(), dtype=np.float32)
+
+
+@pytest.mark.parametrize(("op", "sample", "after"), [case for case in _finishing_cases() if case.values[2] == "relu"])
+def test_an_op_that_finishes_its_output_applies_fused_binary_ops_with_their_operands(op, sample, after):
+    """A chain of a residual-style add, a subtraction with the operand first, a scale by a scalar and a relu,
+    fused after each finishing op (threads splitting even tiny work, so parts come from every task), gives the
+    unfused numbers: each part meets the matching part of every operand, in the producer's own layout."""
+    shapes, attrs = sample[0], sample[1]
+    facts = parse_facts(sample[2] if len(sample) > 2 else ())
+    types = parse_inputs(op, shapes)
+    op.infer(ShapeContext(op=op.name, facts=facts, span=Span.unknown()), types, attrs)
+    env = assignments(symbols_of(types, attrs), facts)[0]
+    rng = np.random.default_rng(7)
+    arrays = [None if type_ is None else random_array(rng, type_, env) for type_ in types]
+    plain = np.asarray(op.run(RunContext("infer", np.random.default_rng(0)), arrays, evaluate(attrs, env))[0])
+    if plain.dtype != np.float32:
+        pytest.skip("fusion applies to float results")
+    same, last, scalar = (_operands(kind, plain.shape, rng) for kind in ("same", "last", "scalar"))
+    expected = np.maximum((last - (plain + same)) * scalar, 0)
+    chain = (Link("add", combine=np.add, operand=0), Link("sub", combine=np.subtract, operand=1, operand_first=True),
+             Link("mul", combine=np.multiply, operand=2), Link("relu", unary=lookup("relu").epilogue))
+    context = RunContext("infer", np.random.default_rng(0), workers=THREADS, parallel_work=1,
+                         epilogue=Epilogue(chain, [same, last, scalar], plain.shape))
+    fused = op.run(context, arrays, evaluate(attrs, env))
+    np.testing.assert_allclose(np.asarray(fused[0]), expected, rtol=1e-6, atol=1e-6, err_msg=f"{op.name} chain")
+
+
+GRAPH_CONV = """
+dim B
+model gconv = Stack()
+
+## SemGCN's pattern: two adjacency products summed, a bias, a batch norm's scale and shift, a relu, and a
+## residual add, which all run inside the second product.
+module Layer(width: int = 8) {
+    self.w = Linear(width, 2 * width, bias = false)
+    self.bias = param f32[width] ~ uniform(-1.0, 1.0)
+    self.scale = param f32[width] ~ uniform(0.5, 1.5)
+    self.shift = param f32[width] ~ uniform(-1.0, 1.0)
+    forward(x, adjacency) {
+        h = self.w(x)
+        y = adjacency @ h[:, :, :width] + adjacency.transpose(0, 1) @ h[:, :, width:]
+        return relu((y + self.bias) * self.scale + self.shift) + x
+    }
+}
+
+module Stack(width: int = 8, joints: int = 5) {
+    self.layers = [Layer(width) for i in 0..2]
+    self.adjacency = param f32[joints, joints] ~ uniform(0.0, 1.0)
+    forward(x: f32[B, joints, width]) -> (y: f32[B, joints, width]) {
+        for layer in self.layers {
+            x = layer(x, self.adjacency)
+        }
+        return x
+    }
+}
+"""
+
+
+def test_a_chain_of_elementwise_ops_runs_inside_the_product_before_it(tmp_path):
+    """The sum, bias, scale, shift, relu and residual add of a graph convolution run as one step with the
+    second product (whose operands were all made before it), and the numbers equal the unfused run's."""
+    path = tmp_path / "gconv.pose"
+    path.write_text(GRAPH_CONV)
+    graph, result = build(str(path))
+    assert graph is not None, result.diagnostics
+    graph = prepare_for_backend(graph)
+    weights = initialize(graph.parameters, seed=0)
+    for batch in (3, 700):
+        x = np.random.default_rng(batch).standard_normal((batch, 5, 8)).astype(np.float32)
+        stats = RunStats()
+        planned = run_graph(graph, {"x": x}, weights, stats=stats)
+        assert stats.op_seconds.keys() >= {"matmul+add+add+mul+add+relu+add"}, stats.op_seconds
+        unfused = run_graph(graph, {"x": x}, weights, trace={})
+        np.testing.assert_array_equal(planned["y"], unfused["y"])
+
+
+def test_a_binary_op_runs_inside_the_later_of_its_operands_producers(tmp_path):
+    """`a + b` needs both operands: it is fused into the producer that runs last, with the other as its operand
+    (so the value read is always ready), and a subtraction keeps its operand order."""
+    path = tmp_path / "later.pose"
+    path.write_text("""
+dim B, T
+model later = Later()
+
+module Later() {
+    self.first = Conv1d(4, 4, 1)
+    self.second = Conv1d(4, 4, 1)
+    forward(x: f32[B, 4, T]) -> (y: f32[B, 4, T]) {
+        a = self.first(x)
+        b = self.second(x)
+        return a - b
+    }
+}
+""")
+    graph, result = build(str(path))
+    assert graph is not None, result.diagnostics
+    graph = prepare_for_backend(graph)
+    weights = initialize(graph.parameters, seed=0)
+    x = np.random.default_rng(0).standard_normal((2, 4, 6)).astype(np.float32)
+    stats = RunStats()
+    planned = run_graph(graph, {"x": x}, weights, stats=stats)
+    assert sorted(stats.op_seconds) == ["conv1d", "conv1d+sub"], stats.op_seconds
+    unfused = run_graph(graph, {"x": x}, weights, trace={})
+    np.testing.assert_array_equal(planned["y"], unfused["y"])
 
 
 def test_fusion_keeps_a_value_that_another_op_or_the_caller_reads(tmp_path):

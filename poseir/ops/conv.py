@@ -166,7 +166,7 @@ def _conv_images(ctx: RunContext, x, weight, bias, groups: int, settings, out: n
               out=out[images].reshape(count, groups, outs, positions))
     if bias is not None:
         out[images] += bias.reshape(-1, 1)
-    ctx.finish(out[images])
+    ctx.finish(out, (images,))
 
 
 def _conv_by_channels(ctx: RunContext, x, matrix: np.ndarray, bias, settings, out: np.ndarray, work: int) -> None:
@@ -177,7 +177,7 @@ def _conv_by_channels(ctx: RunContext, x, matrix: np.ndarray, bias, settings, ou
         np.matmul(matrix[index], columns, out=out[:, index])
         if bias is not None:
             out[:, index] += bias[index].reshape(-1, 1)
-        ctx.finish(out[:, index])
+        ctx.finish(out, (slice(None), index))
 
     ctx.parallel([partial(block, index) for index in ctx.split(matrix.shape[0], work)])
 

@@ -10,7 +10,7 @@ import numpy as np
 
 from poseir.ir.graph import DTYPES, FLOAT_DTYPES, TensorType, tensor_type
 from poseir.ops.common import (CACHE_BLOCK, NUMPY_DTYPES, as_dtype, broadcast_atoms, define, dtype_name, float_dtype,
-                               require_same_dtype)
+                               require_same_dtype, row_blocks)
 from poseir.ops.registry import ATTR, TENSOR, Param, RunContext, ShapeContext, elementwise_dtype
 from poseir.ops.special import erf, gelu  # noqa: F401  (erf is part of this module's interface)
 
@@ -59,7 +59,9 @@ def _binary_run(function: Callable, true_division: bool = False) -> Callable:
             left = left.astype(NUMPY_DTYPES[dtype])
         out = _donated_output(ctx, left, right, dtype)
         if out is not None and left.shape == right.shape and left.flags.c_contiguous and right.flags.c_contiguous:
-            _blockwise(ctx, function, left.reshape(-1), right.reshape(-1), out.reshape(-1))
+            # Rows of the last axis, unless one row would not fit in cache (then blocks of a flat view).
+            width = out.shape[-1] if 0 < out.shape[-1] <= CACHE_BLOCK else 1
+            _blockwise(ctx, function, left.reshape(-1, width), right.reshape(-1, width), out.reshape(-1, width))
             return [out]
         result = as_dtype(function(left, right, out=out), dtype)
         ctx.finish(result)
@@ -69,15 +71,17 @@ def _binary_run(function: Callable, true_division: bool = False) -> Callable:
 
 
 def _blockwise(ctx: RunContext, function: Callable, left: np.ndarray, right: np.ndarray, out: np.ndarray) -> None:
-    """out = function(left, right) on flat arrays, in cache-sized blocks split over the threads, each finished."""
+    """out = function(left, right) on rows (the output's last axis), in cache-sized blocks of rows split over
+    the threads, each finished (whole rows, so that what follows can bring a per-channel operand along)."""
+    width = out.shape[1]
 
     def part(index: slice) -> None:
-        for start in range(index.start, index.stop, CACHE_BLOCK):
-            block = slice(start, min(start + CACHE_BLOCK, index.stop))
-            function(left[block], right[block], out=out[block])
-            ctx.finish(out[block])
+        for rows in row_blocks(index.stop - index.start, width):
+            rows = slice(index.start + rows.start, index.start + rows.stop)
+            function(left[rows], right[rows], out=out[rows])
+            ctx.finish(out, (rows,))
 
-    ctx.parallel([partial(part, index) for index in ctx.split(out.size, out.size)])
+    ctx.parallel([partial(part, index) for index in ctx.split(out.shape[0], out.size)])
 
 
 def _donated_output(ctx: RunContext, left: np.ndarray, right: np.ndarray, dtype: str) -> np.ndarray | None:
@@ -122,6 +126,9 @@ _BINARY = (
     ("maximum", np.maximum, "Max", "Elementwise maximum of two tensors, with broadcasting."),
     ("minimum", np.minimum, "Min", "Elementwise minimum of two tensors, with broadcasting."),
 )
+# Binary ops the planned backend may apply after a producer, on each part it writes (pow is left out: its
+# integer and negative-base rules are not worth the fusion).
+_COMBINES = ("add", "sub", "mul", "div", "maximum", "minimum")
 _BINARY_SAMPLES = (
     (("B, T, 17, 3", "B, T, 1, 3"), {}),
     (("B, T, 17, 3", "17, 3"), {}),
@@ -136,6 +143,7 @@ for _name, _function, _op_type, _doc in _BINARY:
         infer=_binary_infer,
         atoms=broadcast_atoms,
         run=_binary_run(_function, true_division=_name == "div"),
+        combines=_function if _name in _COMBINES else None,
         finishes=True,
         onnx=_binary_onnx(_op_type, true_division=_name == "div"),
         doc=_doc,

@@ -140,10 +140,9 @@ def rows_times(ctx: RunContext, rows: np.ndarray, matrix: np.ndarray, bias: np.n
     result = ctx.empty((rows.shape[0], matrix.shape[1]), np.result_type(rows.dtype, matrix.dtype))
 
     def then(part_rows: slice, part_columns: slice) -> None:
-        block = result[part_rows, part_columns]
         if bias is not None:
-            block += bias[part_columns]
-        ctx.finish(block)
+            result[part_rows, part_columns] += bias[part_columns]
+        ctx.finish(result, (part_rows, part_columns))
 
     return ctx.product(rows, matrix, result, then)
 
@@ -166,9 +165,9 @@ def _stacked(ctx: RunContext, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     out = ctx.empty(shape, np.result_type(a.dtype, b.dtype))
 
     def part(index: slice) -> None:
-        block = out[(slice(None),) * axis + (index,)]
-        np.matmul(_batch_slice(a, axis, len(batch), index), _batch_slice(b, axis, len(batch), index), out=block)
-        ctx.finish(block)
+        where = (slice(None),) * axis + (index,)
+        np.matmul(_batch_slice(a, axis, len(batch), index), _batch_slice(b, axis, len(batch), index), out=out[where])
+        ctx.finish(out, where)
 
     work = out.size * a.shape[-1]
     ctx.parallel([partial(part, index) for index in ctx.split(batch[axis], work)])

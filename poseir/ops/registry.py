@@ -48,9 +48,11 @@ class OpDef:
     op may appear; `behaviour` documents how train and infer differ.
 
     Fusion (the planned numpy backend): `epilogue(block)` applies a unary op in place to part of its
-    input; a producer whose `run` hands every part of its output to `RunContext.finish` once, right
-    after writing it, says so with `finishes`, and the plan then applies a following epilogue op
-    there, while that part is still in cache (a convolution's relu, a linear layer's gelu).
+    input, and `combines(a, b, out=)` is a binary op's ufunc, applied to part of one operand with the
+    matching part of the other; a producer whose `run` hands every part of its output to
+    `RunContext.finish` once, right after writing it, says so with `finishes`, and the plan then
+    applies the ops that follow there, while that part is still in cache (a convolution's relu, a
+    linear layer's gelu, a residual add, a batch norm's scale and shift).
     """
 
     name: str
@@ -67,6 +69,7 @@ class OpDef:
     count_outputs: Callable | None = None  # for `outputs=0` (split, chunk): attrs -> output count
     atoms: Callable | None = None  # (ctx, input types, attrs, output types) -> each output's axes
     epilogue: Callable | None = None  # (block) -> None: this unary op in place, on part of its input
+    combines: Callable | None = None  # (a, b, out=) ufunc of this binary op, on parts of its operands
     finishes: bool = False  # run passes every part of its (single) output to RunContext.finish once
 
     def output_count(self, attrs: dict) -> int:
@@ -363,7 +366,7 @@ class RunContext:
     workers: object = None  # runs a list of tasks on several threads (the planned backend's pool), or None
     parallel_work: int = PARALLEL_WORK  # the least work `split` divides (the tests lower it)
     buffers: object = None  # hands out recycled output buffers (the planned backend's run memory), or None
-    epilogue: Callable | None = None  # a fused following op, applied by `finish` (see OpDef)
+    epilogue: Callable | None = None  # (target, index): the fused following ops, applied by `finish` (see OpDef)
 
     @property
     def training(self) -> bool:
@@ -383,10 +386,11 @@ class RunContext:
             return
         self.workers.run(tasks)
 
-    def finish(self, block: np.ndarray) -> None:
-        """A part of the output is written: apply the fused epilogue to it, if there is one."""
+    def finish(self, target: np.ndarray, index: tuple = ()) -> None:
+        """The part `target[index]` of the output is written (`target` is the output, or the view of it the run
+        writes through, such as a linear layer's rows): apply the fused ops that follow to it, if any."""
         if self.epilogue is not None:
-            self.epilogue(block)
+            self.epilogue(target, index)
 
     def product(self, a: np.ndarray, b: np.ndarray, out: np.ndarray,
                 then: Callable[[slice, slice], None] | None = None) -> np.ndarray:
