@@ -5,6 +5,8 @@ backend computes for it (a convolution: its weight matrix times each image's im2
 often it occurs. Timing those products alone, with the numpy backend's own matmul and with an
 onnxruntime MatMul of the same shapes on the same threads, gives a floor for the example's ratio: the
 part of the gap that lies in the BLAS kernels (OpenBLAS against onnxruntime's MLAS), not in poseir.
+An operand that is a weight in the example (bound once, as folded batch norms are) is an initializer
+of the onnxruntime model, as in the example's export, so MLAS may pack it once at load as it does there.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ import math
 import time
 from collections import Counter
 
-Pair = tuple[tuple[int, ...], tuple[int, ...]]  # the shapes of a and b in a @ b (numpy semantics)
+# The shapes of a and b in a @ b (numpy semantics), and whether each is a weight.
+Pair = tuple[tuple[int, ...], tuple[int, ...], bool, bool]
 
 
 def products(name: str, overrides: dict, shape: tuple) -> Counter:
@@ -22,9 +25,13 @@ def products(name: str, overrides: dict, shape: tuple) -> Counter:
 
     from poseir.backends.numpy_plan import Plan
     from poseir.compiler import build, prepare_for_backend
+    from poseir.passes.fold_parameters import fold_parameters
+    from poseir.weights.init import initialize
 
     graph, _ = build(str(EXAMPLES / f"{name}.pose"), overrides=overrides)
     graph = prepare_for_backend(graph)
+    graph, _ = fold_parameters(graph, initialize(graph.parameters, 0))  # as the numpy backend binds them
+    weights = {value.name for value in graph.parameters}
     env = {str(dim): size for dim, size in zip(graph.inputs[0].type.shape, shape) if not dim.is_const}
     plan = Plan(graph)
     binding = plan.bind(env)
@@ -34,11 +41,20 @@ def products(name: str, overrides: dict, shape: tuple) -> Counter:
                   for name in step.node.inputs]
         pair = _product_of(step.node.op, inputs, shapes[0], attrs)
         if pair is not None:
-            found[pair] += 1
+            found[(*pair, *_weight_operands(step.node, weights))] += 1
     return found
 
 
-def _product_of(op: str, inputs: list, output: tuple, attrs: dict) -> Pair | None:
+def _weight_operands(node, weights: set) -> tuple[bool, bool]:
+    """Whether a and b of a node's product are weights: linear is x @ weight.T, a (transposed) convolution
+    its weight matrix times columns, a matmul whichever of its operands is a weight."""
+    first, second = (name in weights for name in node.inputs[:2])
+    if node.op == "matmul":
+        return first, second
+    return (False, second) if node.op == "linear" else (second, False)
+
+
+def _product_of(op: str, inputs: list, output: tuple, attrs: dict) -> tuple | None:
     """The product the numpy backend computes for one node, or None for an op that is no product."""
     if op == "linear":
         x, weight = inputs[0], inputs[1]
@@ -69,7 +85,7 @@ def numpy_seconds(found: Counter, repeats: int) -> float:
     context = RunContext("infer", np.random.default_rng(0), workers=workers())
     total = 0.0
     with single_threaded_blas():
-        for (a_shape, b_shape), count in found.items():
+        for (a_shape, b_shape, _, _), count in found.items():
             rng = np.random.default_rng(0)
             a, b = (rng.standard_normal(shape).astype(np.float32) for shape in (a_shape, b_shape))
             total += count * _fastest(lambda: run(context, [a, b], {}), repeats)
@@ -81,24 +97,27 @@ def onnxruntime_seconds(found: Counter, repeats: int, threads: int) -> float:
     import numpy as np
     import onnx
     import onnxruntime
-    from onnx import TensorProto, helper
+    from onnx import TensorProto, helper, numpy_helper
 
     total = 0.0
-    for (a_shape, b_shape), count in found.items():
+    for (a_shape, b_shape, a_weight, b_weight), count in found.items():
+        rng = np.random.default_rng(0)
+        arrays = {"a": rng.standard_normal(a_shape).astype(np.float32),
+                  "b": rng.standard_normal(b_shape).astype(np.float32)}
+        weights = {"a": a_weight, "b": b_weight}
         graph = helper.make_graph(
             [helper.make_node("MatMul", ["a", "b"], ["y"])], "product",
-            [helper.make_tensor_value_info("a", TensorProto.FLOAT, list(a_shape)),
-             helper.make_tensor_value_info("b", TensorProto.FLOAT, list(b_shape))],
-            [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+            [helper.make_tensor_value_info(name, TensorProto.FLOAT, list(array.shape))
+             for name, array in arrays.items() if not weights[name]],
+            [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+            initializer=[numpy_helper.from_array(array, name) for name, array in arrays.items() if weights[name]])
         model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
         model.ir_version = min(model.ir_version, onnx.IR_VERSION)
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
         session = onnxruntime.InferenceSession(model.SerializeToString(), options,
                                                providers=["CPUExecutionProvider"])
-        rng = np.random.default_rng(0)
-        feeds = {"a": rng.standard_normal(a_shape).astype(np.float32),
-                 "b": rng.standard_normal(b_shape).astype(np.float32)}
+        feeds = {name: array for name, array in arrays.items() if not weights[name]}
         total += count * _fastest(lambda: session.run(None, feeds), repeats)
     return total
 
