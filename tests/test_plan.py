@@ -38,13 +38,25 @@ module Chain() {
 """
 
 
-def _chain(tmp_path) -> tuple:
-    """The small chain model, its weights and a matching input maker."""
-    path = tmp_path / "chain.pose"
-    path.write_text(CHAIN)
+def _prepared(tmp_path, source: str) -> tuple:
+    """A model written to a file, built, prepared for the backend, and its seeded weights."""
+    path = tmp_path / "model.pose"
+    path.write_text(source)
     graph, result = build(str(path))
     assert graph is not None, result.diagnostics
     return prepare_for_backend(graph), initialize(graph.parameters, seed=0)
+
+
+def _planned_and_unfused(graph, weights, inputs: dict) -> tuple:
+    """The planned run's outputs and stats, and a traced run's outputs (every value kept, nothing fused)."""
+    stats = RunStats()
+    planned = run_graph(graph, inputs, weights, stats=stats)
+    return planned, run_graph(graph, inputs, weights, trace={}), stats
+
+
+def _chain(tmp_path) -> tuple:
+    """The small chain model and its weights."""
+    return _prepared(tmp_path, CHAIN)
 
 
 def test_intermediates_are_released_after_their_last_reader(tmp_path):
@@ -223,26 +235,18 @@ module Stack(width: int = 8, joints: int = 5) {
 def test_a_chain_of_elementwise_ops_runs_inside_the_product_before_it(tmp_path):
     """The sum, bias, scale, shift, relu and residual add of a graph convolution run as one step with the
     second product (whose operands were all made before it), and the numbers equal the unfused run's."""
-    path = tmp_path / "gconv.pose"
-    path.write_text(GRAPH_CONV)
-    graph, result = build(str(path))
-    assert graph is not None, result.diagnostics
-    graph = prepare_for_backend(graph)
-    weights = initialize(graph.parameters, seed=0)
+    graph, weights = _prepared(tmp_path, GRAPH_CONV)
     for batch in (3, 700):
         x = np.random.default_rng(batch).standard_normal((batch, 5, 8)).astype(np.float32)
-        stats = RunStats()
-        planned = run_graph(graph, {"x": x}, weights, stats=stats)
+        planned, unfused, stats = _planned_and_unfused(graph, weights, {"x": x})
         assert stats.op_seconds.keys() >= {"matmul+add+add+mul+add+relu+add"}, stats.op_seconds
-        unfused = run_graph(graph, {"x": x}, weights, trace={})
         np.testing.assert_array_equal(planned["y"], unfused["y"])
 
 
 def test_a_binary_op_runs_inside_the_later_of_its_operands_producers(tmp_path):
     """`a + b` needs both operands: it is fused into the producer that runs last, with the other as its operand
     (so the value read is always ready), and a subtraction keeps its operand order."""
-    path = tmp_path / "later.pose"
-    path.write_text("""
+    graph, weights = _prepared(tmp_path, """
 dim B, T
 model later = Later()
 
@@ -256,23 +260,16 @@ module Later() {
     }
 }
 """)
-    graph, result = build(str(path))
-    assert graph is not None, result.diagnostics
-    graph = prepare_for_backend(graph)
-    weights = initialize(graph.parameters, seed=0)
     x = np.random.default_rng(0).standard_normal((2, 4, 6)).astype(np.float32)
-    stats = RunStats()
-    planned = run_graph(graph, {"x": x}, weights, stats=stats)
+    planned, unfused, stats = _planned_and_unfused(graph, weights, {"x": x})
     assert sorted(stats.op_seconds) == ["conv1d", "conv1d+sub"], stats.op_seconds
-    unfused = run_graph(graph, {"x": x}, weights, trace={})
     np.testing.assert_array_equal(planned["y"], unfused["y"])
 
 
 def test_fusion_keeps_a_value_that_another_op_or_the_caller_reads(tmp_path):
     """An activation is fused only into its operand's single reader: a convolution whose result a residual add
     also reads, or which is a graph output, keeps its own value."""
-    path = tmp_path / "kept.pose"
-    path.write_text("""
+    graph, weights = _prepared(tmp_path, """
 dim B, T
 model kept = Kept()
 
@@ -286,15 +283,9 @@ module Kept() {
     }
 }
 """)
-    graph, result = build(str(path))
-    assert graph is not None, result.diagnostics
-    graph = prepare_for_backend(graph)
-    weights = initialize(graph.parameters, seed=0)
     x = np.random.default_rng(0).standard_normal((2, 8, 5)).astype(np.float32)
-    stats = RunStats()
-    planned = run_graph(graph, {"x": x}, weights, stats=stats)
+    planned, kept, stats = _planned_and_unfused(graph, weights, {"x": x})
     assert not any("+" in label for label in stats.op_seconds), stats.op_seconds
-    kept = run_graph(graph, {"x": x}, weights, trace={})
     for name in ("y", "z", "raw"):
         np.testing.assert_array_equal(planned[name], kept[name])
 
