@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import random
 import stat
+from pathlib import Path
 
 import pytest
 
-from poseir.syntax import cache, parser, trees
+from poseir.syntax import cache, chunks, parser, trees
 from poseir.syntax.source import SourceFile
 
 TEXT = "dim B\nmodule M() {\n    forward(x: f32[B, 3]) {\n        return x\n    }\n}\n"
@@ -86,3 +88,57 @@ def test_the_cache_directory_is_private(private_cache):
     cache.directory()
     mode = stat.S_IMODE(os.stat(private_cache).st_mode)
     assert mode & 0o077 == 0
+
+
+# --------------------------------------------------------------------------- editor buffers by piece
+
+ROOT = Path(__file__).resolve().parent.parent
+POSE_FILES = sorted(str(path) for folder in ("examples", "tests") for path in (ROOT / folder).rglob("*.pose"))
+
+
+def _by_pieces(path: str, text: str):
+    """A buffer parsed piece by piece, and parsed whole."""
+    source = SourceFile(path, text)
+    return chunks.parse_by_pieces(source, 100, parser.parse_text), parser.parse_text(source, 100)
+
+
+def test_every_file_parsed_piece_by_piece_equals_its_whole_parse():
+    """Trees (every span included) and diagnostics of each `.pose` file of the repository, both ways."""
+    for path in POSE_FILES:
+        (tree, found), (whole, expected) = _by_pieces(path, Path(path).read_text())
+        assert tree == whole, path
+        assert [(item.code, item.message, item.span) for item in found] == \
+            [(item.code, item.message, item.span) for item in expected], path
+
+
+def test_edited_buffers_parsed_piece_by_piece_equal_their_whole_parse():
+    """Seeded edits anywhere in the examples (a space, a line break, a letter, a comment line, a stray bracket),
+    including those that break the syntax, give the whole parse's tree and diagnostics."""
+    rng = random.Random(5)  # (1300 such edits of every file were checked once; these stay in the suite)
+    for path in sorted(str(path) for path in (ROOT / "examples").glob("*.pose")):
+        text = Path(path).read_text()
+        for _ in range(6):
+            at = rng.randrange(len(text) + 1)
+            edited = text[:at] + rng.choice([" ", "\n", "x", "# c\n", "}", "(", "1", '"']) + text[at:]
+            (tree, found), (whole, expected) = _by_pieces(path, edited)
+            assert tree == whole, (path, at)
+            assert [(item.code, item.message, item.span) for item in found] == \
+                [(item.code, item.message, item.span) for item in expected], (path, at)
+
+
+def test_an_edit_parses_again_only_the_piece_it_touches(monkeypatch):
+    """MotionBERT edited inside its last module: every other piece's tree is remembered."""
+    text = (ROOT / "examples" / "motionbert.pose").read_text()
+    parsed = []
+
+    def counting(source, max_depth):
+        parsed.append(source.text)
+        return parser.parse_text(source, max_depth)
+
+    chunks.parse_by_pieces(SourceFile("mb.pose", text), 100, counting)
+    parsed.clear()
+    at = text.rindex("return")
+    edited = text[:at] + "# a note\n        " + text[at:]
+    tree, found = chunks.parse_by_pieces(SourceFile("mb.pose", edited), 100, counting)
+    assert found == [] and tree == parser.parse_text(SourceFile("mb.pose", edited), 100)[0]
+    assert len(parsed) == 1 and "# a note" in parsed[0] and len(chunks.pieces(edited)) > 5

@@ -12,7 +12,7 @@ from importlib import resources
 from pathlib import Path
 
 from poseir.diagnostics.record import Diagnostic
-from poseir.syntax import ast, cache
+from poseir.syntax import ast, cache, chunks
 from poseir.syntax.source import SourceFile
 
 DEFAULT_NESTING = 100  # poseir.limits.Limits.nesting; repeated to keep parsing free of the limits module
@@ -40,6 +40,9 @@ def _remembered(path: str, text: str, max_depth: int,
         return stored, ()
     from poseir.syntax import parser  # lark, and building its parser, only when something must be parsed
 
+    if not on_disk:  # an editor's buffer: an edit re-parses only the top-level item it touches
+        tree, found = chunks.parse_by_pieces(SourceFile(path, text), max_depth, parser.parse_text)
+        return tree, tuple(found)
     tree, found = parser.parse_text(SourceFile(path, text), max_depth)
     if name is not None and tree is not None and not found:
         cache.store(name, tree)
