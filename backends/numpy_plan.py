@@ -12,6 +12,7 @@ split over a few threads (numpy_threads.py).
 from __future__ import annotations
 
 import contextlib
+import math
 import time
 import weakref
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ from poseir.ir.graph import NUMPY_DTYPES, Graph, Node
 from poseir.ops.registry import RunContext, lookup, with_defaults
 
 _BINDINGS_KEPT = 8  # symbol assignments whose resolved attributes a plan keeps
+FINISH_IN_PARTS_FROM = 1 << 16  # output elements from which fused ops run on each part the producer writes
 
 
 class ShapeMismatch(AssertionError):
@@ -221,13 +223,18 @@ class Plan:
         for index, (step, attrs, shapes) in enumerate(zip(steps, binding.attrs, binding.shapes)):
             operands = [slots[slot] if slot is not None else None for slot in step.inputs]
             context.donated = {} if keep_all else memory.donatable(step, operands)
-            context.epilogue = Epilogue(step.links, [slots[slot] for slot in step.extras], shapes[0]) \
-                if step.links else None
+            epilogue = Epilogue(step.links, [slots[slot] for slot in step.extras], shapes[0]) if step.links else None
+            # A small output is finished whole, after its producer: applying the fused ops to each of its
+            # parts would cost more in calls than it saves in cache misses.
+            whole = epilogue is not None and math.prod(shapes[0]) < FINISH_IN_PARTS_FROM
+            context.epilogue = None if whole else epilogue
             stats.donated += len(context.donated)
             began = time.perf_counter()
             results = binding.constants.get(index) if step.constant else None
             if results is None:
                 results = step.run(context, operands, attrs)
+                if whole:
+                    results = [_finished(epilogue, results[0]), *results[1:]]
                 if step.constant:
                     binding.constants[index] = results = [np.asarray(result) for result in results]
             if step.constant:
@@ -257,6 +264,15 @@ class Plan:
         for name, dtype in self.parameters:
             # Like load_state_dict, values are cast to the declared dtype (a float64 checkpoint runs as f32).
             slots[self.slots[name]] = memory.load(np.asarray(weights[name]), dtype)
+
+
+def _finished(epilogue: Epilogue, result) -> np.ndarray:
+    """A producer's whole output with the fused ops applied (in place when it can be written)."""
+    result = np.asarray(result)
+    if result.ndim == 0 or not result.flags.writeable:
+        result = np.array(result, ndmin=0)
+    epilogue(result, ())
+    return result
 
 
 _PLANS: dict[int, Plan] = {}

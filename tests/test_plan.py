@@ -234,9 +234,10 @@ module Stack(width: int = 8, joints: int = 5) {
 
 def test_a_chain_of_elementwise_ops_runs_inside_the_product_before_it(tmp_path):
     """The sum, bias, scale, shift, relu and residual add of a graph convolution run as one step with the
-    second product (whose operands were all made before it), and the numbers equal the unfused run's."""
+    second product (whose operands were all made before it), and the numbers equal the unfused run's, for a
+    small output (finished whole) and a large one (finished part by part, FINISH_IN_PARTS_FROM)."""
     graph, weights = _prepared(tmp_path, GRAPH_CONV)
-    for batch in (3, 700):
+    for batch in (3, 2000):  # the fused ops run on the whole output of 120 elements, on each part of 80000
         x = np.random.default_rng(batch).standard_normal((batch, 5, 8)).astype(np.float32)
         planned, unfused, stats = _planned_and_unfused(graph, weights, {"x": x})
         assert stats.op_seconds.keys() >= {"matmul+add+add+mul+add+relu+add"}, stats.op_seconds
