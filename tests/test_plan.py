@@ -303,3 +303,16 @@ def test_float32_gelu_is_accurate_in_absolute_and_relative_terms():
     assert np.max(np.abs(got - exact)[tail] / np.maximum(np.abs(exact[tail]), 1e-30)) < 5e-6
     special = gelu(np.array([np.inf, -np.inf, 0.0, 1e30, -1e30], np.float32))
     assert special[0] == np.inf and special[2] == 0.0 and special[3] == 1e30 and special[4] == 0.0
+
+
+@pytest.mark.parametrize("width", [1, 17, 48, 49, 1024, 1025])
+def test_row_sums_and_maxima_equal_numpys_reductions(width):
+    """The short-row reductions softmax and layer norm use (einsum sums, column-by-column maxima) against numpy's
+    own, on both sides of their length thresholds; a row's sum does not depend on the rows around it."""
+    from poseir.ops.common import row_maxima, row_sums
+
+    rows = np.random.default_rng(width).standard_normal((37, width)).astype(np.float32)
+    np.testing.assert_array_equal(row_maxima(rows), np.max(rows, axis=1, keepdims=True))
+    np.testing.assert_allclose(row_sums(rows), rows.astype(np.float64).sum(axis=1, keepdims=True), rtol=1e-5,
+                               atol=1e-5)
+    np.testing.assert_array_equal(np.concatenate([row_sums(rows[:10]), row_sums(rows[10:])]), row_sums(rows))

@@ -9,7 +9,7 @@ import numpy as np
 from poseir.ir.dims import Dim, Tri
 from poseir.ir.graph import TensorType
 from poseir.ops.common import (argument_label, define, moved_axis_help, number_attr, optional, require_axis_size,
-                               require_float_input, require_layer_dtype, row_blocks, shape_text)
+                               require_float_input, require_layer_dtype, row_blocks, row_sums, shape_text)
 from poseir.ops.repairs import constructed_at, layer_input_candidates, renamed_layer
 from poseir.ops.registry import ATTR, OPTIONAL_TENSOR, TENSOR, Param, RunContext, ShapeContext
 
@@ -199,9 +199,10 @@ def _layer_norm_run(ctx: RunContext, arrays: list, attrs: dict) -> list[np.ndarr
 
 def _normalize_rows(x: np.ndarray, out: np.ndarray, weight: np.ndarray, bias, eps: np.ndarray) -> None:
     """Layer-normalize the rows of x into out (which may be x itself)."""
-    mean = x.mean(axis=1, keepdims=True)
+    width = x.dtype.type(x.shape[1])
+    mean = row_sums(x) / width
     centred = np.subtract(x, mean, out=out)
-    var = np.mean(np.square(centred), axis=1, keepdims=True)
+    var = row_sums(np.square(centred)) / width
     var += eps
     np.sqrt(var, out=var)
     centred /= var

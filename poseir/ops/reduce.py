@@ -10,7 +10,8 @@ import numpy as np
 
 from poseir.ir.dims import Dim
 from poseir.ir.graph import TensorType
-from poseir.ops.common import as_dtype, define, dtype_name, float_dtype, product, reduced_atoms, row_blocks
+from poseir.ops.common import (as_dtype, define, dtype_name, float_dtype, product, reduced_atoms, row_blocks, row_maxima,
+                               row_sums)
 from poseir.ops.registry import ATTR, TENSOR, Param, RunContext, ShapeContext
 
 
@@ -262,9 +263,9 @@ def _softmax_last_axis(ctx: RunContext, x: np.ndarray) -> np.ndarray:
     def part(index: slice) -> None:
         for rows in row_blocks(index.stop - index.start, width):
             rows = slice(index.start + rows.start, index.start + rows.stop)
-            block = np.subtract(source[rows], np.max(source[rows], axis=1, keepdims=True), out=target[rows])
+            block = np.subtract(source[rows], row_maxima(source[rows]), out=target[rows])
             np.exp(block, out=block)
-            block /= np.sum(block, axis=1, keepdims=True)
+            block /= row_sums(block)
 
     ctx.parallel([partial(part, index) for index in ctx.split(source.shape[0], source.size)])
     return result
