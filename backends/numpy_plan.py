@@ -251,7 +251,8 @@ class Plan:
                 memory.add(result)
             if memory.held > stats.peak_bytes:
                 stats.peak_bytes, stats.peak_step = memory.held, f"{step.node.op} at {step.node.span}"
-            del operands, results, result  # (a released buffer is recycled only when nothing else refers to it)
+            # A released buffer is recycled only when nothing else refers to it (the epilogue holds its operands).
+            del operands, results, result, epilogue
             context.donated, context.epilogue = {}, None
             if not keep_all:
                 for slot in step.releases:

@@ -316,3 +316,25 @@ def test_row_sums_and_maxima_equal_numpys_reductions(width):
     np.testing.assert_allclose(row_sums(rows), rows.astype(np.float64).sum(axis=1, keepdims=True), rtol=1e-5,
                                atol=1e-5)
     np.testing.assert_array_equal(np.concatenate([row_sums(rows[:10]), row_sums(rows[10:])]), row_sums(rows))
+
+
+def test_a_fused_ops_operand_is_recycled_after_its_last_read(tmp_path, monkeypatch):
+    """The operands a step's fused ops read (the residuals, the other product) are released after the step and
+    their buffers serve later outputs: in a repeated run only the graph's output needs new memory."""
+    from poseir.backends import numpy_memory
+
+    graph, weights = _prepared(tmp_path, GRAPH_CONV)
+    x = np.random.default_rng(0).standard_normal((2000, 5, 8)).astype(np.float32)
+    for _ in range(2):
+        run_graph(graph, {"x": x}, weights)
+    fresh = []
+    real = numpy_memory.LiveMemory.empty
+
+    def counting(self, shape, dtype):
+        if not self.free.get(math.prod(shape) * np.dtype(dtype).itemsize):
+            fresh.append(shape)
+        return real(self, shape, dtype)
+
+    monkeypatch.setattr(numpy_memory.LiveMemory, "empty", counting)
+    run_graph(graph, {"x": x}, weights)
+    assert len(fresh) <= len(graph.outputs), fresh
