@@ -195,6 +195,7 @@ def _residue_variable(symbol: str) -> Dim:
 # block's log is shared by every run around it and checked once per set of facts. Only a caller's
 # question is entered, not those a query asks itself.
 _OPEN_LOGS = 0  # logs open in any thread: the fast path of a query when nothing is recorded
+_COUNTING = threading.Lock()  # (two threads may open and close logs at once: no count may be lost)
 
 
 class Queries(tuple):
@@ -219,7 +220,8 @@ def open_log() -> list:
     global _OPEN_LOGS
     log: list = []
     _LOGS.stack.append(log)
-    _OPEN_LOGS += 1
+    with _COUNTING:
+        _OPEN_LOGS += 1
     return log
 
 
@@ -230,7 +232,8 @@ def close_log(log: list) -> Queries:
     if not stack or stack[-1] is not log:
         raise RuntimeError("query logs must be closed innermost first")
     stack.pop()
-    _OPEN_LOGS -= 1
+    with _COUNTING:
+        _OPEN_LOGS -= 1
     closed = Queries(log)
     if stack and closed:
         stack[-1].append(closed)
