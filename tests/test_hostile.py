@@ -204,6 +204,16 @@ def test_compile_time_bounds(project, case):
         assert "--limit" in result.stderr  # says how to raise the limit
 
 
+@pytest.mark.parametrize("case", ["nested_brackets", "nested_unary_minus", "twenty_thousand_terms", "nested_blocks"])
+def test_an_editor_buffer_too_deep_to_parse_is_bounded_too(project, case):
+    """A buffer handed to `check` (the language server's path, parsed piece by piece) ends as the file does."""
+    from poseir.compiler import check
+
+    text, _, code = BOUNDS[case]
+    result = check(str(project / "main.pose"), text)
+    assert code in {diagnostic.code for diagnostic in result.diagnostics}
+
+
 def test_a_raised_limit_lets_the_work_finish(project):
     (project / "main.pose").write_text(forward_body("for i in 0..300 {\n    x = x + 1.0\n}"))
     assert_reported(poseir("check", "main.pose", "--limit", "loop_iterations=100", cwd=project), "E109")

@@ -96,22 +96,23 @@ def test_rank4_export_keeps_every_rule_and_the_numbers(name):
         run_both(graph, weights, legal, model, shapes)
 
 
-@pytest.mark.parametrize("name", sorted(CASES))
-def test_static_export_keeps_every_rule_and_the_numbers(name):
+def _static_export_keeps_its_rules(name: str, profile: str) -> None:
+    """Export under a profile that fixes every dim, check its rules, run it at the case's fitting sizes."""
     dims = CASES[name][2]
-    graph, weights, legal, model = exported(name, "static", dims)
-    assert violations(model, rules("static")) == []
+    graph, weights, legal, model = exported(name, profile, dims)
+    assert violations(model, rules(profile)) == []
     shapes = next(shapes for shapes in CASES[name][1] if _fits(graph, shapes, dims))
     run_both(graph, weights, legal, model, shapes)
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_static_export_keeps_every_rule_and_the_numbers(name):
+    _static_export_keeps_its_rules(name, "static")
 
 
 @pytest.mark.parametrize("name", EDGE_TPU)
 def test_edgetpu_export_keeps_every_rule_and_the_numbers(name):
-    dims = CASES[name][2]
-    graph, weights, legal, model = exported(name, "edgetpu", dims)
-    assert violations(model, rules("edgetpu")) == []
-    shapes = next(shapes for shapes in CASES[name][1] if _fits(graph, shapes, dims))
-    run_both(graph, weights, legal, model, shapes)
+    _static_export_keeps_its_rules(name, "edgetpu")
 
 
 def _fits(graph, shapes: dict, dims: dict) -> bool:
@@ -136,12 +137,14 @@ def test_a_static_profile_needs_every_dim():
     _, diagnostics = legalize(prepare_for_backend(graph), load_profile("static"), {"B": 1})
     (diagnostic,) = diagnostics
     assert diagnostic.code == "E420" and "T" in diagnostic.message and "--dim T=..." in diagnostic.helps[0]
+    assert diagnostic.span.line == 48  # the forward that declares T
 
 
 def test_dim_values_the_model_excludes_are_reported():
     graph, _ = build(str(EXAMPLES / "videopose3d.pose"), overrides=CASES["videopose3d"][0])
     _, diagnostics = legalize(prepare_for_backend(graph), load_profile("static"), {"B": 1, "T": 100})
-    assert [diagnostic.code for diagnostic in diagnostics] == ["E421"]
+    # At line 48, `forward infer(...) where T >= rf`.
+    assert [(diagnostic.code, diagnostic.span.line) for diagnostic in diagnostics] == [("E421", 48)]
     assert "T >= 243" in diagnostics[0].message
 
 
