@@ -271,7 +271,7 @@ def _finished(epilogue: Epilogue, result) -> np.ndarray:
     """A producer's whole output with the fused ops applied (in place when it can be written)."""
     result = np.asarray(result)
     if result.ndim == 0 or not result.flags.writeable:
-        result = np.array(result, ndmin=0)
+        result = np.array(result)
     epilogue(result, ())
     return result
 

@@ -7,7 +7,7 @@ from dataclasses import replace
 from poseir.diagnostics.record import Diagnostic
 from poseir.ir.axes import inconsistency
 from poseir.ir.dims import Tri
-from poseir.ir.facts import close_log, note_queries, open_log
+from poseir.ir.facts import logged, note_queries
 from poseir.ir.graph import ERROR_TYPE, Graph, TensorType, freeze_values
 from poseir.ops.registry import OpDef, ShapeContext, ShapeError, lookup
 
@@ -38,11 +38,7 @@ def infer_node(op: OpDef, types: list, attrs: dict, context: ShapeContext, memo:
             note_queries(queries)  # what the rule asked of the facts, for a replay template recorded around this
             outputs = [TensorType(dtype, shape) for dtype, shape in shapes]
         else:
-            log = open_log() if key is not None and logs_queries else None
-            try:
-                outputs = list(op.infer(context, types, attrs))
-            finally:
-                queries = close_log(log) if log is not None else None
+            outputs, queries = logged(key is not None and logs_queries, lambda: list(op.infer(context, types, attrs)))
             if key is not None and not context.warnings and not context.assumptions:
                 memo[key] = (tuple((output.dtype, output.shape) for output in outputs), queries)
         outputs = with_atoms(op, context, types, attrs, outputs)

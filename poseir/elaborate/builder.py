@@ -7,7 +7,7 @@ from dataclasses import dataclass, field, replace
 
 from poseir.diagnostics.record import Diagnostic, Label
 from poseir.ir.dims import Dim
-from poseir.ir.facts import Facts
+from poseir.ir.facts import Facts, LoggedFacts
 from poseir.ir.axes import axes_of_shape, named
 from poseir.ir.graph import Graph, Node, Parameter, TensorType, Value, freeze_values
 from poseir.limits import Budget
@@ -48,7 +48,6 @@ class GraphBuilder:
         self.symbols: list[tuple[str, Span]] = []
         self.call_labels: tuple[Label, ...] = ()  # the call sites of the untyped helpers being run, outermost first
         self._memos: dict[int, tuple] = {}  # id(facts) -> (facts, shape rules' results under them)
-        self.logs_queries = False  # shape rules log what they ask of the facts (replay across flows needs it)
         self.producers: dict[str, Node] = {}  # value name -> the node that made it, for fixes at the producer
         self.parameter_index: dict[str, Parameter] = {}  # state_dict key -> Parameter, for fixes of declarations
         self._counter: dict[str, int] = {}
@@ -106,6 +105,11 @@ class GraphBuilder:
             self.values[name] = Value(name, type_, site.span)
             outputs.append(Tensor(name, type_, site.span))
         return outputs
+
+    @property
+    def logs_queries(self) -> bool:
+        """Whether shape rules log what they ask of the facts (replay across flows with different facts)."""
+        return isinstance(self.facts, LoggedFacts)
 
     def _memo(self) -> dict:
         """The shape-rule memo of the current facts (results under other facts never apply)."""

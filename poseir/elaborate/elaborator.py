@@ -73,10 +73,8 @@ class Elaborator:
         self.overrides = overrides
         self.mode_optional = mode_optional
         budget = Budget(limits, deadline)
-        logs_queries = replay.memo_of(program).logs_queries
-        facts = LoggedFacts() if logs_queries else Facts()
+        facts = LoggedFacts() if replay.memo_of(program).logs_queries else Facts()
         self.state = ElaborationState(program, mode, GraphBuilder(model, mode, facts, budget), budget, standalone)
-        self.state.builder.logs_queries = logs_queries
         self.evaluator = ExpressionEvaluator(self.state)
         ops = OpCaller(self.state, self.evaluator)
         patterns = PatternMatcher(self.state, self.evaluator)

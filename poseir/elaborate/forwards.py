@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from poseir.syntax import ast
 from poseir.elaborate import replay
-from poseir.ir.facts import close_log, open_log
+from poseir.ir.facts import logged
 from poseir.elaborate.fixits import dropped_arguments, untyped
 from poseir.elaborate.builder import CallSite
 from poseir.diagnostics.record import Diagnostic, Label, fail
@@ -112,17 +112,13 @@ class ForwardRunner:
         if template is not None and template.fits(self.state):
             return template.replay(self.state, instance, arguments, external)
         mark = self.memo.mark(self.state)
-        log = open_log() if key is not None and self.memo.logs_queries else None
-        try:
-            result = self.execute_forward(instance, decl, frame, arguments, span, call)
-        finally:
-            queries = close_log(log) if log is not None else None
+        result, queries = logged(key is not None and self.memo.logs_queries,
+                                 lambda: self.execute_forward(instance, decl, frame, arguments, span, call))
         if key is not None and self.memo.clean_since(self.state, mark):
             recorded = replay.ForwardTemplate.record(self.state, instance, arguments, external, mark, result)
             if recorded is not None:
-                recorded.asked(queries, self.state.builder.facts, self.memo.verdicts)
                 mode = self.state.mode if self.state.mode_reads != mark.mode_reads else None
-                self.memo.keep_forward(key, mode, recorded)
+                self.memo.keep_forward(key, mode, recorded, queries, self.state.builder.facts)
         return result
 
     def execute_forward(self, instance, decl: ast.Forward, frame: Frame, arguments: list, span: Span, call=None):

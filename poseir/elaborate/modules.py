@@ -11,7 +11,7 @@ from poseir.diagnostics.record import fail
 from poseir.ir.graph import Parameter
 from poseir.elaborate.scope import Frame, suggest
 from poseir.elaborate import replay
-from poseir.ir.facts import close_log, open_log
+from poseir.ir.facts import logged
 from poseir.elaborate.builder import CallSite
 from poseir.elaborate.fixits import converted, respelled_keyword
 from poseir.elaborate.values import ModuleDef, ModuleInstance, ModuleList, ParamSpec, Poison, Tensor, kind_of
@@ -64,18 +64,14 @@ class ModuleInstantiator:
             return template.replay(self.state, span)
         mark, entered = self.memo.mark(self.state), self.deepest
         self.deepest = self.module_depth
-        log = open_log() if key is not None and self.memo.logs_queries else None
-        try:
-            instance = self.run_body(definition, hyper, span)
-        finally:
-            queries = close_log(log) if log is not None else None
+        instance, queries = logged(key is not None and self.memo.logs_queries,
+                                   lambda: self.run_body(definition, hyper, span))
         if key is not None and not instance.broken and self.memo.clean_since(self.state, mark):
             recorded = replay.ModuleTemplate.record(instance, self.state.bindings[mark.bindings:],
                                                     self.state.budget.iterations - mark.iterations,
                                                     self.deepest - self.module_depth)
             if recorded is not None:
-                recorded.asked(queries, self.state.builder.facts, self.memo.verdicts)
-                self.memo.keep_module(key, recorded)
+                self.memo.keep_module(key, recorded, queries, self.state.builder.facts)
         self.deepest = max(entered, self.deepest)
         return instance
 

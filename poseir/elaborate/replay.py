@@ -121,9 +121,11 @@ class ReplayMemo:
                 return template
         return None
 
-    def keep_forward(self, key: tuple, mode: str | None, template) -> None:
-        """Remember a template; `mode` is None when the run did not depend on the mode."""
+    def keep_forward(self, key: tuple, mode: str | None, template, queries: Queries | None, facts: Facts) -> None:
+        """Remember a template that ran under `facts` and asked them `queries` (None: not logged); `mode` is None
+        when the run did not depend on the mode."""
         template.reads_mode = mode is not None
+        template.asked(queries, facts, self.verdicts)
         self.forwards.setdefault((mode, key), []).append(template)
 
     def find_module(self, key: tuple, facts: Facts):
@@ -131,8 +133,9 @@ class ReplayMemo:
         return next((template for template in self.modules.get(key, ()) if template.holds(facts, self.verdicts)),
                     None)
 
-    def keep_module(self, key: tuple, template) -> None:
-        """Remember a module template."""
+    def keep_module(self, key: tuple, template, queries: Queries | None, facts: Facts) -> None:
+        """Remember a module template that ran under `facts` and asked them `queries` (None: not logged)."""
+        template.asked(queries, facts, self.verdicts)
         self.modules.setdefault(key, []).append(template)
 
     def _attribute(self, value):
@@ -182,18 +185,18 @@ class _AsksFacts:
     or, when its run kept no log (`queries` None), under facts equal to those it ran under."""
 
     queries: Queries | None
-    recorded_under: dict | None  # the memo of the facts it ran under (equal facts share it)
+    recorded_under: Facts | None  # the facts it ran under
 
     def asked(self, queries: Queries | None, facts: Facts, verdicts: dict) -> None:
         """Set the facts the recorded run ran under and the questions it asked of them, if logged."""
-        self.queries, self.recorded_under = queries, facts._memo
+        self.queries, self.recorded_under = queries, facts
         if queries is not None:
             holds_by_definition(facts, queries, verdicts)
 
     def holds(self, facts: Facts, verdicts: dict) -> bool:
         """Whether the template applies under `facts`; a run recorded around its replay depends on them too."""
         if self.queries is None:
-            return facts._memo is self.recorded_under
+            return facts is self.recorded_under or facts == self.recorded_under
         if not answers_hold(facts, self.queries, verdicts):
             return False
         note_queries(self.queries)
@@ -209,7 +212,7 @@ class ModuleTemplate(_AsksFacts):
     iterations: int
     depth: int  # how many levels of modules the body instantiated below itself
     queries: Queries | None = None  # what the body asked of its facts (see _AsksFacts)
-    recorded_under: dict | None = None
+    recorded_under: Facts | None = None
 
     @staticmethod
     def record(instance: ModuleInstance, bindings, iterations: int, depth: int) -> ModuleTemplate | None:
@@ -415,7 +418,7 @@ class ForwardTemplate(_AsksFacts):
     iterations: int
     reads_mode: bool = True  # replaying it is a read of the mode too (for the runs that enclose it)
     queries: Queries | None = None  # what the run asked of its facts (see _AsksFacts)
-    recorded_under: dict | None = None
+    recorded_under: Facts | None = None
 
     @staticmethod
     def record(state, callee: ModuleInstance, arguments: list, external: tuple, mark: Mark,

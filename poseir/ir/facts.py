@@ -215,8 +215,8 @@ class _Logs(threading.local):
 _LOGS = _Logs()
 
 
-def open_log() -> list:
-    """Start a query log (inside any open one); every query until `close_log` is entered in it."""
+def _open_log() -> list:
+    """Start a query log (inside any open one); every query until `_close_log` is entered in it."""
     global _OPEN_LOGS
     log: list = []
     _LOGS.stack.append(log)
@@ -225,7 +225,7 @@ def open_log() -> list:
     return log
 
 
-def close_log(log: list) -> Queries:
+def _close_log(log: list) -> Queries:
     """End the innermost log, `log`; the log around it, if any, depends on its queries too."""
     global _OPEN_LOGS
     stack = _LOGS.stack
@@ -238,6 +238,18 @@ def close_log(log: list) -> Queries:
     if stack and closed:
         stack[-1].append(closed)
     return closed
+
+
+def logged(enabled: bool, run):
+    """`run()` with the queries it makes logged when `enabled`: its result and the closed log (None if not logged)."""
+    if not enabled:
+        return run(), None
+    log = _open_log()
+    try:
+        result = run()
+    finally:
+        queries = _close_log(log)
+    return result, queries
 
 
 def note_queries(queries: Queries) -> None:
