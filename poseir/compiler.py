@@ -79,6 +79,12 @@ def collector_paused():
         yield
     finally:
         if was_enabled:
+            # What the check keeps (its result, the caches) would otherwise be walked by the very next
+            # young-generation collection, 5 ms for MotionBERT's result; freeze-then-unfreeze moves every
+            # tracked object to the oldest generation without a walk (and zeroes the young count), so
+            # only full collections, which run as rarely as before, look at them again.
+            gc.freeze()
+            gc.unfreeze()
             gc.enable()
 
 

@@ -175,7 +175,7 @@ class _Loader:
                 parameters: dict[str, Span] = {}
                 for parameter in item.hyper_params:
                     self._check_duplicate(parameter.name, parameter.span, parameters)
-                unit.scope.define(item.name, ModuleDef(item, unit.scope, builtin))
+                unit.scope.define(item.name, ModuleDef.declared(item, unit.scope, builtin))
             elif isinstance(item, ast.DimDecl):
                 for name, span in item.names:
                     self._check_duplicate(name, span, seen)
@@ -260,18 +260,19 @@ def evaluate_constants(program: Program, evaluator, warnings: list[Diagnostic]) 
 def _imports_first(entry: FileUnit) -> list[FileUnit]:
     """Every file reachable from `entry`, each after the files it imports."""
     ordered: list[FileUnit] = []
-    seen: set[str] = set()
-
-    def visit(unit: FileUnit) -> None:
-        if unit.path in seen:
-            return
-        seen.add(unit.path)
-        for _, imported in unit.imports:
-            visit(imported)
-        ordered.append(unit)
-
-    visit(entry)
+    _visit_imports(entry, set(), ordered)
     return ordered
+
+
+def _visit_imports(unit: FileUnit, seen: set[str], ordered: list[FileUnit]) -> None:
+    """Append `unit` to `ordered` after the files it imports (a module-level function: a nested one would
+    be a reference cycle through its own closure, left for the cycle collector)."""
+    if unit.path in seen:
+        return
+    seen.add(unit.path)
+    for _, imported in unit.imports:
+        _visit_imports(imported, seen, ordered)
+    ordered.append(unit)
 
 
 def _bind_imported_values(unit: FileUnit) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -47,13 +48,26 @@ class ModuleDef:
     """A `module` declaration together with the file scope it was declared in."""
 
     declaration: ast.ModuleDecl
-    scope: dict
+    home: weakref.ref  # the file scope, which binds this definition: a strong reference would make a cycle
     builtin: bool  # declared in the prelude: errors point at the user's call, not here
+
+    @classmethod
+    def declared(cls, declaration: ast.ModuleDecl, scope, builtin: bool) -> ModuleDef:
+        """The definition of `declaration` in the file scope `scope`."""
+        return cls(declaration, weakref.ref(scope), builtin)
 
     @property
     def name(self) -> str:
         """The module's name, such as `Conv1d`."""
         return self.declaration.name
+
+    @property
+    def scope(self):
+        """The file scope the module was declared in (alive while its file's unit is)."""
+        scope = self.home()
+        if scope is None:
+            raise RuntimeError(f"internal compiler error: module {self.name} outlived its file scope")
+        return scope
 
 
 @dataclass
