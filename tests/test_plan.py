@@ -375,3 +375,41 @@ def test_a_fused_ops_operand_is_recycled_after_its_last_read(tmp_path, monkeypat
     monkeypatch.setattr(numpy_memory.LiveMemory, "empty", counting)
     run_graph(graph, {"x": x}, weights)
     assert len(fresh) <= len(graph.outputs), fresh
+
+
+def _scattered_transpose(x, weight, bias, stride, padding, extra):
+    """A transposed convolution by its definition: every input pixel times every tap, added at i * s + k,
+    then cropped by the padding (torch's output size rule)."""
+    batch, channels, height, width = x.shape
+    outs, kh, kw = weight.shape[1], weight.shape[2], weight.shape[3]
+    full = np.zeros((batch, outs, (height - 1) * stride[0] + kh + extra[0],
+                     (width - 1) * stride[1] + kw + extra[1]), np.float64)
+    for i in range(height):
+        for j in range(width):
+            for a in range(kh):
+                for b in range(kw):
+                    full[:, :, i * stride[0] + a, j * stride[1] + b] += x[:, :, i, j] @ weight[:, :, a, b]
+    out = full[:, :, padding[0]:full.shape[2] - padding[0], padding[1]:full.shape[3] - padding[1]]
+    return out + (0 if bias is None else bias.reshape(-1, 1, 1))
+
+
+@pytest.mark.parametrize(("kernel", "stride", "padding", "extra"), [
+    ((4, 4), (2, 2), (1, 1), (0, 0)), ((3, 3), (2, 2), (1, 1), (1, 1)), ((2, 2), (2, 2), (0, 0), (0, 0)),
+    ((1, 1), (3, 3), (0, 0), (2, 2)), ((1, 2), (2, 3), (0, 1), (1, 0)), ((5, 3), (3, 1), (2, 0), (2, 0)),
+    ((3, 3), (1, 1), (1, 1), (0, 0)), ((4, 2), (3, 2), (3, 1), (0, 1))])
+def test_a_transposed_convolution_by_phases_equals_its_definition(kernel, stride, padding, extra):
+    """Kernels wider and narrower than the stride (phases with no taps read only the bias), padding up to
+    the kernel, output padding: the phase decomposition, threaded and with a fused relu, equals the
+    scatter-add definition."""
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((2, 3, 5, 4)).astype(np.float32)
+    weight = rng.standard_normal((3, 2, *kernel)).astype(np.float32)
+    bias = rng.standard_normal(2).astype(np.float32)
+    attrs = {"stride": stride, "padding": padding, "output_padding": extra}
+    expected = np.maximum(_scattered_transpose(x, weight, bias, stride, padding, extra), 0)
+    op = lookup("conv_transpose2d")
+    context = RunContext("infer", np.random.default_rng(0), workers=THREADS, parallel_work=1,
+                         epilogue=unary_epilogue("relu"))
+    (result,) = op.run(context, [x, weight, bias], attrs)
+    assert result.shape == expected.shape
+    np.testing.assert_allclose(result, expected, rtol=1e-5, atol=1e-5)
