@@ -25,6 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 THREADS = 2
+MAX_REPEATS = 50  # timed runs a backend child makes at most within its time budget
 # Fixed before numpy is imported in the children, so BLAS and onnxruntime get the same threads.
 CHILD_ENVIRONMENT = {"OPENBLAS_NUM_THREADS": str(THREADS), "OMP_NUM_THREADS": str(THREADS),
                      "MKL_NUM_THREADS": str(THREADS)}
@@ -58,15 +59,21 @@ NODES_PER_BLOCK = 3  # linear, relu, add
 
 
 def child_main(arguments: list[str]) -> None:
-    """`--child numpy|onnxruntime NAME SHAPE REPEATS OVERRIDES [ONNX]`: time one backend, print JSON."""
+    """`--child numpy|onnxruntime NAME SHAPE REPEATS OVERRIDES [ONNX]`: time one backend, print JSON.
+
+    REPEATS is a count, or for a backend `{"at_least": count, "seconds": budget}`: the child runs at
+    least `count` times and goes on, up to MAX_REPEATS runs, until `budget` seconds have passed, so a
+    small model's minimum is taken over as many runs as a large one's time allows.
+    """
     backend, name, shape, repeats, overrides = arguments[:5]
-    shape, repeats, overrides = tuple(json.loads(shape)), int(repeats), json.loads(overrides)
+    shape, repeats, overrides = tuple(json.loads(shape)), json.loads(repeats), json.loads(overrides)
+    at_least, budget = (repeats, 0.0) if isinstance(repeats, int) else (repeats["at_least"], repeats["seconds"])
     if backend.startswith("products-"):  # the example's matrix products alone (bench/products.py)
         import products
 
         found = products.products(name, overrides, shape)
-        seconds = (products.numpy_seconds(found, repeats) if backend == "products-numpy"
-                   else products.onnxruntime_seconds(found, repeats, THREADS))
+        seconds = (products.numpy_seconds(found, at_least) if backend == "products-numpy"
+                   else products.onnxruntime_seconds(found, at_least, THREADS))
         print(json.dumps({"min": seconds}))
         return
     import numpy as np
@@ -77,8 +84,8 @@ def child_main(arguments: list[str]) -> None:
     else:
         run, extra = _onnxruntime_runner(arguments[5], inputs_array)
     run()  # warm-up: plans, sessions and first-touch memory
-    times = []
-    for _ in range(repeats):
+    times, deadline = [], time.perf_counter() + budget
+    while len(times) < at_least or (time.perf_counter() < deadline and len(times) < MAX_REPEATS):
         start = time.perf_counter()
         run()
         times.append(time.perf_counter() - start)
@@ -237,17 +244,18 @@ def best_of(runs: list[dict]) -> dict:
             "tracked": max(run.get("tracked", 0) for run in runs)}
 
 
-def example_row(name: str, shape: tuple, quick: bool, directory: Path, repeats: int, rounds: int) -> dict:
+def example_row(name: str, shape: tuple, quick: bool, directory: Path, repeats: int, rounds: int,
+                seconds: float) -> dict:
     """Every measurement of one example."""
     overrides = QUICK_OVERRIDES[name] if quick else {}
     path, unoptimized, structure = export_files(name, overrides, directory)
     numpy_runs, onnx_runs = [], []
+    mine, theirs = (json.dumps({"at_least": count, "seconds": seconds}) for count in (repeats, repeats * 2))
     for _ in range(rounds):  # alternating children, so a burst of load on the machine hits both backends
-        numpy_runs.append(run_child(["numpy", name, json.dumps(shape), repeats, json.dumps(overrides)]))
-        onnx_runs.append(run_child(["onnxruntime", name, json.dumps(shape), repeats * 2, json.dumps(overrides),
-                                    path]))
+        numpy_runs.append(run_child(["numpy", name, json.dumps(shape), mine, json.dumps(overrides)]))
+        onnx_runs.append(run_child(["onnxruntime", name, json.dumps(shape), theirs, json.dumps(overrides), path]))
     numpy_result, onnx_result = best_of(numpy_runs), best_of(onnx_runs)
-    plain = run_child(["onnxruntime", name, json.dumps(shape), repeats * 2, json.dumps(overrides), unoptimized])
+    plain = run_child(["onnxruntime", name, json.dumps(shape), theirs, json.dumps(overrides), unoptimized])
     floor = [run_child([f"products-{backend}", name, json.dumps(shape), max(repeats, 3),
                         json.dumps(overrides)])["min"] for backend in ("numpy", "onnxruntime")]
     source = EXAMPLES / f"{name}.pose"
@@ -345,6 +353,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=1,
                         help="timed runs per child after a warm-up (onnxruntime's children do twice as many)")
     parser.add_argument("--rounds", type=int, default=2, help="children per backend, alternating between backends")
+    parser.add_argument("--seconds", type=float, default=1.5,
+                        help="each backend child goes on running, up to %d runs, until this many seconds have passed"
+                             % MAX_REPEATS)
     arguments = parser.parse_args()
     started = time.perf_counter()
     cases = [(name, QUICK_CASES[name] if arguments.quick else shape) for name, shape in CASES
@@ -352,8 +363,9 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as directory:
         for name, shape in cases:
-            repeats, rounds = (1, 1) if arguments.quick else (arguments.repeats, arguments.rounds)
-            rows.append(example_row(name, shape, arguments.quick, Path(directory), repeats, rounds))
+            repeats, rounds, seconds = ((1, 1, 0.0) if arguments.quick
+                                        else (arguments.repeats, arguments.rounds, arguments.seconds))
+            rows.append(example_row(name, shape, arguments.quick, Path(directory), repeats, rounds, seconds))
             print(f"measured {name}", file=sys.stderr, flush=True)
         print(f"numpy backend vs onnxruntime, {THREADS} threads each; times: the minimum over alternating children;"
               f" memory: each child's peak RSS, VmHWM (plan MB: the plan's own peak of held arrays)")
