@@ -136,7 +136,8 @@ COLUMNS_BUDGET = 64 * 2**20  # bytes of im2col columns built at once: larger bat
 # 4 images on one thread, 3x3 convolutions: 64 channels at 64x64, 24.4 ms with whole images' columns,
 # 15.8-16.0 ms in bands of 8 or 16 rows (faster than the GEMM alone on prebuilt columns, 17.2 ms);
 # 128 at 32x32, 17.1 against 14.2 ms; 256 at 16x16, 14.3 against 13.1-13.4 ms. On 2 threads, 8 images,
-# the gain is smaller (memory is shared): 64 channels at 64x64 10-15 %, 128 at 32x32 about 5 %.
+# the gain is smaller (memory is shared): 64 channels at 64x64 4-15 %, 128 at 32x32 6-18 %, 128 at 64x64
+# with stride 2 4-6 % (six alternating runs; the same path varied by up to 15 % between runs).
 COLUMN_BAND = 1 << 20
 
 # Each band's GEMM packs the weight matrix again, so a band has at least this many positions for each
