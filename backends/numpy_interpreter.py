@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import difflib
+
 import numpy as np
 
 from poseir.diagnostics.record import Diagnostic, DiagnosticError
@@ -18,12 +20,41 @@ def bind_symbols(graph: Graph, inputs: dict[str, np.ndarray]) -> dict[str, int]:
     env: dict[str, int] = {}
     for value in graph.inputs:
         if value.name not in inputs:
-            raise DiagnosticError(Diagnostic.make("E404", f"the inputs have no array `{value.name}`", value.span,
-                                                  helps=(f"expected {value.type}",)))
+            raise DiagnosticError(_missing_input(graph, value, inputs))
         _bind_one(value, np.asarray(inputs[value.name]), env)
     for value in graph.inputs:
         _check_input(value, np.asarray(inputs[value.name]), env, graph)
     return env
+
+
+def _missing_input(graph: Graph, value, inputs: dict) -> Diagnostic:
+    """E404 for an input the arrays do not name: what they hold, and which of them it probably is."""
+    held = ", ".join(f"`{name}` {_described(array)}" for name, array in sorted(inputs.items())[:_LISTED])
+    more = f" and {len(inputs) - _LISTED} more" if len(inputs) > _LISTED else ""
+    note = f"the inputs hold {held}{more}" if inputs else "the inputs hold no arrays"
+    unclaimed = [name for name in inputs if name not in {each.name for each in graph.inputs}]
+    close = difflib.get_close_matches(value.name, unclaimed, n=1, cutoff=0.6)
+    fitting = [name for name in unclaimed if np.ndim(inputs[name]) == value.type.rank]
+    candidate = close[0] if close else fitting[0] if len(fitting) == 1 else None
+    helps = [f"expected {value.type}"]
+    if candidate is not None:
+        helps.append(f"if `{candidate}` is meant, save it under the forward's name: "
+                     f"`np.savez(path, {value.name}=...)`")
+    return Diagnostic.make("E404", f"the inputs have no array `{value.name}`", value.span, notes=(note,),
+                           helps=tuple(helps))
+
+
+_LISTED = 8  # arrays named in E404's note before the rest are counted
+
+
+def _described(array) -> str:
+    """An input array's dtype and shape, as poseir writes types (`f32[2, 3]`)."""
+    array = np.asarray(array)
+    dtype = _DTYPE_NAMES.get(array.dtype, str(array.dtype))
+    return f"{dtype}[{', '.join(map(str, array.shape))}]"
+
+
+_DTYPE_NAMES = {np.dtype(dtype): name for name, dtype in NUMPY_DTYPES.items()}
 
 
 def _bind_one(value, array: np.ndarray, env: dict) -> None:

@@ -168,8 +168,11 @@ def test_run_bad_inputs_are_diagnosed(small, tmp_path):
     result = poseir("run", small, "--inputs", inputs, "-o", tmp_path / "o.npz")
     assert result.returncode == 1
     assert "E404" in result.stderr and "Traceback" not in result.stderr
-    np.savez(inputs, other=np.zeros((2, 4), np.float32))
-    assert "have no array `x`" in poseir("run", small, "--inputs", inputs, "-o", tmp_path / "o.npz").stderr
+    np.savez(inputs, other=np.zeros((2, 4), np.float32), labels=np.zeros(3, np.int64))
+    missing = poseir("run", small, "--inputs", inputs, "-o", tmp_path / "o.npz").stderr
+    assert "have no array `x`" in missing
+    assert "the inputs hold `labels` i64[3], `other` f32[2, 4]" in missing  # what the file has, sorted
+    assert "if `other` is meant, save it under the forward's name: `np.savez(path, x=...)`" in missing  # its rank
     (tmp_path / "junk.npz").write_bytes(b"not a zip")
     junk = poseir("run", small, "--inputs", tmp_path / "junk.npz", "-o", tmp_path / "o.npz")
     assert junk.returncode == 1 and "cannot read inputs" in junk.stderr
