@@ -256,8 +256,8 @@ def _result_buffer(ctx: RunContext, x: np.ndarray) -> np.ndarray | None:
 
 # Passes a softmax makes over its input (maximum, shift, exp, sum, divide; exp alone costs several), as
 # work for `split`: MHFormer's 8 x 351 x 351 scores, just under a million elements, ran on one thread
-# and took 12.2 ms for nine; split, 8.0-10.0 ms (three runs). (Layer norm split at MHFormer's 351 x 512 took longer: its
-# parts are too small for its ten numpy calls each, so it keeps the plain element count.)
+# and took 12.2 ms for nine; split, 8.0-10.0 ms (three runs). (Layer norm split at MHFormer's 351 x 512
+# took longer: its parts are too small for its ten numpy calls each, so it keeps the plain element count.)
 SOFTMAX_PASSES = 4
 
 
