@@ -142,3 +142,25 @@ def test_an_edit_parses_again_only_the_piece_it_touches(monkeypatch):
     tree, found = chunks.parse_by_pieces(SourceFile("mb.pose", edited), 100, counting)
     assert found == [] and tree == parser.parse_text(SourceFile("mb.pose", edited), 100)[0]
     assert len(parsed) == 1 and "# a note" in parsed[0] and len(chunks.pieces(edited)) > 5
+
+
+def test_pieces_know_their_first_line_and_cover_the_buffer():
+    """Each piece's line number is the count of line feeds before it, and the pieces join to the buffer."""
+    for path in POSE_FILES:
+        text = Path(path).read_text()
+        found = chunks.pieces(text)
+        assert "".join(piece for _, _, piece in found) == text, path
+        assert all(lines == text.count("\n", 0, offset) for offset, lines, _ in found), path
+
+
+def test_a_buffer_of_too_many_pieces_is_parsed_whole(monkeypatch):
+    """More top-level items than MAX_PIECES: one parse of the whole buffer, not one per item."""
+    text = "".join(f"dim D{index}\n" for index in range(chunks.MAX_PIECES + 1))
+    parsed = []
+
+    def counting(source, max_depth):
+        parsed.append(source.text)
+        return parser.parse_text(source, max_depth)
+
+    tree, found = chunks.parse_by_pieces(SourceFile("many.pose", text), 100, counting)
+    assert parsed == [text] and found == [] and len(tree.items) == chunks.MAX_PIECES + 1

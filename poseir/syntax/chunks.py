@@ -19,28 +19,31 @@ from poseir.syntax import ast
 from poseir.syntax.source import SourceFile, Span
 
 _OPENING, _CLOSING = "([{", ")]}"
+# A buffer cut into more pieces than this is parsed whole: a piece costs a parse call of its own, and a
+# buffer of a million bytes of one-line declarations would otherwise make ~100,000 of them.
+MAX_PIECES = 1000
 
 
 def pieces(text: str) -> list[tuple[int, int, str]]:
     """(offset, number of lines before it, text) of each top-level piece, in order; together they are `text`."""
-    starts, depth, gap = [0], 0, None  # gap: where the comments and blank lines above the next item begin
+    starts = [(0, 0)]  # (offset, line) where each piece begins
+    depth, gap = 0, None  # gap: where the comments and blank lines above the next item begin
     offset = 0
-    for line in text.split("\n"):  # lines as the spans count them (a line feed ends one)
+    for number, line in enumerate(text.split("\n")):  # lines as the spans count them (a line feed ends one)
         stripped = line.strip()
         if depth == 0 and (not stripped or stripped.startswith("#")):
-            gap = offset if gap is None else gap
+            gap = (offset, number) if gap is None else gap
         elif depth == 0 and not line[0].isspace() and line[0] not in _CLOSING:
-            start = gap if gap is not None else offset
-            if start > starts[-1]:
+            start = gap if gap is not None else (offset, number)
+            if start[0] > starts[-1][0]:
                 starts.append(start)
             gap = None
         else:
             gap = None
         depth = max(0, depth + _depth_change(line))
         offset += len(line) + 1
-    bounds = [*starts, len(text)]  # (the last line has no line feed after it: offset ran one past the end)
-    lines = [text.count("\n", 0, start) for start in starts]
-    return [(start, line, text[start:end]) for start, end, line in zip(bounds, bounds[1:], lines) if end > start]
+    ends = [start for start, _ in starts[1:]] + [len(text)]
+    return [(start, line, text[start:end]) for (start, line), end in zip(starts, ends) if end > start]
 
 
 def _depth_change(line: str) -> int:
@@ -69,7 +72,7 @@ def parse_by_pieces(source: SourceFile, max_depth: int, parse_text) -> tuple[ast
     """The tree of a buffer from its pieces' trees (remembered by text), or `parse_text(source, max_depth)` of the
     whole buffer when a piece does not parse alone or the buffer is one piece."""
     found = pieces(source.text)
-    if len(found) < 2:
+    if not 2 <= len(found) <= MAX_PIECES:
         return parse_text(source, max_depth)
     items, spans = [], []
     for offset, lines, text in found:
