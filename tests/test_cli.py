@@ -170,7 +170,7 @@ def test_run_bad_inputs_are_diagnosed(small, tmp_path):
     assert "E404" in result.stderr and "Traceback" not in result.stderr
     np.savez(inputs, other=np.zeros((2, 4), np.float32), labels=np.zeros(3, np.int64))
     missing = poseir("run", small, "--inputs", inputs, "-o", tmp_path / "o.npz").stderr
-    assert "have no array `x`" in missing
+    assert "error[E404]: the inputs have no array `x`" in missing and f"--> {small}:7:13" in missing  # at `x:`
     assert "the inputs hold `labels` i64[3], `other` f32[2, 4]" in missing  # what the file has, sorted
     assert "if `other` is meant, save it under the forward's name: `np.savez(path, x=...)`" in missing  # its rank
     (tmp_path / "junk.npz").write_bytes(b"not a zip")
