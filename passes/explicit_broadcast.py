@@ -9,7 +9,7 @@ an epsilon) stays a scalar: every runtime multiplies by one. A pure function
 from __future__ import annotations
 
 from poseir.diagnostics.record import Diagnostic
-from poseir.ir.dims import Dim, Tri
+from poseir.ir.dims import Dim
 from poseir.ir.graph import Graph, Node
 from poseir.passes.rewrite import Rewriter
 

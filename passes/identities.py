@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import replace
 
 from poseir.diagnostics.record import Diagnostic
-from poseir.ir.dims import Tri
 from poseir.ir.graph import Graph, Node, freeze_values
 from poseir.passes.rewrite import Rewriter, consumers, output_names
 

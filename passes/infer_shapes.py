@@ -6,7 +6,6 @@ from dataclasses import replace
 
 from poseir.diagnostics.record import Diagnostic
 from poseir.ir.axes import inconsistency
-from poseir.ir.dims import Tri
 from poseir.ir.facts import logged, note_queries
 from poseir.ir.graph import ERROR_TYPE, Graph, TensorType, freeze_values
 from poseir.ops.registry import OpDef, ShapeContext, ShapeError, lookup

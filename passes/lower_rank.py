@@ -18,7 +18,7 @@ from dataclasses import replace
 from typing import Callable
 
 from poseir.diagnostics.record import Diagnostic, Label
-from poseir.ir.dims import Dim, Tri
+from poseir.ir.dims import Dim
 from poseir.ir.graph import Graph, Node, TensorType
 from poseir.passes.rewrite import Rewriter, permutation
 

@@ -12,7 +12,7 @@ no size coincidence in it: each step keeps every element where it was. A pure fu
 from __future__ import annotations
 
 from poseir.diagnostics.record import Diagnostic
-from poseir.ir.dims import Dim, Tri
+from poseir.ir.dims import Dim
 from poseir.ir.graph import Graph, Node
 from poseir.passes.rewrite import Rewriter, permutation, producers, until_stable
 

@@ -6,7 +6,6 @@ from typing import Callable
 
 import numpy as np
 
-from poseir.ir.dims import Tri
 from poseir.ir.graph import FLOAT_DTYPES, TensorType
 from poseir.ops.common import aligned_atoms, as_dtype, broadcast_atoms, define, dtype_name, require_same_dtype
 from poseir.ops.elementwise import combined_dtype, computation_dtype

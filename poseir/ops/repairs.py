@@ -16,7 +16,7 @@ import re
 from typing import Callable
 
 from poseir.diagnostics.record import Edit, Fix
-from poseir.ir.dims import Dim, Tri
+from poseir.ir.dims import Dim
 from poseir.ir.graph import TensorType
 from poseir.ops.common import receiver_text
 from poseir.ops.registry import ShapeContext

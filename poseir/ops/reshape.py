@@ -10,7 +10,6 @@ import numpy as np
 
 from poseir.ir.axes import Atom, Axes, canonical, flat, is_named, read
 from poseir.ir.dims import Dim, Tri, cancel_common, parse_dim
-from poseir.ir.facts import Facts
 from poseir.ir.graph import TensorType
 from poseir.ops.common import (define, fill_placeholder, product, receiver_text, reshape_to_output, shape_text,
                                target_sizes, unwrap_sizes, where_help)

@@ -8,7 +8,7 @@ import itertools
 import numpy as np
 
 from poseir.ir.axes import canonical, read
-from poseir.ir.dims import Dim, Tri, parse_dim
+from poseir.ir.dims import Dim, parse_dim
 from poseir.ir.graph import TensorType
 from poseir.ops.common import (define, fill_placeholder, is_minus_one, product, reshape_to_output, size_attr,
                                target_sizes, unwrap_sizes)
