@@ -15,6 +15,9 @@ import math
 import time
 from collections import Counter
 
+SHAPE_SECONDS = 0.15  # each shape goes on being timed until this much time has passed...
+MAX_CALLS = 200  # ...or it has had this many calls
+
 # The shapes of a and b in a @ b (numpy semantics), and whether each is a weight.
 Pair = tuple[tuple[int, ...], tuple[int, ...], bool, bool]
 
@@ -146,11 +149,14 @@ class _KeptBuffers:
 
 
 def _fastest(function, repeats: int) -> float:
-    """The minimum wall time of `function()` over `repeats` calls after a warm-up call."""
+    """The minimum wall time of `function()` after a warm-up call: at least `repeats` calls, and more while
+    the shape has had less than SHAPE_SECONDS (on this shared host a short product often gets one core
+    for a while, so a small shape's minimum needs many tries)."""
     function()
-    best = math.inf
-    for _ in range(repeats):
+    best, calls, deadline = math.inf, 0, time.perf_counter() + SHAPE_SECONDS
+    while calls < repeats or (time.perf_counter() < deadline and calls < MAX_CALLS):
         start = time.perf_counter()
         function()
         best = min(best, time.perf_counter() - start)
+        calls += 1
     return best
