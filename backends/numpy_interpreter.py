@@ -9,7 +9,7 @@ import numpy as np
 from poseir.diagnostics.record import Diagnostic, DiagnosticError
 from poseir.ir.dims import Dim
 from poseir.backends.numpy_plan import RunStats, ShapeMismatch, evaluate_attr, plan_for
-from poseir.ir.graph import NUMPY_DTYPES, Graph, TensorType
+from poseir.ir.graph import DTYPE_NAMES, NUMPY_DTYPES, Graph, TensorType
 from poseir.limits import DEFAULT_LIMITS
 
 __all__ = ["RunStats", "ShapeMismatch", "bind_symbols", "concrete_shape", "evaluate_attr", "run_graph"]
@@ -32,8 +32,9 @@ def _missing_input(graph: Graph, value, inputs: dict) -> Diagnostic:
     held = ", ".join(f"`{name}` {_described(array)}" for name, array in sorted(inputs.items())[:_LISTED])
     more = f" and {len(inputs) - _LISTED} more" if len(inputs) > _LISTED else ""
     note = f"the inputs hold {held}{more}" if inputs else "the inputs hold no arrays"
-    unclaimed = [name for name in inputs if name not in {each.name for each in graph.inputs}]
-    close = difflib.get_close_matches(value.name, unclaimed, n=1, cutoff=0.6)
+    claimed = {each.name for each in graph.inputs}
+    unclaimed = [name for name in inputs if name not in claimed]
+    close = difflib.get_close_matches(value.name, unclaimed[:_COMPARED], n=1, cutoff=0.6)
     fitting = [name for name in unclaimed if np.ndim(inputs[name]) == value.type.rank]
     candidate = close[0] if close else fitting[0] if len(fitting) == 1 else None
     helps = [f"expected {value.type}"]
@@ -45,16 +46,14 @@ def _missing_input(graph: Graph, value, inputs: dict) -> Diagnostic:
 
 
 _LISTED = 8  # arrays named in E404's note before the rest are counted
+_COMPARED = 1000  # unclaimed names compared with the missing one (an archive may hold very many)
 
 
 def _described(array) -> str:
     """An input array's dtype and shape, as poseir writes types (`f32[2, 3]`)."""
     array = np.asarray(array)
-    dtype = _DTYPE_NAMES.get(array.dtype, str(array.dtype))
+    dtype = DTYPE_NAMES.get(array.dtype, str(array.dtype))
     return f"{dtype}[{', '.join(map(str, array.shape))}]"
-
-
-_DTYPE_NAMES = {np.dtype(dtype): name for name, dtype in NUMPY_DTYPES.items()}
 
 
 def _bind_one(value, array: np.ndarray, env: dict) -> None:

@@ -84,12 +84,7 @@ def child_main(arguments: list[str]) -> None:
         run, extra = _numpy_runner(name, overrides, inputs_array)
     else:
         run, extra = _onnxruntime_runner(arguments[5], inputs_array)
-    run()  # warm-up: plans, sessions and first-touch memory
-    times, deadline = [], time.perf_counter() + budget
-    while len(times) < at_least or (time.perf_counter() < deadline and len(times) < MAX_REPEATS):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
+    times = wall_times(run, at_least, budget)  # (the warm-up run builds plans, sessions, first-touch memory)
     print(json.dumps({"min": min(times), "median": statistics.median(times), "rss": peak_rss(), **extra()}))
 
 
@@ -197,15 +192,21 @@ def infer_shapes_seconds(model, repeats: int) -> float:
     return median_time(lambda: onnx.shape_inference.infer_shapes(model), repeats)
 
 
-def median_time(function, repeats: int) -> float:
-    """Median wall time of `function()` over `repeats` calls after one warm-up call."""
+def wall_times(function, at_least: int, seconds: float = 0.0, most: int = MAX_REPEATS) -> list[float]:
+    """Wall times of `function()` after one untimed warm-up call: at least `at_least` calls, and more, up to
+    `most`, until `seconds` have passed."""
     function()
-    times = []
-    for _ in range(repeats):
+    times, deadline = [], time.perf_counter() + seconds
+    while len(times) < at_least or (time.perf_counter() < deadline and len(times) < most):
         start = time.perf_counter()
         function()
         times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return times
+
+
+def median_time(function, repeats: int) -> float:
+    """Median wall time of `function()` over `repeats` calls after one warm-up call."""
+    return statistics.median(wall_times(function, repeats))
 
 
 def cold_check(path: Path, repeats: int) -> float:
@@ -217,25 +218,14 @@ def cold_check(path: Path, repeats: int) -> float:
     """
     environment = {key: value for key, value in os.environ.items() if key != "PYTHONDONTWRITEBYTECODE"}
     command = [sys.executable, "-m", "poseir", "check", str(path)]
-    subprocess.run(command, check=True, capture_output=True, env=environment)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        subprocess.run(command, check=True, capture_output=True, env=environment)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return median_time(lambda: subprocess.run(command, check=True, capture_output=True, env=environment), repeats)
 
 
 def warm_check(path: Path, repeats: int, overrides: dict | None = None) -> tuple[float, float]:
     """Minimum and median time of `poseir.compiler.check` (both modes) in a process that has checked the file once."""
     from poseir.compiler import check
 
-    check(str(path), overrides=overrides)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        check(str(path), overrides=overrides)
-        times.append(time.perf_counter() - start)
+    times = wall_times(lambda: check(str(path), overrides=overrides), repeats)
     return min(times), statistics.median(times)
 
 

@@ -12,7 +12,6 @@ of the onnxruntime model, as in the example's export, so MLAS may pack it once a
 from __future__ import annotations
 
 import math
-import time
 from collections import Counter
 
 SHAPE_SECONDS = 0.15  # each shape goes on being timed until this much time has passed...
@@ -152,11 +151,6 @@ def _fastest(function, repeats: int) -> float:
     """The minimum wall time of `function()` after a warm-up call: at least `repeats` calls, and more while
     the shape has had less than SHAPE_SECONDS (on this shared host a short product often gets one core
     for a while, so a small shape's minimum needs many tries)."""
-    function()
-    best, calls, deadline = math.inf, 0, time.perf_counter() + SHAPE_SECONDS
-    while calls < repeats or (time.perf_counter() < deadline and calls < MAX_CALLS):
-        start = time.perf_counter()
-        function()
-        best = min(best, time.perf_counter() - start)
-        calls += 1
-    return best
+    from bench import wall_times
+
+    return min(wall_times(function, repeats, SHAPE_SECONDS, MAX_CALLS))

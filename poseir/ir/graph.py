@@ -17,6 +17,7 @@ DTYPES = ("f32", "f16", "f64", "i64", "i32", "bool")
 FLOAT_DTYPES = ("f32", "f16", "f64")
 NUMPY_DTYPES = {"f32": np.float32, "f16": np.float16, "f64": np.float64, "i64": np.int64, "i32": np.int32,
                 "bool": np.bool_}
+DTYPE_NAMES = {np.dtype(numpy_type): name for name, numpy_type in NUMPY_DTYPES.items()}  # numpy -> poseir
 
 
 @dataclass(frozen=True)

@@ -11,10 +11,8 @@ from poseir.diagnostics.record import Label
 from poseir.ir.axes import Axes, Axis, axis_text, is_named
 from poseir.ir.dims import Dim, Tri, cancel_common
 from poseir.ir.facts import Facts
-from poseir.ir.graph import FLOAT_DTYPES, NUMPY_DTYPES, TensorType
+from poseir.ir.graph import DTYPE_NAMES, FLOAT_DTYPES, NUMPY_DTYPES, TensorType
 from poseir.ops.registry import OpDef, RunContext, ShapeContext, register, with_defaults
-
-_DTYPE_NAMES = {np.dtype(numpy_type): name for name, numpy_type in NUMPY_DTYPES.items()}
 
 OPEN_END = 2**63 - 1  # an ONNX Slice end meaning "to the end of the axis" (clamped by the runtime)
 
@@ -97,7 +95,7 @@ def row_blocks(rows: int, width: int, block: int = CACHE_BLOCK):
 
 def dtype_name(array: np.ndarray) -> str:
     """The poseir dtype name of a numpy array (KeyError for dtypes poseir does not have)."""
-    return _DTYPE_NAMES[np.asarray(array).dtype]
+    return DTYPE_NAMES[np.asarray(array).dtype]
 
 
 def as_dtype(array, dtype: str) -> np.ndarray:
